@@ -1,0 +1,153 @@
+//! Config: one schema (YAML or JSON) for every language, `TRINITY_` environment overrides,
+//! and validation errors that name the field path (`providers.openai.timeout_ms: expected a
+//! positive integer`), with the path also in the error's details.
+
+mod env;
+mod schema;
+mod values;
+
+pub use schema::*;
+pub use values::{HttpUrl, NonNegative, PositiveInt, Ratio};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Secret;
+use serde_json::{json, Value};
+
+/// Whether to read `TRINITY_*` variables from the process environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvOverrides {
+    Apply,
+    Ignore,
+}
+
+impl Config {
+    /// Parses YAML or JSON text (JSON is YAML), applies env overrides if asked, validates.
+    pub fn parse(text: &str, env: EnvOverrides) -> Result<Config> {
+        let value = if text.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_norway::from_str::<Value>(text)
+                .map_err(|e| config_error("", &format!("not valid YAML or JSON: {e}")))?
+        };
+        Self::from_value(value, env)
+    }
+
+    /// Reads a `.yaml`, `.yml` or `.json` file.
+    pub fn from_file(path: &str, env: EnvOverrides) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("cannot read config file {path}: {e}"),
+            )
+            .with_details(json!({ "file": path }))
+        })?;
+        Self::parse(&text, env)
+    }
+
+    /// Loads from `TRINITY_CONFIG` when set, else the embedded defaults; env overrides applied.
+    pub fn from_env() -> Result<Config> {
+        match std::env::var("TRINITY_CONFIG") {
+            Ok(path) if !path.is_empty() => Self::from_file(&path, EnvOverrides::Apply),
+            _ => Self::from_value(Value::Object(Default::default()), EnvOverrides::Apply),
+        }
+    }
+
+    /// Builds from an already-parsed document (a Python dict or JS object converted to JSON).
+    pub fn from_value(mut value: Value, env: EnvOverrides) -> Result<Config> {
+        if value.is_null() {
+            value = Value::Object(Default::default());
+        }
+        if !value.is_object() {
+            return Err(config_error("", "expected a mapping at the top level"));
+        }
+        if env == EnvOverrides::Apply {
+            env::apply(&mut value, std::env::vars());
+        }
+        let config: Config = serde_path_to_error::deserialize(&value).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            config_error(&path, &e.inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that span fields: routes name known providers, limits set something.
+    fn validate(&self) -> Result<()> {
+        for (name, route) in &self.models {
+            if route.deployments.is_empty() {
+                return Err(config_error(
+                    &format!("models.{name}.deployments"),
+                    "expected at least one deployment",
+                ));
+            }
+            for (i, d) in route.deployments.iter().enumerate() {
+                if !self.providers.contains_key(&d.provider) {
+                    return Err(config_error(
+                        &format!("models.{name}.deployments[{i}].provider"),
+                        &format!("unknown provider '{}' (not a key of providers)", d.provider),
+                    ));
+                }
+            }
+        }
+        for (name, limit) in &self.rate_limits {
+            if limit.rpm.is_none() && limit.tpm.is_none() {
+                return Err(config_error(
+                    &format!("rate_limits.{name}"),
+                    "expected rpm or tpm",
+                ));
+            }
+        }
+        if let Some(redis) = &self.cache.redis {
+            if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) {
+                return Err(config_error(
+                    "cache.redis.url",
+                    "expected a redis:// or rediss:// URL",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The config as JSON with every secret redacted: safe to print or log.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("config always serializes")
+    }
+}
+
+impl ProviderConfig {
+    /// The environment variable read for the key when none is given inline.
+    pub fn key_env_var(&self) -> Option<&str> {
+        if let Some(name) = &self.api_key_env {
+            return Some(name);
+        }
+        match self.kind {
+            ProviderKind::Openai => Some("OPENAI_API_KEY"),
+            ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+            ProviderKind::Gemini => Some("GEMINI_API_KEY"),
+            ProviderKind::OpenaiCompatible | ProviderKind::Mock => None,
+        }
+    }
+
+    /// The API key: inline, else from the environment. Never logged.
+    pub fn api_key(&self) -> Option<Secret> {
+        self.api_key.clone().or_else(|| {
+            self.key_env_var()
+                .and_then(|var| std::env::var(var).ok())
+                .filter(|v| !v.is_empty())
+                .map(Secret::new)
+        })
+    }
+}
+
+fn config_error(path: &str, what: &str) -> Error {
+    let message = if path.is_empty() {
+        what.to_string()
+    } else {
+        format!("{path}: {what}")
+    };
+    Error::new(ErrorKind::Config, message).with_details(json!({ "path": path }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,360 @@
+//! The config schema shared by every language. Later issues give each section behaviour;
+//! here every section is parsed, defaulted and validated.
+
+use super::values::{HttpUrl, NonNegative, PositiveInt, Ratio};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Model aliases users call, each routed over one or more deployments.
+    pub models: BTreeMap<String, RouteConfig>,
+    pub registry: RegistryConfig,
+    pub cache: CacheConfig,
+    pub breaker: BreakerConfig,
+    pub retry: RetryConfig,
+    /// Limits per deployment or API key name.
+    pub rate_limits: BTreeMap<String, RateLimitConfig>,
+    pub queue: QueueConfig,
+    pub budget: BudgetConfig,
+    pub logging: LoggingConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Openai,
+    /// Any OpenAI-compatible server: Mistral, Groq, OpenRouter, Together, Ollama, vLLM, LM Studio, llama.cpp.
+    OpenaiCompatible,
+    Anthropic,
+    Gemini,
+    Mock,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    #[serde(default)]
+    pub base_url: Option<HttpUrl>,
+    /// Inline key; prefer `api_key_env`. Never printed.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Environment variable holding the key (default per kind, e.g. `OPENAI_API_KEY`).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default = "d_timeout")]
+    pub timeout_ms: PositiveInt,
+    #[serde(default = "d_connect_timeout")]
+    pub connect_timeout_ms: PositiveInt,
+    #[serde(default = "d_first_token_timeout")]
+    pub first_token_timeout_ms: PositiveInt,
+    #[serde(default = "d_max_connections")]
+    pub max_connections: PositiveInt,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteStrategy {
+    #[default]
+    Failover,
+    Weighted,
+    LeastBusy,
+    Latency,
+    Cost,
+    Race,
+    Parallel,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub strategy: RouteStrategy,
+    pub deployments: Vec<Deployment>,
+    /// For the `cost` strategy: the most a call may cost, in USD.
+    #[serde(default)]
+    pub max_cost_usd: Option<NonNegative>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    /// A key of `providers`.
+    pub provider: String,
+    /// The model id the provider knows.
+    pub model: String,
+    #[serde(default = "d_weight")]
+    pub weight: NonNegative,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// A file of model definitions (our format) merged over the shipped ones.
+    pub overrides: Option<String>,
+    /// A LiteLLM `model_prices_and_context_window.json` merged over the shipped ones.
+    pub litellm: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub ttl_s: PositiveInt,
+    pub namespace: String,
+    /// Cache answers sampled with temperature > 0 too.
+    pub cache_nonzero_temperature: bool,
+    pub memory: Option<MemoryTier>,
+    pub redis: Option<RedisTier>,
+    pub filesystem: Option<FilesystemTier>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryTier {
+    pub max_entries: PositiveInt,
+    pub max_bytes: PositiveInt,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisTier {
+    pub url: String,
+    #[serde(default)]
+    pub ttl_s: Option<PositiveInt>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesystemTier {
+    pub path: String,
+    #[serde(default)]
+    pub ttl_s: Option<PositiveInt>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowType {
+    #[default]
+    Count,
+    Time,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    pub enabled: bool,
+    pub window_type: WindowType,
+    /// Calls (count window) or seconds (time window).
+    pub window_size: PositiveInt,
+    pub minimum_calls: PositiveInt,
+    pub failure_rate_threshold: Ratio,
+    pub slow_call_ms: PositiveInt,
+    pub slow_call_rate_threshold: Ratio,
+    pub open_wait_ms: PositiveInt,
+    pub half_open_calls: PositiveInt,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    #[default]
+    Full,
+    Decorrelated,
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    pub max_attempts: PositiveInt,
+    pub base_ms: PositiveInt,
+    pub cap_ms: PositiveInt,
+    pub jitter: Jitter,
+    /// A Retry-After longer than this fails fast with `rate_limited`.
+    pub max_retry_after_ms: PositiveInt,
+    /// Retries allowed as a fraction of first attempts (a dead provider cannot multiply load).
+    pub budget_ratio: Ratio,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    #[default]
+    Local,
+    Redis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default)]
+    pub rpm: Option<PositiveInt>,
+    #[serde(default)]
+    pub tpm: Option<PositiveInt>,
+    #[serde(default)]
+    pub scope: LimitScope,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    pub max_concurrency: PositiveInt,
+    pub max_length: PositiveInt,
+    /// Waiting this long raises a request's priority by one step.
+    pub aging_ms: PositiveInt,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    pub daily_usd: Option<NonNegative>,
+    pub monthly_usd: Option<NonNegative>,
+    pub per_request_usd: Option<NonNegative>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+    /// Scrub keys and tokens from log lines by pattern.
+    pub redact: bool,
+    /// Request log entries kept in memory.
+    pub history: PositiveInt,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Latency histogram buckets, in ms.
+    pub latency_buckets_ms: Vec<PositiveInt>,
+}
+
+fn d_timeout() -> PositiveInt {
+    PositiveInt(60_000)
+}
+fn d_connect_timeout() -> PositiveInt {
+    PositiveInt(10_000)
+}
+fn d_first_token_timeout() -> PositiveInt {
+    PositiveInt(30_000)
+}
+fn d_max_connections() -> PositiveInt {
+    PositiveInt(64)
+}
+fn d_weight() -> NonNegative {
+    NonNegative(1.0)
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            ttl_s: PositiveInt(3600),
+            namespace: "trinity".into(),
+            cache_nonzero_temperature: false,
+            memory: Some(MemoryTier::default()),
+            redis: None,
+            filesystem: None,
+        }
+    }
+}
+
+impl Default for MemoryTier {
+    fn default() -> Self {
+        MemoryTier {
+            max_entries: PositiveInt(10_000),
+            max_bytes: PositiveInt(256 << 20),
+        }
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            enabled: true,
+            window_type: WindowType::Count,
+            window_size: PositiveInt(20),
+            minimum_calls: PositiveInt(10),
+            failure_rate_threshold: Ratio(0.5),
+            slow_call_ms: PositiveInt(30_000),
+            slow_call_rate_threshold: Ratio(1.0),
+            open_wait_ms: PositiveInt(30_000),
+            half_open_calls: PositiveInt(3),
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: PositiveInt(3),
+            base_ms: PositiveInt(500),
+            cap_ms: PositiveInt(30_000),
+            jitter: Jitter::Full,
+            max_retry_after_ms: PositiveInt(60_000),
+            budget_ratio: Ratio(0.1),
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_concurrency: PositiveInt(64),
+            max_length: PositiveInt(10_000),
+            aging_ms: PositiveInt(5_000),
+        }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+            redact: true,
+            history: PositiveInt(1000),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            latency_buckets_ms: [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
+                .into_iter()
+                .map(PositiveInt)
+                .collect(),
+        }
+    }
+}

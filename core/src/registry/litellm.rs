@@ -1,0 +1,128 @@
+//! Reads LiteLLM's `model_prices_and_context_window.json` as published, unchanged.
+
+use super::model::{default_latency, Capability, Model};
+use crate::error::{Error, Result};
+use serde_json::Value;
+
+/// Converts the chat entries of a LiteLLM price file into models. Entries of other modes
+/// (embedding, image, audio), `sample_spec`, and entries without a context size are skipped.
+pub fn parse(text: &str) -> Result<(Vec<Model>, usize)> {
+    let doc: Value = serde_json::from_str(text)
+        .map_err(|e| Error::invalid_input(format!("LiteLLM price file is not valid JSON: {e}")))?;
+    let entries = doc.as_object().ok_or_else(|| {
+        Error::invalid_input("LiteLLM price file: expected a JSON object of models")
+    })?;
+    let mut models = Vec::new();
+    let mut skipped = 0;
+    for (key, entry) in entries {
+        match convert(key, entry) {
+            Some(m) if m.validate().is_ok() => models.push(m),
+            _ => skipped += 1,
+        }
+    }
+    Ok((models, skipped))
+}
+
+fn convert(key: &str, e: &Value) -> Option<Model> {
+    if key == "sample_spec" {
+        return None;
+    }
+    let e = e.as_object()?;
+    let mode = e.get("mode").and_then(Value::as_str).unwrap_or("chat");
+    if mode != "chat" && mode != "responses" {
+        return None;
+    }
+    let int = |k: &str| e.get(k).and_then(Value::as_u64).filter(|&v| v > 0);
+    let per_1m = |k: &str| {
+        e.get(k)
+            .and_then(Value::as_f64)
+            .map(|p| (p * 1e6 * 1e6).round() / 1e6)
+    };
+    let flag = |k: &str| e.get(k).and_then(Value::as_bool).unwrap_or(false);
+
+    let context_window = int("max_input_tokens").or_else(|| int("max_tokens"))?;
+    let provider = provider_name(
+        e.get("litellm_provider")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown"),
+    );
+    let mut capabilities = vec![Capability::Chat, Capability::Streaming];
+    for (cap, keys) in [
+        (Capability::Vision, &["supports_vision"][..]),
+        (
+            Capability::Tools,
+            &["supports_function_calling", "supports_tool_choice"][..],
+        ),
+        (
+            Capability::JsonMode,
+            &["supports_response_schema", "supports_json_mode"][..],
+        ),
+        (Capability::Reasoning, &["supports_reasoning"][..]),
+    ] {
+        if keys.iter().any(|k| flag(k)) {
+            capabilities.push(cap);
+        }
+    }
+    Some(Model {
+        id: key.to_string(),
+        tokenizer: guess_tokenizer(&provider, key).to_string(),
+        provider,
+        name: key.to_string(),
+        aliases: Vec::new(),
+        context_window,
+        max_output_tokens: int("max_output_tokens")
+            .or_else(|| int("max_tokens"))
+            .unwrap_or(context_window),
+        input_per_1m: per_1m("input_cost_per_token").unwrap_or(0.0),
+        output_per_1m: per_1m("output_cost_per_token").unwrap_or(0.0),
+        cached_input_per_1m: per_1m("cache_read_input_token_cost"),
+        capabilities,
+        typical_latency_ms: default_latency(),
+        deprecation_date: e
+            .get("deprecation_date")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+fn provider_name(litellm: &str) -> String {
+    match litellm {
+        "vertex_ai-language-models" | "gemini" | "vertex_ai" => "gemini".into(),
+        "text-completion-openai" => "openai".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The tokenizer family for a model id: exact OpenAI encodings where known.
+pub fn guess_tokenizer(provider: &str, id: &str) -> &'static str {
+    let id = id.rsplit('/').next().unwrap_or(id).to_ascii_lowercase();
+    let openai_o200k = [
+        "gpt-4o",
+        "gpt-4.1",
+        "gpt-4.5",
+        "gpt-5",
+        "gpt-6",
+        "o1",
+        "o3",
+        "o4",
+        "gpt-oss",
+        "chatgpt-4o",
+    ];
+    if openai_o200k.iter().any(|p| id.starts_with(p)) {
+        return "o200k_base";
+    }
+    if id.starts_with("gpt-4") || id.starts_with("gpt-3.5") || id.starts_with("text-embedding") {
+        return "cl100k_base";
+    }
+    match provider {
+        "anthropic" => "anthropic",
+        "gemini" => "gemini",
+        "mistral" => "mistral",
+        _ if id.contains("llama") => "llama3",
+        _ if id.contains("qwen") => "qwen",
+        _ if id.contains("claude") => "anthropic",
+        _ if id.contains("gemini") => "gemini",
+        _ if id.contains("mistral") || id.contains("mixtral") => "mistral",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,34 @@
+//! Token counting: exact OpenAI encodings, chat-message overhead, batches on every core.
+
+mod encoding;
+mod messages;
+
+pub use encoding::Encoding;
+pub use messages::{count_messages, encoding_for_model, resolve, TokenCount};
+
+use crate::error::Result;
+use crate::registry;
+
+/// `count_tokens(text, model=None, encoding=None)` as every binding offers it.
+pub fn count_tokens(text: &str, model: Option<&str>, encoding: Option<&str>) -> Result<usize> {
+    let (enc, _) = resolve(&registry::global(), model, encoding)?;
+    Ok(enc.count(text))
+}
+
+/// `count_tokens_batch(texts, model=None, encoding=None)`.
+pub fn count_tokens_batch<S: AsRef<str> + Sync>(
+    texts: &[S],
+    model: Option<&str>,
+    encoding: Option<&str>,
+) -> Result<Vec<usize>> {
+    let (enc, _) = resolve(&registry::global(), model, encoding)?;
+    Ok(enc.count_batch(texts))
+}
+
+/// `count_message_tokens(messages, model)` against the process registry.
+pub fn count_message_tokens(messages: &serde_json::Value, model: &str) -> Result<TokenCount> {
+    count_messages(&registry::global(), messages, model)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,206 @@
+//! Replays the shared cases in `tests/fixtures/` against the Rust API, as every binding does
+//! against its own, and records which cases ran (`target/conformance/rust.json`).
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::registry::Registry;
+use trinity_core::{tokens, Error, ErrorKind};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn model_json(m: &trinity_core::Model) -> Value {
+    serde_json::to_value(m).unwrap()
+}
+
+fn ids(models: &[std::sync::Arc<trinity_core::Model>]) -> Value {
+    json!(models.iter().map(|m| m.id.clone()).collect::<Vec<_>>())
+}
+
+fn text_of(input: &Value) -> String {
+    input["text"]
+        .as_str()
+        .unwrap()
+        .repeat(input.get("repeat").and_then(Value::as_u64).unwrap_or(1) as usize)
+}
+
+fn opt<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
+    input.get(key).and_then(Value::as_str)
+}
+
+/// Runs one case: Ok(result object) or the error.
+fn run(op: &str, input: &Value, reg: &Registry) -> Result<Value, Error> {
+    Ok(match op {
+        "error_kind" => {
+            let k = ErrorKind::from_code(input["code"].as_str().unwrap()).expect("known code");
+            json!({"number": k.number(), "class": format!("{}Error", k.name())})
+        }
+        "count_tokens" => {
+            json!({"tokens": tokens::count_tokens(&text_of(input), opt(input, "model"), opt(input, "encoding"))?})
+        }
+        "count_tokens_batch" => {
+            let texts: Vec<String> = serde_json::from_value(input["texts"].clone()).unwrap();
+            json!({"counts": tokens::count_tokens_batch(&texts, opt(input, "model"), opt(input, "encoding"))?})
+        }
+        "count_message_tokens" => serde_json::to_value(tokens::count_messages(
+            reg,
+            &input["messages"],
+            input["model"].as_str().unwrap(),
+        )?)
+        .unwrap(),
+        "get_model" => json!({"model": model_json(&*reg.get(input["name"].as_str().unwrap())?)}),
+        "token_limit" => json!({"value": reg.token_limit(input["name"].as_str().unwrap())?}),
+        "cost_per_1k" => {
+            json!({"value": reg.cost_per_1k(input["name"].as_str().unwrap())?.blended})
+        }
+        "supports_feature" => json!({"value": reg.supports_feature(
+            input["name"].as_str().unwrap(), input["feature"].as_str().unwrap())?}),
+        "by_provider" => {
+            json!({"models": ids(&reg.by_provider(input["provider"].as_str().unwrap()))})
+        }
+        "by_capability" => {
+            json!({"models": ids(&reg.by_capability(input["capability"].as_str().unwrap())?)})
+        }
+        "by_latency" => json!({"models": ids(&reg.by_latency(input["max_ms"].as_f64().unwrap()))}),
+        "by_cost" => json!({"models": ids(&reg.by_cost(input["max_per_1k"].as_f64().unwrap())?)}),
+        "add_model" => {
+            reg.add_json(input["model"].clone())?;
+            json!({"ok": true})
+        }
+        "update_model" => {
+            json!({"model": model_json(&*reg.update(input["name"].as_str().unwrap(), input["updates"].clone())?)})
+        }
+        "parse_config" => {
+            json!({"config": Config::parse(input["text"].as_str().unwrap(), EnvOverrides::Ignore)?.to_json()})
+        }
+        other => panic!("unknown op '{other}': every runner must handle every op"),
+    })
+}
+
+fn dotted<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
+fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
+    let id = case["id"].as_str().unwrap();
+    let expect = &case["expect"];
+    if let Some(code) = expect.get("error") {
+        let e = out.expect_err(id);
+        assert_eq!(e.kind.code(), code.as_str().unwrap(), "{id}: {e}");
+        if let Some(path) = expect.get("path") {
+            assert_eq!(e.details.as_ref().unwrap()["path"], *path, "{id}");
+        }
+        if let Some(s) = expect.get("suggestions_include") {
+            let list = e.details.as_ref().unwrap()["suggestions"]
+                .as_array()
+                .unwrap();
+            assert!(list.contains(s), "{id}: {list:?}");
+        }
+        return;
+    }
+    let got = out.unwrap_or_else(|e| panic!("{id}: {e}"));
+    for key in [
+        "tokens",
+        "counts",
+        "number",
+        "class",
+        "estimated",
+        "encoding",
+        "ok",
+    ] {
+        if let Some(want) = expect.get(key) {
+            assert_eq!(&got[key], want, "{id}: {key}");
+        }
+    }
+    if let Some(want) = expect.get("value") {
+        match want.as_f64() {
+            Some(w) if !want.is_boolean() => {
+                assert!((got["value"].as_f64().unwrap() - w).abs() < 1e-9, "{id}")
+            }
+            _ => assert_eq!(&got["value"], want, "{id}"),
+        }
+    }
+    if let Some(want) = expect.get("model").and_then(Value::as_object) {
+        for (k, v) in want {
+            assert_eq!(&got["model"][k], v, "{id}: model.{k}");
+        }
+    }
+    if let Some(values) = expect.get("values").and_then(Value::as_object) {
+        for (path, v) in values {
+            assert_eq!(dotted(&got["config"], path), v, "{id}: {path}");
+        }
+    }
+    let listed: Vec<&str> = got["models"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for want in expect
+        .get("includes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        assert!(
+            listed.contains(&want.as_str().unwrap()),
+            "{id}: missing {want}"
+        );
+    }
+    for not in expect
+        .get("excludes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        assert!(!listed.contains(&not.as_str().unwrap()), "{id}: has {not}");
+    }
+    if let Some(n) = expect.get("min_count").and_then(Value::as_u64) {
+        assert!(listed.len() as u64 >= n, "{id}");
+    }
+    if let Some(n) = expect.get("count").and_then(Value::as_u64) {
+        assert_eq!(listed.len() as u64, n, "{id}");
+    }
+    if let Some(key) = expect.get("sorted_by").and_then(Value::as_str) {
+        let metric = |id: &str| {
+            let m = reg.get(id).unwrap();
+            if key == "blended_cost" {
+                m.cost_per_1k().blended
+            } else {
+                m.typical_latency_ms as f64
+            }
+        };
+        assert!(
+            listed.windows(2).all(|w| metric(w[0]) <= metric(w[1])),
+            "{id}: not sorted by {key}"
+        );
+    }
+    if let Some(then) = expect.get("then_get") {
+        let m = reg.get(then["name"].as_str().unwrap()).unwrap();
+        for (k, v) in then["model"].as_object().unwrap() {
+            assert_eq!(&model_json(&m)[k], v, "{id}: then_get.{k}");
+        }
+    }
+}
+
+#[test]
+fn replay_shared_fixtures() {
+    let mut ran = Vec::new();
+    for file in ["errors", "tokens", "registry", "config"] {
+        let path = root().join("tests/fixtures").join(format!("{file}.json"));
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for case in doc["cases"].as_array().unwrap() {
+            let reg = Registry::builtin();
+            let out = run(case["op"].as_str().unwrap(), &case["input"], &reg);
+            check(case, &reg, out);
+            ran.push(case["id"].as_str().unwrap().to_string());
+        }
+    }
+    let dir = root().join("target/conformance");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rust.json"),
+        serde_json::to_string(&json!({"language": "rust", "passed": ran})).unwrap(),
+    )
+    .unwrap();
+}
