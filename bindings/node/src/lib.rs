@@ -1,1 +1,20 @@
+//! `@pi-builder/core`'s native half: converts JS values, calls `trinity_core`, converts back.
+//! Logic belongs in the core; the TypeScript wrapper in `node/src` adds the typed, camelCase API.
 
+mod config;
+mod error;
+mod registry;
+mod tokens;
+
+use napi_derive::napi;
+
+/// The core's version; equal to the npm package's.
+#[napi]
+pub fn version() -> &'static str {
+    trinity_core::VERSION
+}
+
+#[napi]
+pub fn abi_version() -> u32 {
+    trinity_core::ABI_VERSION
+}

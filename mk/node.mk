@@ -1,0 +1,30 @@
+# Node: the napi-rs addon (bindings/node) plus the TypeScript wrapper (node/), packaged as
+# @pi-builder/core from the root package.json, whose npm scripts hold the build commands.
+.PHONY: setup-node build-node test-node demo-node bench-node lint-node
+
+NAPI_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
+
+setup-node: ## npm dependencies (napi CLI, TypeScript, gpt-tokenizer for the bench)
+	@command -v node >/dev/null || { echo "node >= 20 is required"; exit 1; }
+	@if [ ! -d node_modules ]; then \
+		if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi; \
+	fi
+
+build-node: setup-node ## Build the addon (PROFILE=debug|release) into node/native and the wrapper into node/dist
+	npm run -s build:native -- $(NAPI_PROFILE_FLAG)
+	npm run -s build:ts
+
+test-node: build-node ## Node tests, the Node conformance runner and the Node example
+	node --test node/dist/test/
+	node tests/conformance/node/run.mjs
+	node examples/node/main.mjs > /dev/null
+
+demo-node: build-node ## Registry look-ups and token counts of the sample document, from Node
+	node examples/node/main.mjs
+
+bench-node: ## countTokens vs gpt-tokenizer, getModel ns/call (release build)
+	@$(MAKE) --no-print-directory PROFILE=release build-node
+	node bench/node/tokens.mjs
+
+lint-node: setup-node ## tsc --noEmit over the wrapper and the tests
+	npm run -s lint

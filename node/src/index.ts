@@ -1,0 +1,13 @@
+// @pi-builder/core: trinity-core for Node. Model registry, exact token counts, config.
+
+import * as native from '../native/index.js';
+
+export * from './errors';
+export * from './registry';
+export * from './tokens';
+export * from './config';
+
+/** The package version (equal to the Rust core's). */
+export const version: string = native.version();
+/** The C ABI version of the core this package was built with. */
+export const abiVersion: number = native.abiVersion();

@@ -1,0 +1,136 @@
+// Replays tests/fixtures/{errors,tokens,registry,config}.json through the public Node API,
+// with the same meaning for every op and expect key as core/tests/conformance.rs, and writes
+// the ids that passed to target/conformance/node.json (scripts/check_conformance.py checks
+// that none was skipped). Fixtures spell model fields snake_case; the JS API camelCase.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as core from '@pi-builder/core';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const FILES = ['errors', 'tokens', 'registry', 'config'];
+
+const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+const camelKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [camel(k), v]));
+const textOf = (input) => input.text.repeat(input.repeat ?? 1);
+const ids = (models) => models.map((m) => m.id);
+const counting = (input) => ({ model: input.model, encoding: input.encoding });
+const kinds = new Map(core.listErrorKinds().map((k) => [k.code, k]));
+
+/** Runs one case's op; returns the result object, or throws the API's error. */
+function run(op, input, reg) {
+  switch (op) {
+    case 'error_kind': {
+      const kind = kinds.get(input.code);
+      assert.ok(kind, `unknown code ${input.code}`);
+      return { number: kind.number, class: core.ERROR_CLASSES[input.code].name };
+    }
+    case 'count_tokens':
+      return { tokens: core.countTokens(textOf(input), counting(input)) };
+    case 'count_tokens_batch':
+      return { counts: core.countTokensBatch(input.texts, counting(input)) };
+    case 'count_message_tokens':
+      return core.countMessageTokens(input.messages, input.model);
+    case 'get_model':
+      return { model: reg.getModel(input.name) };
+    case 'token_limit':
+      return { value: reg.getTokenLimit(input.name) };
+    case 'cost_per_1k':
+      return { value: reg.getCostPer1kTokens(input.name) };
+    case 'supports_feature':
+      return { value: reg.supportsFeature(input.name, input.feature) };
+    case 'by_provider':
+      return { models: ids(reg.getByProvider(input.provider)) };
+    case 'by_capability':
+      return { models: ids(reg.getByCapability(input.capability)) };
+    case 'by_latency':
+      return { models: ids(reg.getByLatency(input.max_ms)) };
+    case 'by_cost':
+      return { models: ids(reg.getByCost(input.max_per_1k)) };
+    case 'add_model':
+      reg.addModel(camelKeys(input.model));
+      return { ok: true };
+    case 'update_model':
+      reg.updateModel(input.name, camelKeys(input.updates));
+      return { model: reg.getModel(input.name) };
+    case 'parse_config':
+      return { config: core.parseConfig(input.text, { env: false }) };
+    default:
+      throw new Error(`unknown op '${op}': every runner must handle every op`);
+  }
+}
+
+const dotted = (value, path) => path.split('.').reduce((v, k) => v?.[k], value);
+
+function checkModel(got, want, what) {
+  for (const [k, v] of Object.entries(want)) assert.deepEqual(got[camel(k)], v, `${what}.${k}`);
+}
+
+function check(c, reg, outcome) {
+  const expect = c.expect;
+  if ('error' in expect) {
+    assert.ok(outcome.error, `expected error ${expect.error}, got ${JSON.stringify(outcome.value)}`);
+    const e = outcome.error;
+    assert.ok(e instanceof core.TrinityError, `not a TrinityError: ${e}`);
+    assert.equal(e.code, expect.error, e.message);
+    if ('path' in expect) assert.equal(e.details?.path, expect.path);
+    if ('suggestions_include' in expect) assert.ok(e.details?.suggestions?.includes(expect.suggestions_include));
+    return;
+  }
+  if (outcome.error) throw outcome.error;
+  const got = outcome.value;
+  for (const key of ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok']) {
+    if (key in expect) assert.deepEqual(got[key], expect[key], key);
+  }
+  if ('value' in expect) {
+    if (typeof expect.value === 'number') assert.ok(Math.abs(got.value - expect.value) < 1e-9, `value ${got.value}`);
+    else assert.deepEqual(got.value, expect.value, 'value');
+  }
+  if (expect.model && typeof expect.model === 'object') checkModel(got.model, expect.model, 'model');
+  for (const [path, v] of Object.entries(expect.values ?? {})) assert.deepEqual(dotted(got.config, path), v, path);
+  const listed = got.models ?? [];
+  for (const want of expect.includes ?? []) assert.ok(listed.includes(want), `missing ${want}`);
+  for (const not of expect.excludes ?? []) assert.ok(!listed.includes(not), `has ${not}`);
+  if ('min_count' in expect) assert.ok(listed.length >= expect.min_count, `only ${listed.length}`);
+  if ('count' in expect) assert.equal(listed.length, expect.count, 'count');
+  if ('sorted_by' in expect) {
+    const metric = expect.sorted_by === 'blended_cost'
+      ? (id) => reg.getCostPer1kTokens(id)
+      : (id) => reg.getModel(id).typicalLatencyMs;
+    for (let i = 1; i < listed.length; i++) {
+      assert.ok(metric(listed[i - 1]) <= metric(listed[i]), `not sorted by ${expect.sorted_by}`);
+    }
+  }
+  if (expect.then_get) checkModel(reg.getModel(expect.then_get.name), expect.then_get.model, 'then_get');
+}
+
+const passed = [];
+const failed = [];
+for (const file of FILES) {
+  const doc = JSON.parse(readFileSync(join(ROOT, 'tests', 'fixtures', `${file}.json`), 'utf8'));
+  for (const c of doc.cases) {
+    const reg = core.ModelRegistry.builtin(); // a fresh registry per case
+    try {
+      let outcome;
+      try {
+        outcome = { value: run(c.op, c.input, reg) };
+      } catch (error) {
+        if (!(error instanceof core.TrinityError)) throw error; // a runner bug, not an outcome
+        outcome = { error };
+      }
+      check(c, reg, outcome);
+      passed.push(c.id);
+    } catch (e) {
+      failed.push(c.id);
+      console.error(`FAIL ${c.id}: ${e.message}`);
+    }
+  }
+}
+
+const out = join(ROOT, 'target', 'conformance');
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'node.json'), JSON.stringify({ language: 'node', passed }));
+console.log(`conformance (node): ${passed.length} passed, ${failed.length} failed`);
+process.exitCode = failed.length ? 1 : 0;
