@@ -1,1 +1,24 @@
-// filled in below
+//! `trinity_core._native`: the Python face of the core. Each file converts one core module.
+
+mod config;
+mod conv;
+mod error;
+mod registry;
+mod tokens;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    error::register(m)?;
+    m.add("__version__", trinity_core::VERSION)?;
+    m.add("ABI_VERSION", trinity_core::ABI_VERSION)?;
+    m.add_function(wrap_pyfunction!(error::error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
+    m.add_class::<registry::PyRegistry>()?;
+    m.add_class::<registry::PyModel>()?;
+    m.add_class::<config::PyConfig>()?;
+    Ok(())
+}

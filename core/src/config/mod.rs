@@ -68,6 +68,7 @@ impl Config {
             let path = if path == "." { String::new() } else { path };
             config_error(&path, &e.inner().to_string())
         })?;
+        check_mappings(&value, &config.to_json(), "")?;
         config.validate()?;
         Ok(config)
     }
@@ -137,6 +138,36 @@ impl ProviderConfig {
                 .filter(|v| !v.is_empty())
                 .map(Secret::new)
         })
+    }
+}
+
+/// serde accepts a list where a struct is expected (`queue: [1, 2]` fills fields by position);
+/// a config section written as a list is a mistake, so compare the input's shape with the result.
+fn check_mappings(input: &Value, parsed: &Value, path: &str) -> Result<()> {
+    match (input, parsed) {
+        (Value::Array(_), Value::Object(_)) => {
+            Err(config_error(path, "expected a mapping, not a list"))
+        }
+        (Value::Object(i), Value::Object(p)) => {
+            for (key, value) in i {
+                if let Some(out) = p.get(key) {
+                    let sub = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    check_mappings(value, out, &sub)?;
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(i), Value::Array(p)) => {
+            for (n, (a, b)) in i.iter().zip(p).enumerate() {
+                check_mappings(a, b, &format!("{path}[{n}]"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -120,6 +120,15 @@ fn cross_field_checks() {
 }
 
 #[test]
+fn a_list_where_a_section_belongs_is_rejected() {
+    assert_eq!(err_path("queue: [1, 2]").0, "queue");
+    assert_eq!(
+        err_path("models: {m: {deployments: [[a, b]]}}").0,
+        "models.m.deployments[0]"
+    );
+}
+
+#[test]
 fn malformed_text_and_wrong_top_level() {
     assert_eq!(parse("a: [1, 2").unwrap_err().kind, ErrorKind::Config);
     assert_eq!(parse("- 1\n- 2").unwrap_err().kind, ErrorKind::Config);

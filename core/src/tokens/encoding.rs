@@ -4,6 +4,8 @@
 //! on every core.
 
 use crate::error::{Error, Result};
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Encoding {
@@ -15,6 +17,15 @@ pub enum Encoding {
 const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 /// How far past a target offset to look for a safe split point.
 const SPLIT_SEARCH_BYTES: usize = 64 * 1024;
+/// Pre-tokens up to this many bytes have their counts remembered per thread: natural text
+/// repeats the same short pieces (" the", ",", " of") and a hash lookup beats running BPE.
+const CACHE_MAX_PIECE: usize = 24;
+/// Entries per encoding per thread (a few MiB at most); the cache is cleared when full.
+const CACHE_MAX_ENTRIES: usize = 1 << 16;
+
+thread_local! {
+    static PIECE_COUNTS: RefCell<[FxHashMap<Box<[u8]>, u32>; 2]> = RefCell::default();
+}
 
 impl Encoding {
     pub const ALL: &'static [Encoding] = &[Encoding::Cl100kBase, Encoding::O200kBase];
@@ -72,7 +83,27 @@ impl Encoding {
 
     /// The token count of `text` on this thread.
     pub fn count_serial(self, text: &str) -> usize {
-        self.tokenizer().count(text)
+        let tokenizer = self.tokenizer();
+        PIECE_COUNTS.with_borrow_mut(|caches| {
+            let cache = &mut caches[self as usize];
+            let mut total = 0;
+            for piece in tokenizer.split(text) {
+                let bytes = piece.as_bytes();
+                if bytes.len() > CACHE_MAX_PIECE {
+                    total += tokenizer.bpe.count(bytes);
+                } else if let Some(&n) = cache.get(bytes) {
+                    total += n as usize;
+                } else {
+                    let n = tokenizer.bpe.count(bytes);
+                    if cache.len() >= CACHE_MAX_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(bytes.into(), n as u32);
+                    total += n;
+                }
+            }
+            total
+        })
     }
 
     /// Counts many texts, spread over every core when there is enough work.

@@ -1,0 +1,61 @@
+//! Argument conversion: Python values → the core's types, with `invalid_input` for wrong types.
+
+use crate::error::invalid_input;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use std::borrow::Cow;
+
+/// A `str` argument as UTF-8. A string holding lone surrogates (legal in Python, not in UTF-8)
+/// is converted the way tiktoken does — UTF-16 with `surrogatepass`, decoded with `replace` —
+/// so each lone surrogate counts as one U+FFFD, exactly as tiktoken counts it.
+pub fn text<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, str>> {
+    let s = obj
+        .cast::<PyString>()
+        .map_err(|_| invalid_input(format!("{what}: expected str, got {}", type_name(obj))))?;
+    match s.to_str() {
+        Ok(t) => Ok(Cow::Borrowed(t)),
+        Err(_) => {
+            let fixed = s
+                .call_method1("encode", ("utf-16", "surrogatepass"))?
+                .call_method1("decode", ("utf-16", "replace"))?;
+            Ok(Cow::Owned(fixed.extract::<String>()?))
+        }
+    }
+}
+
+/// An optional `str` argument (`None` allowed).
+pub fn opt_text(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<String>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => text(o, what).map(|t| Some(t.into_owned())),
+    }
+}
+
+/// Any JSON-like Python value (dict, list, str, number, bool, None) as JSON.
+pub fn json(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<serde_json::Value> {
+    pythonize::depythonize(obj).map_err(|e| invalid_input(format!("{what}: {e}")))
+}
+
+/// JSON back to Python objects.
+pub fn to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    pythonize::pythonize(py, value).map_err(PyErr::from)
+}
+
+/// A finite float argument.
+pub fn number(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(invalid_input(format!(
+            "{what}: expected a number, got bool"
+        )));
+    }
+    obj.extract::<f64>()
+        .map_err(|_| invalid_input(format!("{what}: expected a number, got {}", type_name(obj))))
+}
+
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".into())
+}

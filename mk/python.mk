@@ -1,0 +1,45 @@
+# Python: the wheel (maturin, abi3), pytest, conformance, example, benchmark.
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+MATURIN_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
+.PHONY: setup-python build-python test-python test-python-wheel demo-python bench-python lint-python
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV)/.deps: python/requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r python/requirements-dev.txt
+	touch $@
+
+setup-python: $(VENV)/.deps ## Python venv with maturin, pytest, tiktoken, litellm
+
+build-python: setup-python ## Build the extension into .venv (debug; PROFILE=release for speed)
+	cd $(ROOT) && $(VENV)/bin/maturin develop -q $(MATURIN_FLAGS) 2>&1 | grep -v -e '^Looking in links' -e '^Ignoring' || true
+	$(PY) -c "import trinity_core"
+
+test-python: build-python test-python-wheel ## pytest: unit, tiktoken comparisons, conformance, example
+	$(PY) -m pytest -p no:cacheprovider
+	$(PY) examples/python/demo.py > /dev/null
+
+# The wheel as users get it: abi3 for CPython >= 3.10, stubs and py.typed inside, importable in a fresh venv.
+test-python-wheel: setup-python
+	rm -rf target/wheels/trinity_core-*.whl target/wheel-venv
+	$(VENV)/bin/maturin build -q --profile dev -o target/wheels 2>&1 | grep -v -e '^Looking in links' || true
+	ls target/wheels/trinity_core-*-cp310-abi3-*.whl
+	$(PY) -c "import zipfile,glob,sys; n=zipfile.ZipFile(glob.glob('target/wheels/trinity_core-*.whl')[0]).namelist(); \
+		missing=[f for f in ('trinity_core/py.typed','trinity_core/_native.pyi','trinity_core/__init__.py') if f not in n]; sys.exit(f'wheel lacks {missing}' if missing else 0)"
+	python3 -m venv target/wheel-venv
+	target/wheel-venv/bin/pip install -q --no-index target/wheels/trinity_core-*.whl
+	cd /tmp && $(ROOT)/target/wheel-venv/bin/python -c "import trinity_core as t; assert t.count_tokens('hello world') == 2; print('wheel: 1 passed, 0 failed')"
+
+demo-python: build-python
+	$(PY) examples/python/demo.py
+
+bench-python: ## Python benchmarks (count_tokens vs tiktoken, registry lookups)
+	$(MAKE) --no-print-directory PROFILE=release build-python
+	$(PY) bench/python/bench_tokens.py
+
+lint-python: setup-python
+	$(VENV)/bin/ruff check python tests scripts examples bench
+	$(VENV)/bin/mypy

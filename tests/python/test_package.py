@@ -1,0 +1,56 @@
+"""The package's contract: error classes, version agreement, stubs that match the module."""
+
+from __future__ import annotations
+
+import ast
+import json
+import pickle
+import tomllib
+from pathlib import Path
+
+import trinity_core as tc
+from trinity_core import _native
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_error_classes_match_the_core() -> None:
+    kinds = tc.error_kinds()
+    assert len(kinds) == 15
+    for code, number, name in kinds:
+        cls = getattr(tc, name)
+        assert issubclass(cls, tc.TrinityError)
+        assert (cls.code, cls.number) == (code, number)
+    assert issubclass(tc.InvalidInputError, ValueError)
+
+
+def test_errors_pickle_and_carry_details() -> None:
+    try:
+        tc.Registry().get("gpt-4-omni-max")
+    except tc.NotFoundError as e:
+        assert e.details is not None and e.details["model"] == "gpt-4-omni-max"
+        again = pickle.loads(pickle.dumps(e))
+        assert isinstance(again, tc.NotFoundError)
+
+
+def test_one_version_everywhere() -> None:
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+    assert tc.__version__ == cargo
+    pkg = ROOT / "package.json"
+    if pkg.exists():
+        assert json.loads(pkg.read_text())["version"] == cargo
+    assert tc.ABI_VERSION >= 1
+
+
+def test_stubs_match_the_module() -> None:
+    tree = ast.parse((ROOT / "python" / "trinity_core" / "_native.pyi").read_text())
+    stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    stubbed |= {t.id for n in tree.body if isinstance(n, ast.AnnAssign) for t in [n.target] if isinstance(t, ast.Name)}
+    stubbed -= {"TokenCount", "CostPer1k", "LoadReport"}  # typing-only
+    public = {n for n in dir(_native) if not n.startswith("_")} | {"__version__"}
+    assert stubbed == public
+    for cls in (tc.Registry, tc.Model, tc.Config):
+        stub = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+        methods = {f.name for f in stub.body if isinstance(f, ast.FunctionDef)} - {"__init__", "__hash__"}
+        real = {n for n in dir(cls) if not n.startswith("_") or n in ("__getitem__", "__contains__", "__len__")}
+        assert methods == real, cls.__name__
