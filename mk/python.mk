@@ -42,4 +42,5 @@ bench-python: ## Python benchmarks (count_tokens vs tiktoken, registry lookups)
 
 lint-python: setup-python
 	$(VENV)/bin/ruff check python tests scripts examples bench
+	$(VENV)/bin/ruff format --check python tests scripts examples bench
 	$(VENV)/bin/mypy

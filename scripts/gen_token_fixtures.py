@@ -67,17 +67,41 @@ def main() -> None:
             inp = {"text": text, "encoding": name}
             if repeat != 1:
                 inp["repeat"] = repeat
-            cases.append({"id": f"tokens/{key}/{name}", "op": "count_tokens", "input": inp,
-                          "expect": {"tokens": count(name, full)}})
+            cases.append(
+                {
+                    "id": f"tokens/{key}/{name}",
+                    "op": "count_tokens",
+                    "input": inp,
+                    "expect": {"tokens": count(name, full)},
+                }
+            )
     sample = texts["ascii"][0]
     for model, enc in [("gpt-4o", "o200k_base"), ("gpt-4.1-mini", "o200k_base"), ("gpt-3.5-turbo", "cl100k_base")]:
-        cases.append({"id": f"tokens/model/{model}", "op": "count_tokens", "input": {"text": sample, "model": model},
-                      "expect": {"tokens": count(enc, sample)}})
-    cases.append({"id": "tokens/default-encoding-is-o200k", "op": "count_tokens", "input": {"text": sample},
-                  "expect": {"tokens": count("o200k_base", sample)}})
+        cases.append(
+            {
+                "id": f"tokens/model/{model}",
+                "op": "count_tokens",
+                "input": {"text": sample, "model": model},
+                "expect": {"tokens": count(enc, sample)},
+            }
+        )
+    cases.append(
+        {
+            "id": "tokens/default-encoding-is-o200k",
+            "op": "count_tokens",
+            "input": {"text": sample},
+            "expect": {"tokens": count("o200k_base", sample)},
+        }
+    )
     batch = [texts[k][0] for k in ("ascii", "chinese", "emoji", "empty", "code")]
-    cases.append({"id": "tokens/batch", "op": "count_tokens_batch", "input": {"texts": batch, "encoding": "cl100k_base"},
-                  "expect": {"counts": [count("cl100k_base", t) for t in batch]}})
+    cases.append(
+        {
+            "id": "tokens/batch",
+            "op": "count_tokens_batch",
+            "input": {"texts": batch, "encoding": "cl100k_base"},
+            "expect": {"counts": [count("cl100k_base", t) for t in batch]},
+        }
+    )
 
     messages = [
         {"role": "system", "content": "You are a helpful assistant."},
@@ -96,32 +120,69 @@ def main() -> None:
                 total += 1 + count(enc, m["name"])
         return total
 
-    cases.append({"id": "messages/gpt-4o", "op": "count_message_tokens",
-                  "input": {"messages": messages, "model": "gpt-4o"},
-                  "expect": {"tokens": message_tokens("o200k_base"), "estimated": False, "encoding": "o200k_base"}})
-    cases.append({"id": "messages/gpt-3.5-turbo", "op": "count_message_tokens",
-                  "input": {"messages": messages, "model": "gpt-3.5-turbo"},
-                  "expect": {"tokens": message_tokens("cl100k_base"), "estimated": False, "encoding": "cl100k_base"}})
-    cases.append({"id": "messages/claude-is-an-estimate", "op": "count_message_tokens",
-                  "input": {"messages": messages, "model": "claude-sonnet-4-5"},
-                  "expect": {"tokens": message_tokens("cl100k_base"), "estimated": True, "encoding": "cl100k_base"}})
-    cases.append({"id": "messages/gemini-is-an-estimate", "op": "count_message_tokens",
-                  "input": {"messages": messages, "model": "gemini-2.5-flash"},
-                  "expect": {"tokens": message_tokens("o200k_base"), "estimated": True, "encoding": "o200k_base"}})
+    cases.append(
+        {
+            "id": "messages/gpt-4o",
+            "op": "count_message_tokens",
+            "input": {"messages": messages, "model": "gpt-4o"},
+            "expect": {"tokens": message_tokens("o200k_base"), "estimated": False, "encoding": "o200k_base"},
+        }
+    )
+    cases.append(
+        {
+            "id": "messages/gpt-3.5-turbo",
+            "op": "count_message_tokens",
+            "input": {"messages": messages, "model": "gpt-3.5-turbo"},
+            "expect": {"tokens": message_tokens("cl100k_base"), "estimated": False, "encoding": "cl100k_base"},
+        }
+    )
+    cases.append(
+        {
+            "id": "messages/claude-is-an-estimate",
+            "op": "count_message_tokens",
+            "input": {"messages": messages, "model": "claude-sonnet-4-5"},
+            "expect": {"tokens": message_tokens("cl100k_base"), "estimated": True, "encoding": "cl100k_base"},
+        }
+    )
+    cases.append(
+        {
+            "id": "messages/gemini-is-an-estimate",
+            "op": "count_message_tokens",
+            "input": {"messages": messages, "model": "gemini-2.5-flash"},
+            "expect": {"tokens": message_tokens("o200k_base"), "estimated": True, "encoding": "o200k_base"},
+        }
+    )
 
     errors = [
         ("unknown-model", "count_tokens", {"text": "x", "model": "gpt-9000-ultra"}, "not_found"),
         ("unknown-encoding", "count_tokens", {"text": "x", "encoding": "p99k_base"}, "invalid_input"),
         ("batch-unknown-encoding", "count_tokens_batch", {"texts": ["x"], "encoding": "nope"}, "invalid_input"),
-        ("messages-not-a-list", "count_message_tokens", {"messages": {"role": "user"}, "model": "gpt-4o"}, "invalid_input"),
-        ("messages-no-role", "count_message_tokens", {"messages": [{"content": "hi"}], "model": "gpt-4o"}, "invalid_input"),
-        ("messages-bad-content", "count_message_tokens", {"messages": [{"role": "user", "content": 5}], "model": "gpt-4o"}, "invalid_input"),
+        (
+            "messages-not-a-list",
+            "count_message_tokens",
+            {"messages": {"role": "user"}, "model": "gpt-4o"},
+            "invalid_input",
+        ),
+        (
+            "messages-no-role",
+            "count_message_tokens",
+            {"messages": [{"content": "hi"}], "model": "gpt-4o"},
+            "invalid_input",
+        ),
+        (
+            "messages-bad-content",
+            "count_message_tokens",
+            {"messages": [{"role": "user", "content": 5}], "model": "gpt-4o"},
+            "invalid_input",
+        ),
         ("messages-unknown-model", "count_message_tokens", {"messages": [], "model": "nobody"}, "not_found"),
     ]
     for key, op, inp, code in errors:
         cases.append({"id": f"tokens/error/{key}", "op": op, "input": inp, "expect": {"error": code}})
 
-    OUT.write_text(json.dumps({"about": __doc__.strip().splitlines()[0], "cases": cases}, ensure_ascii=False, indent=1) + "\n")
+    OUT.write_text(
+        json.dumps({"about": __doc__.strip().splitlines()[0], "cases": cases}, ensure_ascii=False, indent=1) + "\n"
+    )
     print(f"wrote {len(cases)} cases to {OUT}")
 
 

@@ -17,9 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import tiktoken  # noqa: E402
-from tiktoken_offline import get_encoding  # noqa: E402
-
 import trinity_core as tc  # noqa: E402
+from tiktoken_offline import get_encoding  # noqa: E402
 
 ENCODINGS = ("cl100k_base", "o200k_base")
 
@@ -63,7 +62,26 @@ def best(fn: Callable[[], object], runs: int = 5) -> float:
 
 
 def row(label: str, ours: float, theirs: float, unit: str, scale: float) -> None:
-    print(f"  {label:<44} trinity {scale / ours:>10.1f} {unit:<8} tiktoken {scale / theirs:>10.1f} {unit:<8} ratio {theirs / ours:5.2f}x")
+    ours_rate, theirs_rate = scale / ours, scale / theirs
+    print(
+        f"  {label:<36} trinity {ours_rate:>8.1f} {unit:<7} tiktoken {theirs_rate:>8.1f} {unit:<7}"
+        f" ratio {theirs / ours:5.2f}x"
+    )
+
+
+def compare_encoding(name: str, doc: str, mb: float, shorts: list[str]) -> None:
+    enc = get_encoding(name)
+    assert tc.count_tokens(doc, encoding=name) == len(enc.encode_ordinary(doc)), "counts differ"
+    print(f"{name}:")
+    ours = best(lambda: tc.count_tokens(doc, encoding=name))
+    theirs = best(lambda: len(enc.encode_ordinary(doc)))
+    row("1 MB document, one call", ours, theirs, "MB/s", mb)
+    ours = best(lambda: [tc.count_tokens(s, encoding=name) for s in shorts], 3)
+    theirs = best(lambda: [len(enc.encode_ordinary(s)) for s in shorts], 3)
+    row("100k short strings, one call each", ours, theirs, "kstr/s", len(shorts) / 1e3)
+    ours = best(lambda: tc.count_tokens_batch(shorts, encoding=name), 3)
+    theirs = best(lambda: [len(t) for t in enc.encode_ordinary_batch(shorts)], 3)
+    row("100k short strings, batch call", ours, theirs, "kstr/s", len(shorts) / 1e3)
 
 
 def main() -> None:
@@ -71,26 +89,18 @@ def main() -> None:
     mb = len(doc.encode()) / 1e6
     shorts = short_strings()
     print(f"trinity-core {tc.__version__} vs tiktoken {tiktoken.__version__} · Python {sys.version.split()[0]}")
-    print(f"large document: {mb:.2f} MB · short strings: {len(shorts):,} (avg {sum(map(len, shorts)) / len(shorts):.0f} chars)")
+    avg = sum(map(len, shorts)) / len(shorts)
+    print(f"large document: {mb:.2f} MB · short strings: {len(shorts):,} (avg {avg:.0f} chars)")
     for name in ENCODINGS:
-        enc = get_encoding(name)
-        assert tc.count_tokens(doc, encoding=name) == len(enc.encode_ordinary(doc)), "counts differ"
-        print(f"{name}:")
-        ours = best(lambda: tc.count_tokens(doc, encoding=name))
-        theirs = best(lambda: len(enc.encode_ordinary(doc)))
-        row("1 MB document, one call", ours, theirs, "MB/s", mb)
-        ours = best(lambda: [tc.count_tokens(s, encoding=name) for s in shorts], 3)
-        theirs = best(lambda: [len(enc.encode_ordinary(s)) for s in shorts], 3)
-        row("100k short strings, one call each", ours, theirs, "kstr/s", len(shorts) / 1e3)
-        ours = best(lambda: tc.count_tokens_batch(shorts, encoding=name), 3)
-        theirs = best(lambda: [len(t) for t in enc.encode_ordinary_batch(shorts)], 3)
-        row("100k short strings, batch call", ours, theirs, "kstr/s", len(shorts) / 1e3)
+        compare_encoding(name, doc, mb, shorts)
 
     reg = tc.Registry()
     n = 1_000_000
     t = best(lambda: [reg.get("gpt-4o") for _ in range(n)], 3)
     t_alias = best(lambda: [reg.get("openai/gpt-4o") for _ in range(n)], 3)
-    print(f"registry: get by id {t / n * 1e9:.0f} ns/call · by alias {t_alias / n * 1e9:.0f} ns/call (target < 1000 ns)")
+    print(
+        f"registry: get by id {t / n * 1e9:.0f} ns/call · by alias {t_alias / n * 1e9:.0f} ns/call (target < 1000 ns)"
+    )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def count_tokens_batch(
     texts: Sequence[str] | Iterable[str], model: str | None = None, encoding: str | None = None
 ) -> list[int]: ...
 def count_message_tokens(messages: Sequence[Mapping[str, Any]], model: str) -> TokenCount: ...
+
 @final
 class Model:
     @property

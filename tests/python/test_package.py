@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import pickle
-import tomllib
 from pathlib import Path
 
+import tomllib
 import trinity_core as tc
 from trinity_core import _native
 

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 import trinity_core as tc
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -12,10 +11,19 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 def acme(mid: str = "acme-1", **over: object) -> dict[str, object]:
     m: dict[str, object] = {
-        "id": mid, "provider": "acme", "name": "Acme", "aliases": [f"{mid}-alias"],
-        "context_window": 32000, "max_output_tokens": 4096, "input_per_1m": 1.0, "output_per_1m": 3.0,
-        "cached_input_per_1m": None, "capabilities": ["chat", "tools"], "tokenizer": "cl100k_base",
-        "typical_latency_ms": 300, "deprecation_date": None,
+        "id": mid,
+        "provider": "acme",
+        "name": "Acme",
+        "aliases": [f"{mid}-alias"],
+        "context_window": 32000,
+        "max_output_tokens": 4096,
+        "input_per_1m": 1.0,
+        "output_per_1m": 3.0,
+        "cached_input_per_1m": None,
+        "capabilities": ["chat", "tools"],
+        "tokenizer": "cl100k_base",
+        "typical_latency_ms": 300,
+        "deprecation_date": None,
     }
     m.update(over)
     return m

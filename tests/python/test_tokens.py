@@ -6,9 +6,8 @@ import random
 import threading
 
 import pytest
-from tiktoken_offline import get_encoding
-
 import trinity_core as tc
+from tiktoken_offline import get_encoding
 
 ENCODINGS = ["cl100k_base", "o200k_base"]
 

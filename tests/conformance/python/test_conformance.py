@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import trinity_core as tc
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,8 +36,11 @@ def text_of(inp: dict[str, Any]) -> str:
 
 def run(op: str, inp: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
     if op == "error_kind":
-        cls = next(c for c in vars(tc).values() if isinstance(c, type) and getattr(c, "code", None) == inp["code"]
-                   and c is not tc.TrinityError)
+        cls = next(
+            c
+            for c in vars(tc).values()
+            if isinstance(c, type) and getattr(c, "code", None) == inp["code"] and c is not tc.TrinityError
+        )
         return {"number": cls.number, "class": cls.__name__}
     if op == "count_tokens":
         return {"tokens": tc.count_tokens(text_of(inp), model=inp.get("model"), encoding=inp.get("encoding"))}
@@ -55,7 +57,12 @@ def run(op: str, inp: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
     if op == "supports_feature":
         return {"value": reg.supports_feature(inp["name"], inp["feature"])}
     if op in ("by_provider", "by_capability", "by_latency", "by_cost"):
-        arg = {"by_provider": "provider", "by_capability": "capability", "by_latency": "max_ms", "by_cost": "max_per_1k"}
+        arg = {
+            "by_provider": "provider",
+            "by_capability": "capability",
+            "by_latency": "max_ms",
+            "by_cost": "max_per_1k",
+        }
         return {"models": [m.id for m in getattr(reg, op)(inp[arg[op]])]}
     if op == "add_model":
         reg.add_model(inp["model"])
@@ -108,9 +115,15 @@ def test_case(case: dict[str, Any]) -> None:
     if "count" in expect:
         assert len(listed) == expect["count"]
     if "sorted_by" in expect:
+
         def metric(mid: str) -> float:
             m = reg.get(mid)
-            return (m.input_per_1m + m.output_per_1m) / 2000 if expect["sorted_by"] == "blended_cost" else m.typical_latency_ms
+            return (
+                (m.input_per_1m + m.output_per_1m) / 2000
+                if expect["sorted_by"] == "blended_cost"
+                else m.typical_latency_ms
+            )
+
         values = [metric(i) for i in listed]
         assert values == sorted(values)
     if "then_get" in expect:
