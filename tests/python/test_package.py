@@ -7,6 +7,7 @@ import json
 import pickle
 from pathlib import Path
 
+import pytest
 import tomllib
 import trinity_core as tc
 from trinity_core import _native
@@ -33,6 +34,13 @@ def test_errors_pickle_and_carry_details() -> None:
         assert isinstance(again, tc.NotFoundError)
 
 
+def test_a_panic_in_the_core_is_an_internal_error() -> None:
+    with pytest.raises(tc.InternalError) as info:
+        _native._panic_for_tests("boom")
+    assert info.value.code == "internal" and "boom" in str(info.value)
+    assert tc.count_tokens("still alive") > 0
+
+
 def test_one_version_everywhere() -> None:
     cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
     assert tc.__version__ == cargo
@@ -47,7 +55,7 @@ def test_stubs_match_the_module() -> None:
     stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
     stubbed |= {t.id for n in tree.body if isinstance(n, ast.AnnAssign) for t in [n.target] if isinstance(t, ast.Name)}
     stubbed -= {"TokenCount", "CostPer1k", "LoadReport"}  # typing-only
-    public = {n for n in dir(_native) if not n.startswith("_")} | {"__version__"}
+    public = {n for n in dir(_native) if not n.startswith("__")} | {"__version__"}
     assert stubbed == public
     for cls in (tc.Registry, tc.Model, tc.Config):
         stub = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)

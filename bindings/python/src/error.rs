@@ -126,3 +126,10 @@ pub fn error_kinds() -> Vec<(&'static str, u32, String)> {
         .map(|k| (k.code(), k.number(), format!("{}Error", k.name())))
         .collect()
 }
+
+/// Panics inside a core call, for tests of the panic boundary: it must surface as
+/// `InternalError`, never as a crash or pyo3's `PanicException`.
+#[pyfunction]
+pub fn _panic_for_tests(message: &str) -> PyResult<()> {
+    call(|| -> trinity_core::Result<()> { panic!("{message}") })
+}

@@ -14,6 +14,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", trinity_core::VERSION)?;
     m.add("ABI_VERSION", trinity_core::ABI_VERSION)?;
     m.add_function(wrap_pyfunction!(error::error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(error::_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
