@@ -1,0 +1,31 @@
+/* Replays tests/fixtures/{errors,tokens,registry,config}.json through the C ABI, then checks
+ * the ABI's edge cases; writes the ids that passed for scripts/check_conformance.py.
+ *
+ * usage: conformance FIXTURES_DIR OUT_JSON */
+#include "report.h"
+
+#include <stdio.h>
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s FIXTURES_DIR OUT_JSON\n", argv[0]);
+        return 2;
+    }
+    static const char *files[] = {"errors", "tokens", "registry", "config"};
+    report_init();
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.json", argv[1], files[i]);
+        if (replay_fixture_file(path) != 0) {
+            report(path, false, "cannot read the fixture file");
+        }
+    }
+    run_abi_checks(argv[1]);
+    if (report_write(argv[2]) != 0) {
+        report(argv[2], false, "cannot write the report");
+    }
+    int passed = report_passed(), failed = report_failed();
+    report_free();
+    printf("c: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
