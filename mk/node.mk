@@ -15,7 +15,7 @@ build-node: setup-node ## Build the addon (PROFILE=debug|release) into node/nati
 	npm run -s build:ts
 
 test-node: build-node ## Node tests, the Node conformance runner and the Node example
-	node --test node/dist/test/
+	node --test --test-reporter=spec node/dist/test/
 	node tests/conformance/node/run.mjs
 	node examples/node/main.mjs > /dev/null
 
