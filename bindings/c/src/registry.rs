@@ -20,7 +20,7 @@ unsafe fn registry<'a>(reg: *const trinity_registry) -> Result<&'a Registry> {
     // SAFETY: NULL or a live handle from `trinity_registry_new*` (header contract).
     unsafe { reg.as_ref() }
         .map(|r| &r.inner)
-        .ok_or_else(|| Error::invalid_input("registry: NULL handle"))
+        .ok_or_else(|| Error::invalid_input("registry: NULL handle (never made, or already freed)"))
 }
 
 fn put_models(out: &mut trinity_string, models: &[Arc<Model>]) -> Result<()> {

@@ -33,7 +33,11 @@ fn macros() -> String {
     );
     for kind in ErrorKind::ALL {
         let name = format!("TRINITY_ERR_{}", kind.code().to_ascii_uppercase());
-        out += &format!("#define {name:<33} {:>3} /* \"{}\" */\n", kind.number(), kind.code());
+        out += &format!(
+            "#define {name:<33} {:>3} /* \"{}\" */\n",
+            kind.number(),
+            kind.code()
+        );
     }
     out
 }

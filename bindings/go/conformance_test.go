@@ -1,0 +1,293 @@
+package trinity
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Replays tests/fixtures/*.json through the Go API with the checks of core/tests/conformance.rs,
+// and writes the ids that passed to $CONFORMANCE_REPORT (default target/conformance/go.json).
+
+type fixtureCase struct {
+	ID     string         `json:"id"`
+	Op     string         `json:"op"`
+	Input  map[string]any `json:"input"`
+	Expect map[string]any `json:"expect"`
+}
+
+// byClass maps the fixtures' class names to the Go sentinels that stand for them.
+var byClass = map[string]*Error{
+	"InvalidInputError": ErrInvalidInput, "ConfigError": ErrConfig, "NotFoundError": ErrNotFound,
+	"ContextTooLargeError": ErrContextTooLarge, "BudgetExceededError": ErrBudgetExceeded,
+	"AuthError": ErrAuth, "RateLimitedError": ErrRateLimited, "TimeoutError": ErrTimeout,
+	"ProviderError": ErrProvider, "NetworkError": ErrNetwork, "CircuitOpenError": ErrCircuitOpen,
+	"CancelledError": ErrCancelled, "CacheError": ErrCache, "IoError": ErrIO, "InternalError": ErrInternal,
+}
+
+func str(in map[string]any, key string) string { s, _ := in[key].(string); return s }
+
+func countOpts(in map[string]any) []Option {
+	return []Option{WithModel(str(in, "model")), WithEncoding(str(in, "encoding"))}
+}
+
+// asJSON round-trips a Go value so results compare with the fixtures as decoded JSON.
+func asJSON(v any) any {
+	b, _ := json.Marshal(v)
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+func ids(models []Model, err error) (map[string]any, error) {
+	list := make([]any, len(models))
+	for i, m := range models {
+		list[i] = m.ID
+	}
+	return map[string]any{"models": list}, err
+}
+
+func run(c fixtureCase, reg *Registry) (map[string]any, error) {
+	in := c.Input
+	name := str(in, "name")
+	switch c.Op {
+	case "error_kind":
+		for class, s := range byClass {
+			if s.Code == str(in, "code") {
+				return map[string]any{"number": float64(s.Number), "class": class}, nil
+			}
+		}
+		return nil, fmt.Errorf("no sentinel has code %q", str(in, "code"))
+	case "count_tokens":
+		repeat := 1
+		if r, ok := in["repeat"].(float64); ok {
+			repeat = int(r)
+		}
+		n, err := CountTokens(strings.Repeat(str(in, "text"), repeat), countOpts(in)...)
+		return map[string]any{"tokens": float64(n)}, err
+	case "count_tokens_batch":
+		var texts []string
+		for _, t := range in["texts"].([]any) {
+			texts = append(texts, t.(string))
+		}
+		counts, err := CountTokensBatch(texts, countOpts(in)...)
+		return map[string]any{"counts": asJSON(counts)}, err
+	case "count_message_tokens":
+		tc, err := CountMessageTokens(in["messages"], str(in, "model"))
+		out, _ := asJSON(tc).(map[string]any)
+		return out, err
+	case "get_model":
+		m, err := reg.GetModel(name)
+		return map[string]any{"model": asJSON(m)}, err
+	case "token_limit":
+		v, err := reg.TokenLimit(name)
+		return map[string]any{"value": float64(v)}, err
+	case "cost_per_1k":
+		v, err := reg.CostPer1kTokens(name)
+		return map[string]any{"value": v}, err
+	case "supports_feature":
+		v, err := reg.SupportsFeature(name, str(in, "feature"))
+		return map[string]any{"value": v}, err
+	case "by_provider":
+		return ids(reg.ByProvider(str(in, "provider")))
+	case "by_capability":
+		return ids(reg.ByCapability(str(in, "capability")))
+	case "by_latency":
+		return ids(reg.ByLatency(in["max_ms"].(float64)))
+	case "by_cost":
+		return ids(reg.ByCost(in["max_per_1k"].(float64)))
+	case "add_model":
+		// Through the typed Model, as a Go caller would: missing fields become zero values,
+		// which the core rejects as it rejects them missing.
+		var m Model
+		b, _ := json.Marshal(in["model"])
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+		return map[string]any{"ok": true}, reg.AddModel(m)
+	case "update_model":
+		m, err := reg.UpdateModel(name, in["updates"].(map[string]any))
+		return map[string]any{"model": asJSON(m)}, err
+	case "parse_config":
+		cfg, err := ParseConfig(str(in, "text"), false)
+		return map[string]any{"config": cfg}, err
+	}
+	return nil, fmt.Errorf("unknown op %q: every runner must handle every op", c.Op)
+}
+
+func contains(list []any, v any) bool {
+	for _, x := range list {
+		if reflect.DeepEqual(x, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func dotted(v any, path string) any {
+	for _, k := range strings.Split(path, ".") {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
+func check(t *testing.T, c fixtureCase, reg *Registry, got map[string]any, err error) {
+	t.Helper()
+	want := c.Expect
+	if code, ok := want["error"]; ok {
+		var te *Error
+		if !errors.As(err, &te) {
+			t.Fatalf("expected error %v, got %v (%v)", code, err, got)
+		}
+		if te.Code != code || !errors.Is(err, byCode(te.Code)) {
+			t.Fatalf("expected %v, got %v", code, te)
+		}
+		if p, ok := want["path"]; ok && te.Details["path"] != p {
+			t.Fatalf("path %v, want %v", te.Details["path"], p)
+		}
+		if s, ok := want["suggestions_include"]; ok {
+			list, _ := te.Details["suggestions"].([]any)
+			if !contains(list, s) {
+				t.Fatalf("suggestions %v lack %v", list, s)
+			}
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"tokens", "counts", "number", "class", "estimated", "encoding", "ok"} {
+		if w, ok := want[key]; ok && !reflect.DeepEqual(got[key], w) {
+			t.Fatalf("%s: got %v, want %v", key, got[key], w)
+		}
+	}
+	if w, ok := want["value"]; ok {
+		wf, isNum := w.(float64)
+		gf, _ := got["value"].(float64)
+		if (isNum && math.Abs(gf-wf) >= 1e-9) || (!isNum && !reflect.DeepEqual(got["value"], w)) {
+			t.Fatalf("value: got %v, want %v", got["value"], w)
+		}
+	}
+	model, _ := got["model"].(map[string]any)
+	for k, w := range mapOf(want["model"]) {
+		if !reflect.DeepEqual(model[k], w) {
+			t.Fatalf("model.%s: got %v, want %v", k, model[k], w)
+		}
+	}
+	for path, w := range mapOf(want["values"]) {
+		if g := dotted(got["config"], path); !reflect.DeepEqual(g, w) {
+			t.Fatalf("config %s: got %v, want %v", path, g, w)
+		}
+	}
+	listed, _ := got["models"].([]any)
+	for _, w := range listOf(want["includes"]) {
+		if !contains(listed, w) {
+			t.Fatalf("missing %v", w)
+		}
+	}
+	for _, w := range listOf(want["excludes"]) {
+		if contains(listed, w) {
+			t.Fatalf("has %v", w)
+		}
+	}
+	if n, ok := want["min_count"].(float64); ok && float64(len(listed)) < n {
+		t.Fatalf("%d models, want at least %v", len(listed), n)
+	}
+	if n, ok := want["count"].(float64); ok && float64(len(listed)) != n {
+		t.Fatalf("%d models, want %v", len(listed), n)
+	}
+	if key, ok := want["sorted_by"].(string); ok {
+		metric := func(id any) float64 {
+			if key == "blended_cost" {
+				v, _ := reg.CostPer1kTokens(id.(string))
+				return v
+			}
+			m, _ := reg.GetModel(id.(string))
+			return float64(m.TypicalLatencyMs)
+		}
+		for i := 1; i < len(listed); i++ {
+			if metric(listed[i-1]) > metric(listed[i]) {
+				t.Fatalf("not sorted by %s at %v", key, listed[i])
+			}
+		}
+	}
+	if then := mapOf(want["then_get"]); then != nil {
+		m, err := reg.GetModel(then["name"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := asJSON(m).(map[string]any)
+		for k, w := range mapOf(then["model"]) {
+			if !reflect.DeepEqual(got[k], w) {
+				t.Fatalf("then_get.%s: got %v, want %v", k, got[k], w)
+			}
+		}
+	}
+}
+
+func mapOf(v any) map[string]any { m, _ := v.(map[string]any); return m }
+func listOf(v any) []any         { l, _ := v.([]any); return l }
+
+func byCode(code string) *Error {
+	for _, s := range byClass {
+		if s.Code == code {
+			return s
+		}
+	}
+	return nil
+}
+
+// fixturesDir is tests/fixtures, or $CONFORMANCE_FIXTURES (to check that the runner can fail).
+func fixturesDir() string {
+	if dir := os.Getenv("CONFORMANCE_FIXTURES"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "tests", "fixtures")
+}
+
+func TestConformance(t *testing.T) {
+	var passed []string
+	for _, file := range []string{"errors", "tokens", "registry", "config"} {
+		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ Cases []fixtureCase }
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range doc.Cases {
+			ok := t.Run(c.ID, func(t *testing.T) {
+				reg, err := NewRegistry()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer reg.Close()
+				got, err := run(c, reg)
+				check(t, c, reg, got, err)
+			})
+			if ok {
+				passed = append(passed, c.ID)
+			}
+		}
+	}
+	out := os.Getenv("CONFORMANCE_REPORT")
+	if out == "" {
+		out = filepath.Join("..", "..", "target", "conformance", "go.json")
+	}
+	report, _ := json.Marshal(map[string]any{"language": "go", "passed": passed})
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, report, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("go: %d passed", len(passed))
+}

@@ -1,0 +1,3 @@
+module trinity-core/bindings/go
+
+go 1.24

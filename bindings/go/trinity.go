@@ -1,0 +1,23 @@
+// Package trinity is the Go binding of trinity-core: the model registry, exact token counts for
+// OpenAI encodings, and config parsing, through libtrinity's C ABI (include/trinity.h).
+//
+// Build with CGO_CFLAGS=-I<repo>/include and CGO_LDFLAGS="-L<libdir> -Wl,-rpath,<libdir>"
+// (mk/go.mk sets both). Everything here converts Go values and calls C; the logic is in the core.
+// All functions and Registry methods are safe for concurrent use.
+package trinity
+
+/*
+#cgo LDFLAGS: -ltrinity
+#include "trinity.h"
+*/
+import "C"
+
+// Version is the version of the linked libtrinity, e.g. "0.1.0".
+func Version() string { return C.GoString(C.trinity_version()) }
+
+// ABIVersion is the C ABI version of the linked libtrinity.
+func ABIVersion() uint32 { return uint32(C.trinity_abi_version()) }
+
+// HeaderABIVersion is the ABI version of the header this package was compiled against;
+// it differs from ABIVersion only when the library on the load path is another build.
+const HeaderABIVersion = uint32(C.TRINITY_ABI_VERSION)
