@@ -16,8 +16,18 @@ fn main() -> Result<(), trinity_core::Error> {
         path.rsplit('/').next().unwrap_or(&path),
         doc.chars().count()
     );
-    println!("{:<22} {:<10} {:>9} {:>7} {:>6} {:>10}", "model", "provider", "context", "tokens", "exact", "prompt $");
-    for name in ["gpt-4o", "gpt-4o-mini", "gpt-3.5-turbo", "claude-sonnet", "gemini-2.5-flash", "llama3.1:8b"] {
+    println!(
+        "{:<22} {:<10} {:>9} {:>7} {:>6} {:>10}",
+        "model", "provider", "context", "tokens", "exact", "prompt $"
+    );
+    for name in [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-3.5-turbo",
+        "claude-sonnet",
+        "gemini-2.5-flash",
+        "llama3.1:8b",
+    ] {
         let m = reg.get(name)?;
         let messages = serde_json::json!([{ "role": "user", "content": doc }]);
         let count = tokens::count_messages(&reg, &messages, &m.id)?;

@@ -20,7 +20,7 @@ fn sample(n: usize) -> String {
     let mut i = 0usize;
     while s.len() < n {
         s.push_str(words[(i * 7 + i / 3) % words.len()]);
-        s.push(if i % 5 == 0 { '\n' } else { ' ' });
+        s.push(if i.is_multiple_of(5) { '\n' } else { ' ' });
         i += 1;
     }
     s

@@ -132,5 +132,5 @@ for (const file of FILES) {
 const out = join(ROOT, 'target', 'conformance');
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'node.json'), JSON.stringify({ language: 'node', passed }));
-console.log(`conformance (node): ${passed.length} passed, ${failed.length} failed`);
+console.log(`node: ${passed.length} passed, ${failed.length} failed`);
 process.exitCode = failed.length ? 1 : 0;
