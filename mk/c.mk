@@ -39,9 +39,16 @@ $(C_DEMO_BIN): $(ROOT)/examples/c/demo.c $(ROOT)/include/trinity.h $(LIBDIR)/lib
 	@mkdir -p $(@D)
 	$(CC) $(C_CFLAGS) $< -o $@ $(C_LIBS)
 
+# The same example linked against libtrinity.a, so the staticlib is known to link and run.
+$(C_DEMO_BIN)-static: $(ROOT)/examples/c/demo.c $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.a
+	@mkdir -p $(@D)
+	$(CC) $(C_CFLAGS) $< $(LIBDIR)/libtrinity.a -o $@ -ljansson -lpthread -ldl -lm
+
 test-c: setup-c build-c ## C: header check, conformance + ABI cases under ASan/UBSan, example under valgrind
+	cargo test -q -p trinity-c
 	@echo '#include "trinity.h"' | g++ -x c++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only -I$(ROOT)/include -
-	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN)
+	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN) $(C_DEMO_BIN)-static
+	$(C_DEMO_BIN)-static $(ROOT)/examples/data/sample.md >/dev/null
 	@mkdir -p $(dir $(C_REPORT))
 	ASAN_OPTIONS=detect_leaks=1 $(C_CONF_BIN) $(ROOT)/tests/fixtures $(C_REPORT)
 	$(VALGRIND) $(C_DEMO_BIN) $(ROOT)/examples/data/sample.md >/dev/null
