@@ -10,7 +10,10 @@ pub const PREFIX: &str = "TRINITY_";
 const RESERVED: &[&str] = &["TRINITY_CONFIG", "TRINITY_CHROMIUM"];
 
 /// Applies every override from `vars` onto `root` (a JSON object). Returns the paths set.
-pub fn apply<I>(root: &mut Value, vars: I) -> Vec<String>
+/// Only variables whose first segment is one of `sections` are read: other `TRINITY_*`
+/// variables belong to other tools (or to scripts) and must not break config loading, while a
+/// typo inside a known section still fails validation with its path.
+pub fn apply<I>(root: &mut Value, vars: I, sections: &[String]) -> Vec<String>
 where
     I: IntoIterator<Item = (String, String)>,
 {
@@ -25,7 +28,7 @@ where
             .split("__")
             .map(|s| s.to_ascii_lowercase())
             .collect();
-        if path.iter().any(|s| s.is_empty()) {
+        if path.iter().any(|s| s.is_empty()) || !sections.contains(&path[0]) {
             continue;
         }
         set_path(root, &path, parse_scalar(&raw));
@@ -66,12 +69,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn sections() -> Vec<String> {
+        ["providers", "cache", "logging"].map(String::from).to_vec()
+    }
+
     #[test]
     fn nested_paths_and_typed_values() {
         let mut root = json!({"providers": {"openai": {"kind": "openai"}}});
         let applied = apply(
             &mut root,
             vec![
+                ("TRINITY_SOME_OTHER_TOOL".into(), "x".into()),
                 (
                     "TRINITY_PROVIDERS__OPENAI__TIMEOUT_MS".into(),
                     "5000".into(),
@@ -81,6 +89,7 @@ mod tests {
                 ("TRINITY_CONFIG".into(), "/etc/x.yaml".into()),
                 ("OTHER".into(), "1".into()),
             ],
+            &sections(),
         );
         assert_eq!(applied.len(), 3);
         assert_eq!(root["providers"]["openai"]["timeout_ms"], json!(5000));

@@ -61,7 +61,7 @@ impl Config {
             return Err(config_error("", "expected a mapping at the top level"));
         }
         if env == EnvOverrides::Apply {
-            env::apply(&mut value, std::env::vars());
+            env::apply(&mut value, std::env::vars(), &Self::sections());
         }
         let config: Config = serde_path_to_error::deserialize(&value).map_err(|e| {
             let path = e.path().to_string();
@@ -108,6 +108,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The top-level section names (`providers`, `cache`, ...).
+    pub fn sections() -> Vec<String> {
+        match Config::default().to_json() {
+            Value::Object(map) => map.keys().cloned().collect(),
+            _ => unreachable!("a struct serializes to an object"),
+        }
     }
 
     /// The config as JSON with every secret redacted: safe to print or log.

@@ -143,6 +143,7 @@ fn env_overrides_apply() {
             "TRINITY_PROVIDERS__OPENAI__TIMEOUT_MS".to_string(),
             "0".to_string(),
         )],
+        &Config::sections(),
     );
     let e = Config::from_value(v, EnvOverrides::Ignore).unwrap_err();
     assert_eq!(
@@ -185,4 +186,27 @@ fn file_loading() {
             .kind,
         ErrorKind::Config
     );
+}
+
+#[test]
+fn unrelated_trinity_variables_are_ignored_but_typos_in_sections_fail() {
+    let mut v = serde_json::json!({});
+    let applied = env::apply(
+        &mut v,
+        vec![("TRINITY_SOMETHING_ELSE".to_string(), "1".to_string())],
+        &Config::sections(),
+    );
+    assert!(applied.is_empty());
+    let mut v = serde_json::json!({});
+    env::apply(
+        &mut v,
+        vec![("TRINITY_CACHE__TTL".to_string(), "5".to_string())],
+        &Config::sections(),
+    );
+    let e = Config::from_value(v, EnvOverrides::Ignore).unwrap_err();
+    assert!(e.details.unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .starts_with("cache"));
+    assert_eq!(Config::sections().len(), 11);
 }
