@@ -6,9 +6,9 @@ NAPI_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
 setup-node: ## npm dependencies (napi CLI, TypeScript, gpt-tokenizer for the bench)
 	@command -v node >/dev/null || { echo "node >= 20 is required"; exit 1; }
-	@if [ ! -d node_modules ]; then \
-		if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi; \
-	fi
+	@# `npm ci` rejects this lock file (npm 11 drops the napi CLI's optional platform packages
+	@# from it); `npm install` installs the locked versions all the same.
+	@if [ ! -d node_modules ]; then npm install --no-audit --no-fund --loglevel=error; fi
 
 build-node: setup-node ## Build the addon (PROFILE=debug|release) into node/native and the wrapper into node/dist
 	npm run -s build:native -- $(NAPI_PROFILE_FLAG)
