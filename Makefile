@@ -30,4 +30,6 @@ lint: ## rustfmt, clippy -D warnings, ruff, mypy, tsc
 clean: ## Remove build outputs
 	rm -rf target .venv node_modules node/dist
 
+.PHONY: help setup demo test bench lint clean
+
 include mk/*.mk
