@@ -4,6 +4,8 @@
 
 pub mod config;
 pub mod error;
+pub mod llm;
+pub mod mock;
 pub mod registry;
 pub mod rt;
 pub mod secret;
