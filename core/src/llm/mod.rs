@@ -1,7 +1,12 @@
 //! The LLM client: one request type, providers in their native wire formats, streaming.
 
+pub mod client;
+pub mod errors;
+pub mod http;
 pub mod sse;
 pub mod types;
 pub mod wire;
 
+pub use client::Client;
+pub use http::ChunkStream;
 pub use types::*;
