@@ -57,8 +57,9 @@ def test_stubs_match_the_module() -> None:
     stubbed -= {"TokenCount", "CostPer1k", "LoadReport"}  # typing-only
     public = {n for n in dir(_native) if not n.startswith("__")} | {"__version__"}
     assert stubbed == public
-    for cls in (tc.Registry, tc.Model, tc.Config):
+    for cls in (tc.Registry, tc.Model, tc.Config, tc.Client, tc.ChatResponse, tc.ChatChunk, tc.ChatStream, tc.Usage):
         stub = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
         methods = {f.name for f in stub.body if isinstance(f, ast.FunctionDef)} - {"__init__", "__hash__"}
-        real = {n for n in dir(cls) if not n.startswith("_") or n in ("__getitem__", "__contains__", "__len__")}
+        dunders = ("__getitem__", "__contains__", "__len__", "__aiter__", "__anext__", "__iter__", "__next__")
+        real = {n for n in dir(cls) if not n.startswith("_") or n in dunders}
         assert methods == real, cls.__name__

@@ -1,8 +1,11 @@
 //! `trinity_core._native`: the Python face of the core. Each file converts one core module.
 
+mod bridge;
+mod client;
 mod config;
 mod conv;
 mod error;
+mod llm;
 mod registry;
 mod tokens;
 
@@ -21,5 +24,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::PyRegistry>()?;
     m.add_class::<registry::PyModel>()?;
     m.add_class::<config::PyConfig>()?;
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<client::PyChatStream>()?;
+    m.add_class::<llm::PyChatResponse>()?;
+    m.add_class::<llm::PyChatChunk>()?;
+    m.add_class::<llm::PyUsage>()?;
     Ok(())
 }

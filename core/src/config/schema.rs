@@ -57,6 +57,9 @@ pub struct ProviderConfig {
     pub max_connections: PositiveInt,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// For `kind: mock`: fixtures inline (name → fixture) or the path of a YAML/JSON file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixtures: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,8 @@
 //! provider, a registry model whose provider is configured under that name or is the only
 //! configured provider of a matching kind, and finally the only configured provider.
 
-use super::http::{ChunkStream, HttpProvider};
+use super::http::ChunkStream;
+use super::provider::Provider;
 use super::types::{ChatRequest, ChatResponse, Usage};
 use crate::config::{Config, ProviderKind};
 use crate::error::{Error, Result};
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub struct Client {
-    providers: BTreeMap<String, Arc<HttpProvider>>,
+    providers: BTreeMap<String, Arc<Provider>>,
     kinds: BTreeMap<String, ProviderKind>,
     config: Config,
     registry: Arc<Registry>,
@@ -24,7 +25,7 @@ pub struct Client {
 /// Where a request goes.
 #[derive(Clone)]
 pub struct Target {
-    pub provider: Arc<HttpProvider>,
+    pub provider: Arc<Provider>,
     /// The model id the provider knows.
     pub model: String,
     /// Registry entry for pricing and limits, when known.
@@ -53,9 +54,7 @@ impl Client {
         let mut kinds = BTreeMap::new();
         for (name, cfg) in &config.providers {
             kinds.insert(name.clone(), cfg.kind);
-            if cfg.kind != ProviderKind::Mock {
-                providers.insert(name.clone(), Arc::new(HttpProvider::new(name, cfg)?));
-            }
+            providers.insert(name.clone(), Arc::new(Provider::new(name, cfg)?));
         }
         Ok(Client {
             providers,
@@ -69,7 +68,7 @@ impl Client {
         &self.config
     }
 
-    fn provider(&self, name: &str) -> Option<Arc<HttpProvider>> {
+    fn provider(&self, name: &str) -> Option<Arc<Provider>> {
         self.providers.get(name).cloned()
     }
 

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod errors;
 pub mod http;
+pub mod provider;
 pub mod sse;
 pub mod types;
 pub mod wire;

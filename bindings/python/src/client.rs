@@ -1,0 +1,384 @@
+//! `Client`: `await chat(...)`, `chat_sync(...)`, `async for c in chat_stream(...)`,
+//! `for c in chat_stream_sync(...)`. Calls run on the core's tokio runtime; the GIL is
+//! released while they run, and cancelling the asyncio task aborts the HTTP request.
+
+use crate::bridge::{Completion, LoopBridges};
+use crate::config::PyConfig;
+use crate::conv;
+use crate::error::{call, to_py};
+use crate::llm::{PyChatChunk, PyChatResponse};
+use futures_util::{FutureExt, StreamExt};
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tokio::sync::{mpsc, Mutex};
+use tokio::task::AbortHandle;
+use trinity_core::config::Config;
+use trinity_core::llm::{ChatChunk, ChatRequest, Client};
+use trinity_core::{rt, Error, Result};
+
+/// Chunks buffered between the HTTP stream and the Python consumer.
+const STREAM_BUFFER: usize = 64;
+
+/// Aborts the tokio task when its asyncio future is cancelled.
+#[pyclass(frozen)]
+struct AbortOnCancel(AbortHandle);
+
+#[pymethods]
+impl AbortOnCancel {
+    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.0.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Runs `work` on the runtime and returns an asyncio future for its result.
+fn spawn_for_asyncio<'py, T, F>(
+    py: Python<'py>,
+    bridges: &LoopBridges,
+    work: F,
+    convert: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    let (event_loop, bridge) = bridges.for_running_loop(py)?;
+    let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let target = future.clone().unbind();
+    let task = rt::spawn(async move {
+        let result = AssertUnwindSafe(work)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|p| Err(Error::from_panic(p)));
+        let completion: Completion = Box::new(move |py| match result {
+            Ok(v) => convert(py, v),
+            Err(e) => Err(to_py(e)),
+        });
+        bridge.complete(target, completion);
+    });
+    future.call_method1(
+        pyo3::intern!(py, "add_done_callback"),
+        (AbortOnCancel(task.abort_handle()),),
+    )?;
+    Ok(future)
+}
+
+fn start_chat<'py>(
+    py: Python<'py>,
+    client: &Arc<Client>,
+    req: ChatRequest,
+    bridges: &LoopBridges,
+) -> PyResult<Bound<'py, PyAny>> {
+    let client = client.clone();
+    spawn_for_asyncio(
+        py,
+        bridges,
+        async move { client.chat(req).await },
+        response_to_py,
+    )
+}
+
+static GET_RUNNING_LOOP_OR_NONE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+fn loop_is_running(py: Python<'_>) -> PyResult<bool> {
+    let f = GET_RUNNING_LOOP_OR_NONE.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import("asyncio")?.getattr("_get_running_loop")?.unbind())
+    })?;
+    Ok(!f.bind(py).call0()?.is_none())
+}
+
+static DEFERRED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+type PendingChat = (Arc<Client>, ChatRequest, Arc<LoopBridges>);
+
+/// A chat made outside a running loop: it starts when awaited, on the loop that awaits it.
+#[pyclass(frozen)]
+struct DeferredChat(std::sync::Mutex<Option<PendingChat>>);
+
+#[pymethods]
+impl DeferredChat {
+    fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pending = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let (client, req, bridges) = pending.ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err("this chat was awaited already")
+        })?;
+        start_chat(py, &client, req, &bridges)?.call_method0("__await__")
+    }
+}
+
+fn response_to_py(py: Python<'_>, r: trinity_core::llm::ChatResponse) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, PyChatResponse(r))?.into_any())
+}
+
+/// A request from a dict and/or keywords (keywords win).
+fn request(
+    request: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<ChatRequest> {
+    let mut value = match request {
+        Some(r) if !r.is_none() => conv::json(r, "request")?,
+        _ => serde_json::Value::Object(Default::default()),
+    };
+    if let Some(kw) = kwargs {
+        match (value.as_object_mut(), conv::json(kw.as_any(), "request")?) {
+            (Some(obj), serde_json::Value::Object(extra)) => obj.extend(extra),
+            _ => return Err(crate::error::invalid_input("request: expected a dict")),
+        }
+    }
+    call(|| ChatRequest::from_json(value))
+}
+
+fn config_from(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Config> {
+    match obj {
+        None => call(Config::from_env),
+        Some(o) if o.is_none() => call(Config::from_env),
+        Some(o) => {
+            if let Ok(c) = o.cast::<PyConfig>() {
+                return Ok(c.get().0.clone());
+            }
+            let value = conv::json(o, "config")?;
+            call(|| Config::from_value(value, trinity_core::config::EnvOverrides::Apply))
+        }
+    }
+}
+
+/// An LLM client over the configured providers.
+#[pyclass(frozen, name = "Client", module = "trinity_core")]
+pub struct PyClient {
+    inner: Arc<Client>,
+    bridges: Arc<LoopBridges>,
+}
+
+#[pymethods]
+impl PyClient {
+    /// `Client(config)`: a `Config`, a dict in the config schema, or None (`TRINITY_CONFIG` / env).
+    #[new]
+    #[pyo3(signature = (config=None))]
+    fn new(config: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let config = config_from(config)?;
+        let client = call(|| Client::new(config))?;
+        Ok(PyClient {
+            inner: Arc::new(client),
+            bridges: Arc::default(),
+        })
+    }
+
+    /// `await client.chat(model=..., messages=[...], ...)` → `ChatResponse`.
+    ///
+    /// Inside a running loop the call starts at once and an asyncio future is returned;
+    /// outside one (`asyncio.run(client.chat(...))`) it starts when first awaited.
+    #[pyo3(signature = (request=None, **kwargs))]
+    fn chat<'py>(
+        &self,
+        py: Python<'py>,
+        request: Option<&Bound<'py, PyAny>>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = self::request(request, kwargs)?;
+        if loop_is_running(py)? {
+            start_chat(py, &self.inner, req, &self.bridges)
+        } else {
+            let deferred = DeferredChat(std::sync::Mutex::new(Some((
+                self.inner.clone(),
+                req,
+                self.bridges.clone(),
+            ))));
+            let wrap = DEFERRED.get_or_try_init(py, || -> PyResult<_> {
+                Ok(py
+                    .import("trinity_core._aio")?
+                    .getattr("deferred")?
+                    .unbind())
+            })?;
+            wrap.bind(py).call1((deferred,))
+        }
+    }
+
+    /// The blocking twin of `chat`, for scripts; the GIL is released while it waits.
+    #[pyo3(signature = (request=None, **kwargs))]
+    fn chat_sync(
+        &self,
+        py: Python<'_>,
+        request: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyChatResponse> {
+        let req = self::request(request, kwargs)?;
+        let client = self.inner.clone();
+        py.detach(|| call(|| rt::block_on(client.chat(req))))
+            .map(PyChatResponse)
+    }
+
+    /// `async for chunk in client.chat_stream(...)`.
+    #[pyo3(signature = (request=None, **kwargs))]
+    fn chat_stream(
+        &self,
+        request: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyChatStream> {
+        let req = self::request(request, kwargs)?;
+        Ok(PyChatStream::start(
+            self.inner.clone(),
+            req,
+            self.bridges.clone(),
+        ))
+    }
+
+    /// `for chunk in client.chat_stream_sync(...)`: the blocking twin of `chat_stream`.
+    #[pyo3(signature = (request=None, **kwargs))]
+    fn chat_stream_sync(
+        &self,
+        request: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyChatStream> {
+        self.chat_stream(request, kwargs)
+    }
+}
+
+type Rx = Arc<Mutex<mpsc::Receiver<Result<ChatChunk>>>>;
+
+/// A streamed answer; iterate it with `async for` (or `for` when made by `chat_stream_sync`).
+/// Dropping or closing it aborts the HTTP request.
+#[pyclass(name = "ChatStream", module = "trinity_core")]
+pub struct PyChatStream {
+    rx: Rx,
+    producer: AbortHandle,
+    bridges: Arc<LoopBridges>,
+}
+
+impl PyChatStream {
+    fn start(client: Arc<Client>, req: ChatRequest, bridges: Arc<LoopBridges>) -> Self {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let producer = rt::spawn(async move {
+            let work = AssertUnwindSafe(async {
+                match client.chat_stream(req).await {
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                    }
+                    Ok(mut stream) => {
+                        while let Some(item) = stream.next().await {
+                            let failed = item.is_err();
+                            if tx.send(item).await.is_err() || failed {
+                                break; // the consumer is gone, or the stream failed
+                            }
+                        }
+                    }
+                }
+            });
+            if let Err(p) = work.catch_unwind().await {
+                let _ = tx.send(Err(Error::from_panic(p))).await;
+            }
+        });
+        PyChatStream {
+            rx: Arc::new(Mutex::new(rx)),
+            producer: producer.abort_handle(),
+            bridges,
+        }
+    }
+}
+
+/// `None` ends the iteration.
+fn chunk_or_end(
+    py: Python<'_>,
+    item: Option<Result<ChatChunk>>,
+    end: fn() -> PyErr,
+) -> PyResult<Py<PyAny>> {
+    match item {
+        Some(Ok(chunk)) => Ok(Py::new(py, PyChatChunk(chunk))?.into_any()),
+        Some(Err(e)) => Err(to_py(e)),
+        None => Err(end()),
+    }
+}
+
+#[pymethods]
+impl PyChatStream {
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rx = self.rx.clone();
+        let (event_loop, bridge) = self.bridges.for_running_loop(py)?;
+        let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+        // Fast path: a chunk already waiting resolves the future at once.
+        if let Ok(mut guard) = rx.try_lock() {
+            match guard.try_recv() {
+                Ok(item) => {
+                    resolve_now(py, &future, chunk_or_end(py, Some(item), end_async))?;
+                    return Ok(future);
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    resolve_now(py, &future, chunk_or_end(py, None, end_async))?;
+                    return Ok(future);
+                }
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+        }
+        let target = future.clone().unbind();
+        let waiter = rt::spawn(async move {
+            let item = rx.lock().await.recv().await;
+            bridge.complete(
+                target,
+                Box::new(move |py| chunk_or_end(py, item, end_async)),
+            );
+        });
+        future.call_method1(
+            pyo3::intern!(py, "add_done_callback"),
+            (AbortOnCancel(waiter.abort_handle()),),
+        )?;
+        Ok(future)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let rx = self.rx.clone();
+        let item = py.detach(move || rx.blocking_lock().blocking_recv());
+        chunk_or_end(py, item, end_sync)
+    }
+
+    /// Stops the stream and closes its connection.
+    fn close(&self) {
+        self.producer.abort();
+    }
+
+    /// `await stream.aclose()`, as async generators offer.
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.producer.abort();
+        let (event_loop, _) = self.bridges.for_running_loop(py)?;
+        let future = event_loop.call_method0("create_future")?;
+        future.call_method1("set_result", (py.None(),))?;
+        Ok(future)
+    }
+}
+
+impl Drop for PyChatStream {
+    fn drop(&mut self) {
+        self.producer.abort();
+    }
+}
+
+fn end_async() -> PyErr {
+    PyStopAsyncIteration::new_err(())
+}
+
+fn end_sync() -> PyErr {
+    PyStopIteration::new_err(())
+}
+
+fn resolve_now(
+    py: Python<'_>,
+    future: &Bound<'_, PyAny>,
+    value: PyResult<Py<PyAny>>,
+) -> PyResult<()> {
+    match value {
+        Ok(v) => future.call_method1("set_result", (v,))?,
+        Err(e) => future.call_method1("set_exception", (e.value(py),))?,
+    };
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Response, chunk and usage objects of the LLM client, converted from the core's types.
+
+use crate::conv;
+use pyo3::prelude::*;
+use trinity_core::llm::{ChatChunk, ChatResponse, Usage};
+
+/// Token usage of a call.
+#[pyclass(frozen, skip_from_py_object, name = "Usage", module = "trinity_core")]
+#[derive(Clone)]
+pub struct PyUsage {
+    #[pyo3(get)]
+    prompt_tokens: u64,
+    #[pyo3(get)]
+    completion_tokens: u64,
+    #[pyo3(get)]
+    total_tokens: u64,
+    #[pyo3(get)]
+    cached_tokens: u64,
+}
+
+impl From<Usage> for PyUsage {
+    fn from(u: Usage) -> Self {
+        PyUsage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+            cached_tokens: u.cached_tokens,
+        }
+    }
+}
+
+#[pymethods]
+impl PyUsage {
+    fn __repr__(&self) -> String {
+        format!(
+            "Usage(prompt_tokens={}, completion_tokens={}, total_tokens={}, cached_tokens={})",
+            self.prompt_tokens, self.completion_tokens, self.total_tokens, self.cached_tokens
+        )
+    }
+}
+
+/// The answer to a chat request.
+#[pyclass(frozen, name = "ChatResponse", module = "trinity_core")]
+pub struct PyChatResponse(pub ChatResponse);
+
+#[pymethods]
+impl PyChatResponse {
+    #[getter]
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+    #[getter]
+    fn content(&self) -> &str {
+        &self.0.content
+    }
+    /// `[{"id", "type": "function", "function": {"name", "arguments"}}]`
+    #[getter]
+    fn tool_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::to_py(
+            py,
+            &serde_json::to_value(&self.0.tool_calls).expect("serializes"),
+        )
+    }
+    #[getter]
+    fn finish_reason(&self) -> Option<&str> {
+        self.0.finish_reason.as_deref()
+    }
+    #[getter]
+    fn usage(&self) -> PyUsage {
+        self.0.usage.into()
+    }
+    #[getter]
+    fn provider(&self) -> &str {
+        &self.0.provider
+    }
+    #[getter]
+    fn model(&self) -> &str {
+        &self.0.model
+    }
+    #[getter]
+    fn latency_ms(&self) -> f64 {
+        self.0.latency_ms
+    }
+    #[getter]
+    fn cost_usd(&self) -> Option<f64> {
+        self.0.cost_usd
+    }
+    #[getter]
+    fn cached(&self) -> bool {
+        self.0.cached
+    }
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.0.attempts
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::to_py(py, &serde_json::to_value(&self.0).expect("serializes"))
+    }
+    fn __repr__(&self) -> String {
+        let mut preview: String = self.0.content.chars().take(40).collect();
+        if preview.len() < self.0.content.len() {
+            preview.push('…');
+        }
+        format!(
+            "ChatResponse(provider={:?}, model={:?}, content={:?}, finish_reason={:?}, total_tokens={})",
+            self.0.provider, self.0.model, preview, self.0.finish_reason, self.0.usage.total_tokens
+        )
+    }
+}
+
+/// One streamed piece of an answer.
+#[pyclass(frozen, name = "ChatChunk", module = "trinity_core")]
+pub struct PyChatChunk(pub ChatChunk);
+
+#[pymethods]
+impl PyChatChunk {
+    #[getter]
+    fn delta(&self) -> &str {
+        &self.0.delta
+    }
+    /// `[{"index", "id"?, "name"?, "arguments"}]`
+    #[getter]
+    fn tool_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::to_py(
+            py,
+            &serde_json::to_value(&self.0.tool_calls).expect("serializes"),
+        )
+    }
+    #[getter]
+    fn finish_reason(&self) -> Option<&str> {
+        self.0.finish_reason.as_deref()
+    }
+    #[getter]
+    fn usage(&self) -> Option<PyUsage> {
+        self.0.usage.map(Into::into)
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::to_py(py, &serde_json::to_value(&self.0).expect("serializes"))
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "ChatChunk(delta={:?}, finish_reason={:?})",
+            self.0.delta, self.0.finish_reason
+        )
+    }
+}
