@@ -58,6 +58,9 @@ fn streamed(
         let shared = shared.clone();
         async move {
             if cut_after == Some(i) {
+                // Return Pending once first: hyper flushes what it has (headers and the frames
+                // so far) before it sees the error, so the client gets a started answer.
+                tokio::task::yield_now().await;
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
                     "stream cut by fault injection",
@@ -107,10 +110,8 @@ pub(crate) async fn handle(
         }
         (&Method::GET, "/v1/models") => {
             shared.stats.route(Route::OpenAiModels);
-            return Ok(match check_key(&shared, Format::OpenAi, &req) {
-                Err(res) => res,
-                Ok(()) => full(200, JSON, openai::models(&shared.models)),
-            });
+            return Ok(reject_key(&shared, Format::OpenAi, &req)
+                .unwrap_or_else(|| full(200, JSON, openai::models(&shared.models))));
         }
         (&Method::GET, "/healthz") => {
             shared.stats.route(Route::Health);
@@ -185,22 +186,14 @@ fn presented_key(format: Format, req: &Request<Incoming>) -> Option<&str> {
     }
 }
 
-fn check_key(
-    shared: &Shared,
-    format: Format,
-    req: &Request<Incoming>,
-) -> Result<(), Response<Body>> {
-    match &shared.api_key {
-        Some(expected) if presented_key(format, req) != Some(expected.expose()) => Err(full(
-            401,
-            JSON,
-            format.error(
-                401,
-                "Incorrect API key provided. The mock server was started with a different key.",
-            ),
-        )),
-        _ => Ok(()),
-    }
+/// The 401 for a request whose key is not the configured one (none configured: any key).
+fn reject_key(shared: &Shared, format: Format, req: &Request<Incoming>) -> Option<Response<Body>> {
+    let expected = shared.api_key.as_ref()?;
+    (presented_key(format, req) != Some(expected.expose())).then(|| {
+        let message =
+            "Incorrect API key provided. The mock server was started with a different key.";
+        full(401, JSON, format.error(401, message))
+    })
 }
 
 fn fault_response(shared: &Shared, format: Format, fault: Fault) -> Response<Body> {
@@ -266,8 +259,8 @@ async fn llm(
     req: Request<Incoming>,
     format: Format,
 ) -> Result<Response<Body>, Dropped> {
-    if let Err(res) = check_key(&shared, format, &req) {
-        return Ok(res);
+    if let Some(rejected) = reject_key(&shared, format, &req) {
+        return Ok(rejected);
     }
     let path_model = match format {
         Format::Gemini { .. } => gemini_target(req.uri().path())
