@@ -8,7 +8,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def deferred(awaitable: Awaitable[T]) -> T:
-    """A real coroutine around a native awaitable, for `asyncio.run(client.chat(...))`:
-    outside a running loop a call cannot start yet, and `asyncio.run` accepts only coroutines."""
+async def as_coroutine(awaitable: Awaitable[T]) -> T:
+    """A real coroutine around a native awaitable: `asyncio.create_task` and `asyncio.run`
+    accept only coroutines, and callers of the `openai` SDK pass its results to both."""
     return await awaitable

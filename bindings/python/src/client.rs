@@ -92,7 +92,7 @@ fn loop_is_running(py: Python<'_>) -> PyResult<bool> {
     Ok(!f.bind(py).call0()?.is_none())
 }
 
-static DEFERRED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+static AS_COROUTINE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
 
 type PendingChat = (Arc<Client>, ChatRequest, Arc<LoopBridges>);
 
@@ -170,8 +170,9 @@ impl PyClient {
 
     /// `await client.chat(model=..., messages=[...], ...)` → `ChatResponse`.
     ///
-    /// Inside a running loop the call starts at once and an asyncio future is returned;
-    /// outside one (`asyncio.run(client.chat(...))`) it starts when first awaited.
+    /// Returns a coroutine, as the `openai` SDK does, so `asyncio.create_task`, `gather` and
+    /// `asyncio.run` all take it. Inside a running loop the call starts at once; outside one
+    /// it starts when first awaited.
     #[pyo3(signature = (request=None, **kwargs))]
     fn chat<'py>(
         &self,
@@ -180,22 +181,21 @@ impl PyClient {
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = self::request(request, kwargs)?;
-        if loop_is_running(py)? {
-            start_chat(py, &self.inner, req, &self.bridges)
+        let awaitable = if loop_is_running(py)? {
+            start_chat(py, &self.inner, req, &self.bridges)?
         } else {
-            let deferred = DeferredChat(std::sync::Mutex::new(Some((
-                self.inner.clone(),
-                req,
-                self.bridges.clone(),
-            ))));
-            let wrap = DEFERRED.get_or_try_init(py, || -> PyResult<_> {
-                Ok(py
-                    .import("trinity_core._aio")?
-                    .getattr("deferred")?
-                    .unbind())
-            })?;
-            wrap.bind(py).call1((deferred,))
-        }
+            let pending = (self.inner.clone(), req, self.bridges.clone());
+            Py::new(py, DeferredChat(std::sync::Mutex::new(Some(pending))))?
+                .into_bound(py)
+                .into_any()
+        };
+        let wrap = AS_COROUTINE.get_or_try_init(py, || -> PyResult<_> {
+            Ok(py
+                .import("trinity_core._aio")?
+                .getattr("as_coroutine")?
+                .unbind())
+        })?;
+        wrap.bind(py).call1((awaitable,))
     }
 
     /// The blocking twin of `chat`, for scripts; the GIL is released while it waits.

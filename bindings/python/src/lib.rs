@@ -6,6 +6,7 @@ mod config;
 mod conv;
 mod error;
 mod llm;
+mod mock;
 mod registry;
 mod tokens;
 
@@ -29,5 +30,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<llm::PyChatResponse>()?;
     m.add_class::<llm::PyChatChunk>()?;
     m.add_class::<llm::PyUsage>()?;
+    m.add_class::<mock::PyMockServer>()?;
     Ok(())
 }

@@ -102,8 +102,12 @@ impl PyChatResponse {
             preview.push('…');
         }
         format!(
-            "ChatResponse(provider={:?}, model={:?}, content={:?}, finish_reason={:?}, total_tokens={})",
-            self.0.provider, self.0.model, preview, self.0.finish_reason, self.0.usage.total_tokens
+            "ChatResponse(provider={:?}, model={:?}, content={:?}, finish_reason={}, total_tokens={})",
+            self.0.provider,
+            self.0.model,
+            preview,
+            py_opt(self.0.finish_reason.as_deref()),
+            self.0.usage.total_tokens
         )
     }
 }
@@ -143,4 +147,9 @@ impl PyChatChunk {
             self.0.delta, self.0.finish_reason
         )
     }
+}
+
+/// `'text'` or `None`, as Python prints them.
+fn py_opt(s: Option<&str>) -> String {
+    s.map_or_else(|| "None".to_string(), |s| format!("{s:?}"))
 }

@@ -1,0 +1,169 @@
+"""The client over real HTTP: every wire format, streaming, faults, timeouts, cancellation,
+all against the mock provider server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trinity_core as tc
+from trinity_core.testing import MockServer
+
+FIXTURES = {
+    "greet": {"prompt": "Say hello", "response": "Hello from the mock server!"},
+    "tool": {
+        "prompt": "weather?",
+        "response": "",
+        "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}],
+    },
+}
+KINDS = ["openai", "openai_compatible", "anthropic", "gemini"]
+
+
+def base_url(server: MockServer, kind: str) -> str:
+    return server.url + ("/v1beta" if kind == "gemini" else "/v1")
+
+
+def make_client(server: MockServer, kind: str, **provider: Any) -> tc.Client:
+    cfg = {"kind": kind, "base_url": base_url(server, kind), "api_key": "sk-test", **provider}
+    return tc.Client({"providers": {"p": cfg}})
+
+
+def ask(text: str, **kw: Any) -> dict[str, Any]:
+    return {"model": "p/mock-model", "messages": [{"role": "user", "content": text}], **kw}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockServer]:
+    with MockServer(fixtures=FIXTURES, seed=1) as s:
+        yield s
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_chat_and_stream_in_every_wire_format(server: MockServer, kind: str) -> None:
+    c = make_client(server, kind)
+    r = c.chat_sync(ask("Say hello"))
+    assert r.content == "Hello from the mock server!"
+    assert r.finish_reason == "stop" and r.provider == "p"
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
+
+    async def stream() -> list[tc.ChatChunk]:
+        return [ch async for ch in c.chat_stream(ask("Say hello"))]
+
+    chunks = asyncio.run(stream())
+    assert "".join(ch.delta for ch in chunks) == r.content
+    assert len([ch for ch in chunks if ch.delta]) > 1, "streamed in pieces"
+    assert any(ch.finish_reason == "stop" for ch in chunks)
+    assert any(ch.usage is not None and ch.usage.completion_tokens > 0 for ch in chunks)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tool_calls(server: MockServer, kind: str) -> None:
+    c = make_client(server, kind)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    r = c.chat_sync(ask("weather?", tools=tools))
+    assert r.finish_reason == "tool_calls"
+    assert r.tool_calls[0]["function"]["name"] == "get_weather"
+    assert '"Paris"' in r.tool_calls[0]["function"]["arguments"]
+
+
+@pytest.mark.parametrize(
+    "fault, code",
+    [("429", "rate_limited"), ("500", "provider"), ("503", "provider"), ("reset", "network"), ("malformed", "provider")],
+)
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
+def test_faults_become_stable_codes(kind: str, fault: str, code: str) -> None:
+    with MockServer(fixtures=FIXTURES, faults={"script": [fault], "retry_after_ms": 1500}) as s:
+        with pytest.raises(tc.TrinityError) as info:
+            make_client(s, kind).chat_sync(ask("Say hello"))
+        assert info.value.code == code
+        if fault == "429":
+            assert isinstance(info.value, tc.RateLimitedError)
+            assert info.value.details is not None
+            assert info.value.details["status"] == 429 and info.value.details["retry_after_ms"] == 1500
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
+def test_cut_stream_is_an_error_not_a_short_answer(kind: str) -> None:
+    with MockServer(fixtures=FIXTURES, faults={"script": ["cut"]}) as s:
+        c = make_client(s, kind)
+        got: list[str] = []
+        with pytest.raises(tc.NetworkError):
+            for ch in c.chat_stream_sync(ask("Say hello")):
+                got.append(ch.delta)
+        assert "".join(got) != "Hello from the mock server!"
+
+
+def test_wrong_key_is_auth() -> None:
+    with MockServer(fixtures=FIXTURES, api_key="sk-right") as s:
+        with pytest.raises(tc.AuthError):
+            make_client(s, "openai", api_key="sk-wrong").chat_sync(ask("Say hello"))
+        assert make_client(s, "openai", api_key="sk-right").chat_sync(ask("Say hello")).content
+
+
+def test_timeouts() -> None:
+    with MockServer(fixtures=FIXTURES, faults={"script": ["timeout", "timeout"], "timeout_hold_ms": 5000}) as s:
+        c = make_client(s, "openai", timeout_ms=300)
+        with pytest.raises(tc.TimeoutError):
+            c.chat_sync(ask("Say hello"))
+        slow_first = make_client(s, "openai", first_token_timeout_ms=200)
+        with pytest.raises(tc.TimeoutError):
+            list(slow_first.chat_stream_sync(ask("Say hello")))
+    with MockServer(fixtures=FIXTURES, latency={"dist": "fixed", "ms": 2000}) as s:
+        with pytest.raises(tc.TimeoutError):
+            make_client(s, "openai").chat_sync(ask("Say hello", timeout_ms=200))
+
+
+def test_cancelling_the_task_aborts_the_call() -> None:
+    with MockServer(fixtures=FIXTURES, latency={"dist": "fixed", "ms": 3000}) as s:
+        c = make_client(s, "openai")
+
+        async def run() -> float:
+            task = asyncio.create_task(c.chat(ask("Say hello")))
+            await asyncio.sleep(0.1)
+            started = time.perf_counter()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return time.perf_counter() - started
+
+        run_time = asyncio.run(run())
+        assert run_time < 1.0  # returned on cancel, not after the 3 s answer
+
+
+def test_the_gil_is_released_while_waiting() -> None:
+    with MockServer(fixtures=FIXTURES, latency={"dist": "fixed", "ms": 300}) as s:
+        c = make_client(s, "openai")
+        ticks = 0
+        running = threading.Event()
+        done = threading.Event()
+
+        def spin() -> None:
+            nonlocal ticks
+            running.set()
+            while not done.is_set():
+                ticks += 1
+
+        t = threading.Thread(target=spin)
+        t.start()
+        running.wait()
+        before = ticks
+        c.chat_sync(ask("Say hello"))
+        during = ticks - before
+        done.set()
+        t.join()
+        assert during > 10_000
+
+
+def test_concurrent_async_calls_share_the_pool(server: MockServer) -> None:
+    c = make_client(server, "openai")
+
+    async def run() -> set[str]:
+        rs = await asyncio.gather(*(c.chat(ask("Say hello")) for _ in range(256)))
+        return {r.content for r in rs}
+
+    assert asyncio.run(run()) == {"Hello from the mock server!"}
