@@ -73,7 +73,13 @@ def test_tool_calls(server: MockServer, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "fault, code",
-    [("429", "rate_limited"), ("500", "provider"), ("503", "provider"), ("reset", "network"), ("malformed", "provider")],
+    [
+        ("429", "rate_limited"),
+        ("500", "provider"),
+        ("503", "provider"),
+        ("reset", "network"),
+        ("malformed", "provider"),
+    ],
 )
 @pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
 def test_faults_become_stable_codes(kind: str, fault: str, code: str) -> None:
