@@ -1,0 +1,210 @@
+//! The Rust client against real sockets: the mock server for every wire format, and a raw
+//! TCP listener to prove that dropping a call closes its connection.
+
+use futures_util::StreamExt;
+use serde_json::json;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::llm::{ChatRequest, Client};
+use trinity_core::mock::{MockConfig, MockServer};
+use trinity_core::{rt, ErrorKind};
+
+fn server(extra: serde_json::Value) -> MockServer {
+    let mut cfg = json!({"fixtures": {"greet": {"prompt": "hi", "response": "Hello, Rust caller."}}, "seed": 3});
+    cfg.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    MockServer::start(MockConfig::from_json(cfg).unwrap()).unwrap()
+}
+
+fn client(kind: &str, base: &str, extra: serde_json::Value) -> Client {
+    let mut p = json!({"kind": kind, "base_url": base, "api_key": "k"});
+    p.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    Client::new(Config::from_value(json!({"providers": {"p": p}}), EnvOverrides::Ignore).unwrap())
+        .unwrap()
+}
+
+fn base(s: &MockServer, kind: &str) -> String {
+    format!(
+        "{}{}",
+        s.url(),
+        if kind == "gemini" { "/v1beta" } else { "/v1" }
+    )
+}
+
+fn req(text: &str) -> ChatRequest {
+    ChatRequest::from_json(
+        json!({"model": "p/mock-model", "messages": [{"role": "user", "content": text}]}),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_format_answers_and_streams() {
+    let s = server(json!({}));
+    for kind in ["openai", "openai_compatible", "anthropic", "gemini"] {
+        let c = client(kind, &base(&s, kind), json!({}));
+        let r = rt::block_on(c.chat(req("hi"))).unwrap();
+        assert_eq!(r.content, "Hello, Rust caller.", "{kind}");
+        assert_eq!(r.provider, "p");
+        assert!(r.latency_ms > 0.0);
+        let chunks: Vec<_> = rt::block_on(async {
+            let stream = c.chat_stream(req("hi")).await.unwrap();
+            stream.collect::<Vec<_>>().await
+        });
+        let text: String = chunks
+            .iter()
+            .map(|c| c.as_ref().unwrap().delta.clone())
+            .collect();
+        assert_eq!(text, "Hello, Rust caller.", "{kind}");
+    }
+    assert!(s.stats().requests >= 8);
+}
+
+#[test]
+fn registry_models_get_a_cost() {
+    let s = server(json!({}));
+    let c = client("openai", &base(&s, "openai"), json!({}));
+    let mut r = req("hi");
+    r.model = "p/gpt-4o-mini".into();
+    let resp = rt::block_on(c.chat(r)).unwrap();
+    let cost = resp.cost_usd.expect("gpt-4o-mini has prices");
+    assert!(cost > 0.0 && cost < 0.001);
+}
+
+#[test]
+fn provider_failures_keep_status_and_retry_after() {
+    let s = server(
+        json!({"faults": {"script": ["429", "503", "reset", "malformed"], "retry_after_ms": 2500}}),
+    );
+    let c = client("openai", &base(&s, "openai"), json!({}));
+    let e = rt::block_on(c.chat(req("hi"))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RateLimited);
+    let d = e.details.unwrap();
+    assert_eq!(
+        (d["status"].as_u64(), d["retry_after_ms"].as_u64()),
+        (Some(429), Some(2500))
+    );
+    assert_eq!(
+        rt::block_on(c.chat(req("hi"))).unwrap_err().kind,
+        ErrorKind::Provider
+    );
+    assert_eq!(
+        rt::block_on(c.chat(req("hi"))).unwrap_err().kind,
+        ErrorKind::Network
+    );
+    assert_eq!(
+        rt::block_on(c.chat(req("hi"))).unwrap_err().kind,
+        ErrorKind::Provider
+    );
+    assert_eq!(
+        rt::block_on(c.chat(req("hi"))).unwrap().content,
+        "Hello, Rust caller."
+    );
+}
+
+#[test]
+fn bad_requests_never_reach_the_network() {
+    let s = server(json!({}));
+    let c = client("openai", &base(&s, "openai"), json!({}));
+    let mut r = req("hi");
+    r.messages.clear();
+    assert_eq!(
+        rt::block_on(c.chat(r)).unwrap_err().kind,
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(s.stats().requests, 0);
+}
+
+#[test]
+fn connection_refused_is_network() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = client("openai", &format!("http://127.0.0.1:{port}/v1"), json!({}));
+    assert_eq!(
+        rt::block_on(c.chat(req("hi"))).unwrap_err().kind,
+        ErrorKind::Network
+    );
+}
+
+/// A server that reads the request, sends `reply` (maybe nothing), then waits; it reports
+/// when the client hangs up.
+async fn hanging_server(reply: &'static [u8]) -> (String, tokio::sync::oneshot::Receiver<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let _ = sock.read(&mut buf).await; // the request
+        let _ = sock.write_all(reply).await;
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => break, // EOF: the client closed the connection
+                Ok(_) => continue,
+            }
+        }
+        let _ = tx.send(());
+    });
+    (url, rx)
+}
+
+#[test]
+fn dropping_a_call_closes_its_connection() {
+    rt::block_on(async {
+        let (url, closed) = hanging_server(b"").await;
+        let c = client("openai", &url, json!({}));
+        let call = c.chat(req("hi"));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), call)
+                .await
+                .is_err(),
+            "never answered"
+        );
+        // The call future was dropped by the timeout: the server must see the socket close.
+        tokio::time::timeout(Duration::from_secs(5), closed)
+            .await
+            .expect("connection closed")
+            .unwrap();
+    });
+}
+
+#[test]
+fn dropping_a_stream_closes_its_connection() {
+    const HEAD: &[u8] =
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
+        3F\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial\"}}]}\n\n\r\n";
+    rt::block_on(async {
+        let (url, closed) = hanging_server(HEAD).await;
+        let c = client("openai", &url, json!({}));
+        let mut stream = c.chat_stream(req("hi")).await.unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap().delta, "partial");
+        drop(stream); // the consumer stops reading mid-stream
+        tokio::time::timeout(Duration::from_secs(5), closed)
+            .await
+            .expect("connection closed")
+            .unwrap();
+    });
+}
+
+#[test]
+fn timeouts_are_timeout_errors() {
+    let s = server(json!({"latency": {"dist": "fixed", "ms": 3000}}));
+    let c = client(
+        "openai",
+        &base(&s, "openai"),
+        json!({"timeout_ms": 200, "first_token_timeout_ms": 100}),
+    );
+    assert_eq!(
+        rt::block_on(c.chat(req("hi"))).unwrap_err().kind,
+        ErrorKind::Timeout
+    );
+    let err = rt::block_on(async { c.chat_stream(req("hi")).await.err() }).unwrap();
+    assert_eq!(err.kind, ErrorKind::Timeout);
+}
