@@ -19,7 +19,7 @@ demo: ## Build and run the main job on embedded defaults, in every language
 	@$(MAKE) --no-print-directory demo-rust demo-python demo-node demo-c demo-go
 
 test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples)
-	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance
+	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance test-mock
 
 bench: ## Benchmarks side by side against tiktoken and gpt-tokenizer (release builds)
 	@$(MAKE) --no-print-directory PROFILE=release bench-python bench-node
