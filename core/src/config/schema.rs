@@ -53,6 +53,8 @@ pub struct ProviderConfig {
     pub connect_timeout_ms: PositiveInt,
     #[serde(default = "d_first_token_timeout")]
     pub first_token_timeout_ms: PositiveInt,
+    /// Idle keep-alive connections kept per host: at least the expected concurrency, or
+    /// calls beyond it pay a new TCP (and TLS) handshake each.
     #[serde(default = "d_max_connections")]
     pub max_connections: PositiveInt,
     #[serde(default)]
@@ -271,7 +273,7 @@ fn d_first_token_timeout() -> PositiveInt {
     PositiveInt(30_000)
 }
 fn d_max_connections() -> PositiveInt {
-    PositiveInt(64)
+    PositiveInt(1024)
 }
 fn d_weight() -> NonNegative {
     NonNegative(1.0)

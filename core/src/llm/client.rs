@@ -74,7 +74,7 @@ impl Client {
 
     /// Finds the provider and provider-side model id for a model name.
     pub fn resolve(&self, name: &str) -> Result<Target> {
-        let info = |m: &str| self.registry.get(m).ok();
+        let info = |m: &str| self.registry.find(m);
         if let Some(route) = self.config.models.get(name) {
             let d = &route.deployments[0];
             if let Some(p) = self.provider(&d.provider) {
@@ -94,7 +94,7 @@ impl Client {
                 });
             }
         }
-        if let Ok(m) = self.registry.get(name) {
+        if let Some(m) = self.registry.find(name) {
             let provider_model =
                 m.id.rsplit_once('/')
                     .map_or(m.id.as_str(), |(_, id)| id)

@@ -78,17 +78,12 @@ impl Registry {
     /// A model by id or alias (case-insensitive). Unknown names are `not_found` with suggestions.
     pub fn get(&self, name: &str) -> Result<Arc<Model>> {
         let t = self.read();
-        if let Some(m) = t.models.get(name) {
-            return Ok(m.clone());
-        }
-        let id = t
-            .names
-            .get(name)
-            .or_else(|| t.names.get(&name.trim().to_ascii_lowercase()));
-        match id.and_then(|id| t.models.get(id)) {
-            Some(m) => Ok(m.clone()),
-            None => Err(not_found(&t, name)),
-        }
+        lookup(&t, name).ok_or_else(|| not_found(&t, name))
+    }
+
+    /// Like `get`, without the cost of suggestions: for hot paths where a miss is normal.
+    pub fn find(&self, name: &str) -> Option<Arc<Model>> {
+        lookup(&self.read(), name)
     }
 
     /// Every model, by id.
@@ -297,6 +292,17 @@ impl Registry {
             .map_err(|e| Error::io(&format!("cannot read {path}"), e))?;
         self.load_litellm_str(&text)
     }
+}
+
+fn lookup(t: &Tables, name: &str) -> Option<Arc<Model>> {
+    if let Some(m) = t.models.get(name) {
+        return Some(m.clone());
+    }
+    let id = t
+        .names
+        .get(name)
+        .or_else(|| t.names.get(&name.trim().to_ascii_lowercase()))?;
+    t.models.get(id).cloned()
 }
 
 fn insert(t: &mut Tables, model: Model) -> Arc<Model> {

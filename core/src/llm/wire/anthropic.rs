@@ -128,7 +128,7 @@ pub fn body(req: &ChatRequest, model: &str, stream: bool, max_output: Option<u64
         req.tool_choice.as_ref().and_then(tool_choice),
     );
     put("metadata", req.user.as_ref().map(|u| json!({"user_id": u})));
-    put("stream", stream.then(|| json!(true)));
+    put("stream", stream.then_some(json!(true)));
     Value::Object(b)
 }
 
