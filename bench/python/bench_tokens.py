@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import tiktoken  # noqa: E402
-import trinity_core as tc  # noqa: E402
 from tiktoken_offline import get_encoding  # noqa: E402
+
+import trinity_core as tc  # noqa: E402
 
 ENCODINGS = ("cl100k_base", "o200k_base")
 

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 import trinity_core as tc
 
 FIXTURES = {

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 import trinity_core as tc
 from trinity_core.testing import MockServer
 

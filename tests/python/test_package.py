@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+
 import trinity_core as tc
 from trinity_core import _native
 

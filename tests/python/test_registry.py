@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 import trinity_core as tc
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

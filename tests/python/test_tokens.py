@@ -6,8 +6,9 @@ import random
 import threading
 
 import pytest
-import trinity_core as tc
 from tiktoken_offline import get_encoding
+
+import trinity_core as tc
 
 ENCODINGS = ["cl100k_base", "o200k_base"]
 

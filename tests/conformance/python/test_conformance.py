@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import trinity_core as tc
 
 ROOT = Path(__file__).resolve().parents[3]
