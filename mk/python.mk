@@ -36,9 +36,10 @@ test-python-wheel: setup-python
 demo-python: build-python
 	$(PY) examples/python/demo.py
 
-bench-python: ## Python benchmarks (count_tokens vs tiktoken, registry lookups)
-	$(MAKE) --no-print-directory PROFILE=release build-python
+bench-python: ## Python benchmarks: count_tokens vs tiktoken, registry look-ups, Client vs openai and LiteLLM
+	$(MAKE) --no-print-directory PROFILE=release build-python build-mock
 	$(PY) bench/python/bench_tokens.py
+	$(PY) bench/python/bench_client.py
 
 lint-python: setup-python
 	$(VENV)/bin/ruff check python tests scripts examples bench
