@@ -1,11 +1,14 @@
 //! Replays the shared cases in `tests/fixtures/` against the Rust API, as every binding does
 //! against its own, and records which cases ran (`target/conformance/rust.json`).
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::llm::{ChatRequest, Client};
+use trinity_core::mock::{MockConfig, MockServer};
 use trinity_core::registry::Registry;
-use trinity_core::{tokens, Error, ErrorKind};
+use trinity_core::{rt, tokens, Error, ErrorKind};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -30,9 +33,54 @@ fn opt<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
     input.get(key).and_then(Value::as_str)
 }
 
+/// A chat case: mock server from `server`, provider `p` from `provider`, then the request.
+fn chat(case: &Value, stream: bool) -> Result<Value, Error> {
+    let server = match &case["server"] {
+        Value::Null => None,
+        cfg => Some(MockServer::start(MockConfig::from_json(cfg.clone()).unwrap()).unwrap()),
+    };
+    let mut provider = case["provider"].clone();
+    let base_path = provider.as_object_mut().unwrap().remove("base_path");
+    if let (Some(s), Some(path)) = (&server, base_path) {
+        provider["base_url"] = json!(format!("{}{}", s.url(), path.as_str().unwrap()));
+        provider["api_key"] = json!("sk-test");
+    }
+    let config =
+        Config::from_value(json!({"providers": {"p": provider}}), EnvOverrides::Ignore).unwrap();
+    let client = Client::new(config).unwrap();
+    let req = ChatRequest::from_json(case["input"].clone())?;
+    rt::block_on(async {
+        if !stream {
+            let r = client.chat(req).await?;
+            let names: Vec<_> = r
+                .tool_calls
+                .iter()
+                .map(|t| t.function.name.clone())
+                .collect();
+            return Ok(
+                json!({"content": r.content, "finish_reason": r.finish_reason, "provider": r.provider, "tool_names": names}),
+            );
+        }
+        let mut s = client.chat_stream(req).await?;
+        let (mut content, mut finish, mut chunks) = (String::new(), Value::Null, 0);
+        while let Some(chunk) = s.next().await {
+            let chunk = chunk?;
+            chunks += usize::from(!chunk.delta.is_empty());
+            content.push_str(&chunk.delta);
+            if let Some(f) = chunk.finish_reason {
+                finish = json!(f);
+            }
+        }
+        Ok(json!({"content": content, "finish_reason": finish, "chunks": chunks}))
+    })
+}
+
 /// Runs one case: Ok(result object) or the error.
-fn run(op: &str, input: &Value, reg: &Registry) -> Result<Value, Error> {
+fn run(case: &Value, reg: &Registry) -> Result<Value, Error> {
+    let (op, input) = (case["op"].as_str().unwrap(), &case["input"]);
     Ok(match op {
+        "chat" => chat(case, false)?,
+        "chat_stream" => chat(case, true)?,
         "error_kind" => {
             let k = ErrorKind::from_code(input["code"].as_str().unwrap()).expect("known code");
             json!({"number": k.number(), "class": format!("{}Error", k.name())})
@@ -158,6 +206,13 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
     if let Some(n) = expect.get("min_count").and_then(Value::as_u64) {
         assert!(listed.len() as u64 >= n, "{id}");
     }
+    if let Some(n) = expect.get("min_chunks").and_then(Value::as_u64) {
+        assert!(
+            got["chunks"].as_u64().unwrap() >= n,
+            "{id}: {} chunks",
+            got["chunks"]
+        );
+    }
     if let Some(n) = expect.get("count").and_then(Value::as_u64) {
         assert_eq!(listed.len() as u64, n, "{id}");
     }
@@ -186,12 +241,12 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
 #[test]
 fn replay_shared_fixtures() {
     let mut ran = Vec::new();
-    for file in ["errors", "tokens", "registry", "config"] {
+    for file in ["errors", "tokens", "registry", "config", "chat"] {
         let path = root().join("tests/fixtures").join(format!("{file}.json"));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for case in doc["cases"].as_array().unwrap() {
             let reg = Registry::builtin();
-            let out = run(case["op"].as_str().unwrap(), &case["input"], &reg);
+            let out = run(case, &reg);
             check(case, &reg, out);
             ran.push(case["id"].as_str().unwrap().to_string());
         }

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 import trinity_core as tc
+from trinity_core.testing import MockServer
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = ["errors", "tokens", "registry", "config"]
+FILES = ["errors", "tokens", "registry", "config", "chat"]
 CASES = [c for f in FILES for c in json.loads((ROOT / "tests" / "fixtures" / f"{f}.json").read_text())["cases"]]
 PASSED: list[str] = []
 
@@ -35,7 +36,35 @@ def text_of(inp: dict[str, Any]) -> str:
     return str(inp["text"]) * int(inp.get("repeat", 1))
 
 
-def run(op: str, inp: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
+def chat(case: dict[str, Any], stream: bool) -> dict[str, Any]:
+    """Mock server from `server`, provider `p` from `provider`, then the request."""
+    provider = dict(case["provider"])
+    base_path = provider.pop("base_path", None)
+    server = MockServer(case["server"]) if case["server"] is not None else None
+    try:
+        if server is not None:
+            provider |= {"base_url": server.url + base_path, "api_key": "sk-test"}
+        client = tc.Client({"providers": {"p": provider}})
+        if not stream:
+            r = client.chat_sync(case["input"])
+            names = [t["function"]["name"] for t in r.tool_calls]
+            return {"content": r.content, "finish_reason": r.finish_reason, "provider": r.provider, "tool_names": names}
+        chunks = list(client.chat_stream_sync(case["input"]))
+        finish = next((c.finish_reason for c in chunks if c.finish_reason), None)
+        return {
+            "content": "".join(c.delta for c in chunks),
+            "finish_reason": finish,
+            "chunks": sum(1 for c in chunks if c.delta),
+        }
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run(case: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
+    op, inp = case["op"], case["input"]
+    if op in ("chat", "chat_stream"):
+        return chat(case, op == "chat_stream")
     if op == "error_kind":
         cls = next(
             c
@@ -87,7 +116,7 @@ def test_case(case: dict[str, Any]) -> None:
     expect = case["expect"]
     if "error" in expect:
         with pytest.raises(tc.TrinityError) as info:
-            run(case["op"], case["input"], reg)
+            run(case, reg)
         assert info.value.code == expect["error"]
         if "path" in expect:
             assert info.value.details is not None and info.value.details["path"] == expect["path"]
@@ -96,8 +125,20 @@ def test_case(case: dict[str, Any]) -> None:
             assert expect["suggestions_include"] in info.value.details["suggestions"]
         PASSED.append(case["id"])
         return
-    got = run(case["op"], case["input"], reg)
-    for key in ("tokens", "counts", "number", "class", "estimated", "encoding", "ok"):
+    got = run(case, reg)
+    for key in (
+        "tokens",
+        "counts",
+        "number",
+        "class",
+        "estimated",
+        "encoding",
+        "ok",
+        "content",
+        "finish_reason",
+        "provider",
+        "tool_names",
+    ):
         if key in expect:
             assert got[key] == expect[key], key
     if "value" in expect:
@@ -113,6 +154,8 @@ def test_case(case: dict[str, Any]) -> None:
     assert all(i in listed for i in expect.get("includes", []))
     assert not any(i in listed for i in expect.get("excludes", []))
     assert len(listed) >= expect.get("min_count", 0)
+    if "min_chunks" in expect:
+        assert got["chunks"] >= expect["min_chunks"]
     if "count" in expect:
         assert len(listed) == expect["count"]
     if "sorted_by" in expect:
