@@ -21,8 +21,8 @@ demo: ## Build and run the main job on embedded defaults, in every language
 test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples)
 	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance test-mock
 
-bench: ## Benchmarks side by side against tiktoken and gpt-tokenizer (release builds)
-	@$(MAKE) --no-print-directory PROFILE=release bench-python bench-node
+bench: ## Benchmarks side by side (tiktoken, gpt-tokenizer, openai SDKs, LiteLLM, wrk), release builds
+	@$(MAKE) --no-print-directory PROFILE=release bench-rust bench-python bench-node
 
 lint: ## rustfmt, clippy -D warnings, ruff, mypy, tsc
 	@$(MAKE) --no-print-directory lint-rust lint-python lint-node

@@ -1,0 +1,238 @@
+//! Client benchmarks, side by side in one run:
+//! 1. engine overhead per call without a network (request build, routing, body, parsing a
+//!    1 KB answer, cost), median and p99;
+//! 2. requests per second against `trinity mock-server` on loopback, next to `wrk` on the
+//!    same server (the ceiling a client on this machine can reach);
+//! 3. resident memory across one million requests.
+//!
+//! Run: cargo bench -p trinity-core --bench client  (needs target/release/trinity and wrk)
+
+use futures_util::StreamExt;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::llm::wire::Format;
+use trinity_core::llm::{ChatRequest, Client};
+use trinity_core::rt;
+
+const PROMPT: &str = "Summarise the benefits of caching LLM responses in one sentence.";
+
+fn request_json(model: &str) -> serde_json::Value {
+    json!({"model": model, "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": PROMPT}],
+           "temperature": 0.2, "max_tokens": 200})
+}
+
+fn client(provider: serde_json::Value) -> Client {
+    Client::new(
+        Config::from_value(json!({"providers": {"p": provider}}), EnvOverrides::Ignore).unwrap(),
+    )
+    .unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6
+}
+
+fn report(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "  {label:<52} median {:>6.2} µs   p99 {:>6.2} µs",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99)
+    );
+}
+
+/// 1 KB of answer text in OpenAI's response envelope.
+fn answer_1kb() -> Vec<u8> {
+    let text = "Caching LLM responses avoids paying twice for the same prompt. ".repeat(16);
+    serde_json::to_vec(&json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null}],
+        "usage": {"prompt_tokens": 24, "completion_tokens": 230, "total_tokens": 254}}))
+    .unwrap()
+}
+
+fn engine_overhead() {
+    println!("engine overhead per call, no network (100,000 calls each):");
+    let n = 100_000;
+    // In-process provider: validation, routing, fixture answer, usage and cost.
+    let fixture = json!({"a": {"prompt": PROMPT, "response": "x".repeat(1024), "metadata": {"tokens": 230, "prompt_tokens": 24}}});
+    let c = client(json!({"kind": "mock", "fixtures": fixture}));
+    let value = request_json("p/gpt-4o-mini");
+    let samples = rt::block_on(async {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let req = ChatRequest::from_json(value.clone()).unwrap();
+            let r = c.chat(req).await.unwrap();
+            std::hint::black_box(r);
+            samples.push(t.elapsed());
+        }
+        samples
+    });
+    report("chat() via the in-process mock provider", samples);
+
+    // The HTTP path minus the socket: request build, routing, body, 1 KB answer parsed, cost.
+    let http = client(json!({"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}));
+    let answer = answer_1kb();
+    let format = Format::OpenAi {
+        strict_openai: true,
+    };
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let req = ChatRequest::from_json(value.clone()).unwrap();
+        let target = http.resolve(&req.model).unwrap();
+        let body = serde_json::to_vec(&format.body(&req, &target.model, false, None)).unwrap();
+        let resp = format.parse(&answer).unwrap();
+        let cost = target
+            .info
+            .as_deref()
+            .map(|m| trinity_core::llm::client::cost(m, &resp.usage));
+        std::hint::black_box((body, resp, cost));
+        samples.push(t.elapsed());
+    }
+    report(
+        "request → routing → body → parse 1 KB answer → cost",
+        samples,
+    );
+}
+
+fn start_server() -> (Child, String) {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
+    let mut child = Command::new(format!("{target}/release/trinity"))
+        .args(["mock-server", "--port", "0", "--ignore-stdin"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("target/release/trinity (cargo build --release -p trinity-cli)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string();
+    (child, url)
+}
+
+/// Requests per second of the client with `concurrency` in flight for `secs`.
+fn client_rps(url: &str, concurrency: usize, secs: u64) -> f64 {
+    let c = Arc::new(client(
+        json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
+    ));
+    let req = ChatRequest::from_json(request_json("p/mock-model")).unwrap();
+    rt::block_on(async {
+        let run = |deadline: Instant| {
+            let c = c.clone();
+            let req = req.clone();
+            futures_util::stream::iter(0..)
+                .take_while(move |_| std::future::ready(Instant::now() < deadline))
+                .map(move |_| {
+                    let c = c.clone();
+                    let req = req.clone();
+                    async move { c.chat(req).await.unwrap() }
+                })
+                .buffer_unordered(concurrency)
+                .count()
+        };
+        run(Instant::now() + Duration::from_secs(1)).await; // warm-up: connections, caches
+        let started = Instant::now();
+        let n = run(started + Duration::from_secs(secs)).await;
+        n as f64 / started.elapsed().as_secs_f64()
+    })
+}
+
+fn wrk_rps(url: &str, concurrency: usize, secs: u64) -> Option<f64> {
+    let body = serde_json::to_string(
+        &json!({"model": "mock-model", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .unwrap();
+    let script = std::env::temp_dir().join("trinity-wrk-post.lua");
+    let mut f = std::fs::File::create(&script).ok()?;
+    writeln!(f, "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {body:?}").ok()?;
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{concurrency}"),
+            &format!("-d{secs}s"),
+            "-s",
+        ])
+        .arg(&script)
+        .arg(format!("{url}/v1/chat/completions"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().find_map(|l| {
+        l.strip_prefix("Requests/sec:")
+            .map(|v| v.trim().parse().unwrap())
+    })
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb / 1024.0
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists benchmarks; nothing to list here
+    }
+    engine_overhead();
+
+    let (mut server, url) = start_server();
+    println!("loopback throughput, 50 concurrent, 5 s, against `trinity mock-server` ({url}):");
+    let ours = client_rps(&url, 50, 5);
+    match wrk_rps(&url, 50, 5) {
+        Some(wrk) => println!(
+            "  trinity client {ours:>8.0} req/s · wrk {wrk:>8.0} req/s · {:.0}% of wrk",
+            ours / wrk * 100.0
+        ),
+        None => {
+            println!("  trinity client {ours:>8.0} req/s · wrk not installed (apt-get install wrk)")
+        }
+    }
+
+    println!("memory across 1,000,000 requests (50 concurrent):");
+    let c = Arc::new(client(
+        json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
+    ));
+    let req = ChatRequest::from_json(request_json("p/mock-model")).unwrap();
+    let batch = |n: usize| {
+        let c = c.clone();
+        let req = req.clone();
+        rt::block_on(
+            futures_util::stream::iter(0..n)
+                .map(move |_| {
+                    let c = c.clone();
+                    let req = req.clone();
+                    async move { c.chat(req).await.unwrap() }
+                })
+                .buffer_unordered(50)
+                .count(),
+        )
+    };
+    batch(100_000);
+    let warm = rss_mb();
+    batch(900_000);
+    let end = rss_mb();
+    println!(
+        "  RSS after 100k: {warm:.1} MB · after 1M: {end:.1} MB · growth {:.1} MB (target < 50 MB)",
+        end - warm
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
