@@ -21,6 +21,7 @@ build-python: setup-python ## Build the extension into .venv (debug; PROFILE=rel
 test-python: build-python test-python-wheel ## pytest: unit, tiktoken comparisons, conformance, example
 	$(PY) -m pytest -p no:cacheprovider
 	$(PY) examples/python/demo.py > /dev/null
+	$(PY) examples/python/chat.py > /dev/null
 
 # The wheel as users get it: abi3 for CPython >= 3.10, stubs and py.typed inside, importable in a fresh venv.
 test-python-wheel: setup-python
@@ -35,6 +36,7 @@ test-python-wheel: setup-python
 
 demo-python: build-python
 	$(PY) examples/python/demo.py
+	$(PY) examples/python/chat.py
 
 bench-python: ## Python benchmarks: count_tokens vs tiktoken, registry look-ups, Client vs openai and LiteLLM
 	$(MAKE) --no-print-directory PROFILE=release build-python build-mock
