@@ -44,5 +44,44 @@ fn main() -> Result<(), trinity_core::Error> {
     if let Err(e) = reg.get("gpt-4o-mni") {
         println!("unknown model → {}: {}", e.code(), e.message);
     }
-    Ok(())
+    chat(&doc)
+}
+
+/// A chat and a stream through the client, against the mock server on loopback.
+fn chat(doc: &str) -> Result<(), trinity_core::Error> {
+    use futures_util::StreamExt;
+    use trinity_core::config::{Config, EnvOverrides};
+    use trinity_core::llm::{ChatRequest, Client};
+    use trinity_core::mock::{MockConfig, MockServer};
+
+    let fixtures = serde_json::json!({"fixtures": {"summary": {"match": "(?i)summari[sz]e",
+        "response": "Know your tokens, prices and limits before the request leaves."}}});
+    let server = MockServer::start(MockConfig::from_json(fixtures)?)?;
+    let config = serde_json::json!({"providers": {"openai": {"kind": "openai_compatible",
+        "base_url": format!("{}/v1", server.url())}}});
+    let client = Client::new(Config::from_value(config, EnvOverrides::Ignore)?)?;
+    let request = ChatRequest::from_json(serde_json::json!({"model": "openai/gpt-4o-mini",
+        "messages": [{"role": "user", "content": format!("Summarize:\n{doc}")}]}))?;
+    trinity_core::rt::block_on(async {
+        let r = client.chat(request.clone()).await?;
+        println!(
+            "chat [{} via {}, {:.1} ms]: {} ({} tokens in, ${:.6})",
+            r.model,
+            r.provider,
+            r.latency_ms,
+            r.content,
+            r.usage.prompt_tokens,
+            r.cost_usd.unwrap_or(0.0)
+        );
+        let mut stream = client.chat_stream(request).await?;
+        let mut pieces = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if !chunk.delta.is_empty() {
+                pieces.push(chunk.delta);
+            }
+        }
+        println!("stream: {}", pieces.join("|"));
+        Ok(())
+    })
 }
