@@ -1,5 +1,6 @@
 /*
- * trinity.h: the C ABI of trinity-core (model registry, token counting, config).
+ * trinity.h: the C ABI of trinity-core (model registry, token counting, config, the LLM client
+ * and the mock provider server).
  *
  * Conventions, the same for every function:
  * - A fallible function returns uint32_t: TRINITY_OK (0) or an error number TRINITY_ERR_*.
@@ -14,6 +15,11 @@
  * - Errors are returned, never kept in thread-local state; panics never cross the boundary
  *   (they become TRINITY_ERR_INTERNAL).
  * - Thread safety is stated on each function.
+ * - Async calls take a callback and a void *user_data, and call back exactly once on a runtime
+ *   thread when they returned TRINITY_OK (never when they failed up front). Data handed to a
+ *   callback is lent for the duration of the callback: copy what you keep.
+ * - Cancellation: make a trinity_cancel_token, pass it to calls, trinity_cancel() it from any
+ *   thread; the calls stop with TRINITY_ERR_CANCELLED and their HTTP requests are aborted.
  */
 
 #ifndef TRINITY_H
@@ -55,8 +61,20 @@
 // The result of a call that succeeded.
 #define TRINITY_OK 0
 
+// A cancel token. Opaque; make with `trinity_cancel_token_new`, free with
+// `trinity_cancel_token_free`.
+typedef struct trinity_cancel_token trinity_cancel_token;
+
+// An LLM client over the configured providers. Opaque; make with `trinity_client_new`, free
+// with `trinity_client_free`.
+typedef struct trinity_client trinity_client;
+
 // An error: a code, a message, and optional JSON details. Opaque; free with `trinity_error_free`.
 typedef struct trinity_error trinity_error;
+
+// A running mock server. Opaque; start with `trinity_mock_server_start`, stop and free with
+// `trinity_mock_server_free`.
+typedef struct trinity_mock_server trinity_mock_server;
 
 // A model registry. Opaque; make with `trinity_registry_new`, free with `trinity_registry_free`.
 typedef struct trinity_registry trinity_registry;
@@ -68,9 +86,129 @@ typedef struct trinity_string {
   size_t len;
 } trinity_string;
 
+// Called once when a `trinity_chat_async` call ends. On success `code` is `TRINITY_OK`,
+// `response_json`/`len` hold the answer (a ChatResponse object, NUL-terminated) and `err` is
+// NULL; on failure `code` is the error number, `response_json` is NULL and `err` describes it.
+// Both are lent for the duration of the callback only: copy what you keep, free neither.
+typedef void (*trinity_chat_callback)(void *user_data,
+                                      uint32_t code,
+                                      const char *response_json,
+                                      size_t len,
+                                      const struct trinity_error *err);
+
+// Called for each streamed chunk with its JSON (a ChatChunk object, NUL-terminated, lent for
+// the duration of the callback). Return true to go on, false to stop the stream (its HTTP
+// connection is closed and `trinity_chat_stream` returns `TRINITY_OK`).
+typedef bool (*trinity_chunk_callback)(void *user_data,
+                                       const char *chunk_json,
+                                       size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Makes a cancel token.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_cancel_token_new(struct trinity_cancel_token **out_token,
+                                  struct trinity_error **out_err);
+
+// Cancels every call the token was given to, now and later: a running call stops and reports
+// `TRINITY_ERR_CANCELLED` (its HTTP request is aborted); a call started with an already
+// cancelled token reports it at once. Calls that already finished are unaffected. Idempotent;
+// NULL is a no-op.
+//
+// Thread safety: safe from any thread, concurrently, including from callbacks.
+void trinity_cancel(const struct trinity_cancel_token *token);
+
+// Whether `trinity_cancel` was called on the token; false for NULL.
+//
+// Thread safety: safe from any thread, concurrently.
+bool trinity_cancel_token_is_cancelled(const struct trinity_cancel_token *token);
+
+// Frees the caller's token. It does not cancel: calls given the token keep their own reference
+// and run on. NULL is a no-op.
+//
+// Thread safety: the caller must be the token's last user (no `trinity_cancel` on it in
+// flight); calls it was given do not count.
+void trinity_cancel_token_free(struct trinity_cancel_token *token);
+
+// Makes a client from a YAML or JSON config (the schema of `trinity_config_parse`; `TRINITY_*`
+// environment variables override it). With `len` 0 the config comes from the environment:
+// the file named by `TRINITY_CONFIG`, else defaults plus `TRINITY_*` variables.
+// Errors: `TRINITY_ERR_CONFIG` with details `{"path"}`; `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread; not while another thread changes the environment.
+uint32_t trinity_client_new(const char *config,
+                            size_t len,
+                            struct trinity_client **out_client,
+                            struct trinity_error **out_err);
+
+// Frees a client. Async calls already started keep the client alive until they call back.
+// NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user (no function on it still running,
+// including a `trinity_chat_stream` on another thread).
+void trinity_client_free(struct trinity_client *client);
+
+// Sends a chat request (a ChatRequest JSON object: model, messages, temperature, tools, ...)
+// and waits for the answer, written to `out_response_json` as a ChatResponse object
+// (content, tool_calls, finish_reason, usage, provider, model, latency_ms, cost_usd, ...).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad JSON or request, details `{"path"}`) and
+// `TRINITY_ERR_NOT_FOUND` (no provider serves the model) before any network call;
+// `AUTH`, `RATE_LIMITED`, `TIMEOUT`, `PROVIDER`, `NETWORK` from the provider.
+//
+// Thread safety: safe from any thread, concurrently; not from a trinity callback (it would
+// block a runtime thread: that returns `TRINITY_ERR_INTERNAL`).
+uint32_t trinity_chat(const struct trinity_client *client,
+                      const char *request_json,
+                      size_t len,
+                      struct trinity_string *out_response_json,
+                      struct trinity_error **out_err);
+
+// Starts a chat request and returns at once; `callback` runs exactly once when the call ends,
+// on a runtime thread, with the answer or the error (see `trinity_chat_callback`).
+// `cancel` is optional (NULL): `trinity_cancel` on it aborts the HTTP request, and the callback
+// then runs promptly with `TRINITY_ERR_CANCELLED`.
+//
+// A bad request (`TRINITY_ERR_INVALID_INPUT`), a NULL client or callback is returned here and
+// the callback is NOT called; once this returns `TRINITY_OK` it is called exactly once, maybe
+// before this function returns. Errors found later (unknown model, provider failures) go to
+// the callback.
+//
+// The callback runs on a trinity runtime thread: it must return quickly (hand work to your own
+// thread) and must not call blocking trinity functions (`trinity_chat`, `trinity_chat_stream`,
+// `trinity_mock_server_free`). It may call `trinity_cancel`, free the cancel token, free the
+// client, and start new async calls. `user_data` must be usable from that thread until then.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_chat_async(const struct trinity_client *client,
+                            const char *request_json,
+                            size_t len,
+                            trinity_chat_callback callback,
+                            void *user_data,
+                            const struct trinity_cancel_token *cancel,
+                            struct trinity_error **out_err);
+
+// Sends a chat request and streams the answer: `on_chunk` runs on the calling thread for each
+// chunk (text `delta`, `tool_calls` deltas, and on the last one `finish_reason` and `usage`),
+// and this function returns when the stream ends. Returns `TRINITY_OK` when the stream ended
+// or `on_chunk` returned false (the HTTP connection is then closed); `TRINITY_ERR_CANCELLED`
+// after `trinity_cancel` on `cancel` (optional, NULL) from another thread; otherwise the error,
+// which may come after some chunks (e.g. `TRINITY_ERR_NETWORK` for a cut stream).
+// Request errors are the same as `trinity_chat`'s; `on_chunk` must not be NULL.
+//
+// `on_chunk` must not call blocking trinity functions (they return `TRINITY_ERR_INTERNAL`);
+// a slow `on_chunk` slows the stream (TCP backpressure), it never loses chunks.
+//
+// Thread safety: safe from any thread, concurrently; not from a trinity callback.
+uint32_t trinity_chat_stream(const struct trinity_client *client,
+                             const char *request_json,
+                             size_t len,
+                             trinity_chunk_callback on_chunk,
+                             void *user_data,
+                             const struct trinity_cancel_token *cancel,
+                             struct trinity_error **out_err);
 
 // Parses and validates a YAML or JSON config and writes the normalized config, defaults filled
 // in and secrets shown as "[redacted]", to `out_json`. With `apply_env`, `TRINITY_*`
@@ -123,6 +261,57 @@ const char *trinity_error_code_str(uint32_t code);
 //
 // Thread safety: the caller must be the string's only user.
 void trinity_string_free(struct trinity_string *s);
+
+// Starts a mock server on 127.0.0.1 from a YAML or JSON config, e.g.
+// `{"fixtures": {"greet": {"prompt": "hi", "response": "hello"}}, "seed": 1,
+//   "latency": {"dist": "fixed", "ms": 50}, "faults": {"script": ["429", "ok"]}}`
+// (`port` 0 or absent: a free port). With `len` 0 it echoes prompts back.
+// OpenAI clients use `url + "/v1"`, Anthropic `url + "/v1"`, Gemini `url + "/v1beta"`.
+// Errors: `TRINITY_ERR_CONFIG` (bad config), `TRINITY_ERR_IO` (cannot bind),
+// `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_mock_server_start(const char *config,
+                                   size_t len,
+                                   struct trinity_mock_server **out_server,
+                                   struct trinity_error **out_err);
+
+// `http://127.0.0.1:PORT`, NUL-terminated, valid until the server is freed; NULL for NULL.
+//
+// Thread safety: safe from any thread, concurrently.
+const char *trinity_mock_server_url(const struct trinity_mock_server *srv);
+
+// The port the server listens on; 0 for NULL.
+//
+// Thread safety: safe from any thread, concurrently.
+uint16_t trinity_mock_server_port(const struct trinity_mock_server *srv);
+
+// Writes what the server served as JSON: `{"requests", "streams", "routes": {"POST
+// /v1/chat/completions": n, ...}, "faults": {"ok": n, "429": n, ...}}`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_mock_server_stats(const struct trinity_mock_server *srv,
+                                   struct trinity_string *out_json,
+                                   struct trinity_error **out_err);
+
+// Zeroes the counters `trinity_mock_server_stats` reports.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_mock_server_reset_stats(const struct trinity_mock_server *srv,
+                                         struct trinity_error **out_err);
+
+// Replays the fault script from its start and restarts the seeded random draws.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_mock_server_reset_faults(const struct trinity_mock_server *srv,
+                                          struct trinity_error **out_err);
+
+// Stops the server and frees it: it stops accepting, lets answers in flight finish (waiting up
+// to 5 s; held `timeout` faults are dropped), then returns. NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user; not from a trinity callback
+// (there it only signals the stop, without waiting).
+void trinity_mock_server_free(struct trinity_mock_server *srv);
 
 // Makes a registry holding the shipped models (OpenAI, Anthropic, Gemini, Mistral, local).
 //

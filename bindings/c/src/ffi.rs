@@ -117,6 +117,15 @@ pub(crate) fn put_json(out: &mut trinity_string, value: &impl Serialize) -> Resu
     Ok(())
 }
 
+/// JSON text lent to a callback: NUL-terminated, so C may read it as a C string too (the
+/// callback gets the length without the NUL).
+pub(crate) fn json_bytes(value: &impl Serialize) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(value)
+        .map_err(|e| Error::internal(format!("cannot serialize result: {e}")))?;
+    bytes.push(0);
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

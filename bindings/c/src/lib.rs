@@ -17,16 +17,22 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod boundary;
+mod cancel;
+mod client;
 mod config;
 mod error;
 mod ffi;
+mod mock;
 mod registry;
 mod tokens;
 mod version;
 
+pub use cancel::*;
+pub use client::*;
 pub use config::*;
 pub use error::*;
 pub use ffi::{trinity_string, trinity_string_free};
+pub use mock::*;
 pub use registry::*;
 pub use tokens::*;
 pub use version::*;
