@@ -51,6 +51,12 @@ fn every_format_answers_and_streams() {
         assert_eq!(r.content, "Hello, Rust caller.", "{kind}");
         assert_eq!(r.provider, "p");
         assert!(r.latency_ms > 0.0);
+        assert!(
+            r.request_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("req_mock_")),
+            "{kind}"
+        );
         let chunks: Vec<_> = rt::block_on(async {
             let stream = c.chat_stream(req("hi")).await.unwrap();
             stream.collect::<Vec<_>>().await

@@ -50,6 +50,10 @@ impl PyChatResponse {
         &self.0.id
     }
     #[getter]
+    fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+    #[getter]
     fn content(&self) -> &str {
         &self.0.content
     }

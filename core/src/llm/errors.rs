@@ -28,6 +28,18 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// The request id a provider put in its answer's headers.
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    ["x-request-id", "request-id", "x-goog-request-id"]
+        .iter()
+        .find_map(|h| {
+            headers
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+}
+
 /// Words providers use when the prompt does not fit the context window.
 fn is_context_overflow(message: &str, kind: Option<&str>) -> bool {
     let m = message.to_ascii_lowercase();

@@ -171,8 +171,11 @@ impl HttpProvider {
             .unwrap_or(self.total);
         let call = async {
             let resp = self.post(req, model, false, max_output).await?;
+            let request_id = errors::request_id(resp.headers());
             let bytes = read_bounded(resp, MAX_BODY_BYTES, &self.name).await?;
-            self.format.parse(&bytes)
+            let mut answer = self.format.parse(&bytes)?;
+            answer.request_id = request_id;
+            Ok(answer)
         };
         tokio::time::timeout(total, call)
             .await

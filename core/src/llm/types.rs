@@ -254,8 +254,11 @@ pub struct Usage {
 /// The answer to a chat request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {
-    /// The provider's id for the response (or request).
+    /// The provider's id for the response.
     pub id: String,
+    /// The provider's request id header (`x-request-id`, `request-id`), for support tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub content: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,

@@ -354,6 +354,7 @@ impl Fixtures {
         let prompt_tokens = prompt.unwrap_or_else(|| Self::prompt_tokens(request));
         let response = ChatResponse {
             id: format!("mock-{n}"),
+            request_id: None,
             content,
             tool_calls,
             finish_reason: Some(finish_reason),

@@ -36,11 +36,19 @@ impl std::error::Error for Dropped {}
 const JSON: &str = "application/json";
 const SSE: &str = "text/event-stream; charset=utf-8";
 
+/// Every answer carries a request id header, as real providers' answers do.
+fn request_id() -> HeaderValue {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    HeaderValue::from_str(&format!("req_mock_{n}")).expect("ASCII")
+}
+
 fn full(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut res = Response::new(Either::Left(Full::new(body.into())));
     *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut().insert("x-request-id", request_id());
     res
 }
 
@@ -83,6 +91,7 @@ fn streamed(
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res.headers_mut().insert("x-request-id", request_id());
     res
 }
 
