@@ -9,6 +9,48 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The native half of an `AbortSignal`: the wrapper calls `abort()` from the signal's listener. */
+export declare class AbortToken {
+  constructor()
+  /** Cancels every call made with this token; they reject with a `cancelled` error. */
+  abort(): void
+}
+
+export declare class NativeChatStream {
+  /** The next chunks (an empty array at the end); rejects with `cancelled` once closed. */
+  next(): Promise<Array<ChatChunk>>
+  /** Stops the stream and closes its connection; a pending `next()` rejects with `cancelled`. */
+  close(): void
+}
+
+export declare class NativeClient {
+  constructor(config?: any | undefined | null)
+  /**
+   * Throws `invalid_input` for a bad request; the promise rejects with what the call met.
+   * Aborting `abort` drops the call, which closes its HTTP request.
+   */
+  chat(request: any, abort?: AbortToken | undefined | null): Promise<ChatResponse>
+  /** Validates the request and starts it at once; chunks and failures come from `next()`. */
+  chatStream(request: any): NativeChatStream
+}
+
+export declare class NativeMockServer {
+  /** Binds a free loopback port (or `config.port`) and serves on the core runtime. */
+  constructor(config?: any | undefined | null)
+  get url(): string
+  get port(): number
+  /** `{ requests, streams, routes: {...}, faults: {...} }`, zeros included. */
+  stats(): any
+  resetStats(): void
+  /** Replays the fault script from the start and restarts the seeded random sequence. */
+  resetFaults(): void
+  /**
+   * Stops accepting and resolves once in-flight answers have ended (at most 5 s); idempotent.
+   * A promise, so waiting for slow answers never blocks the event loop.
+   */
+  stop(): Promise<undefined>
+}
+
 /** A handle on a core registry: the process-wide one, or a private copy. */
 export declare class NativeRegistry {
   /** The process-wide registry, the one token counting by model name consults. */
@@ -35,6 +77,27 @@ export declare class NativeRegistry {
 
 export declare function abiVersion(): number
 
+export interface ChatChunk {
+  delta: string
+  toolCalls: Array<ToolCallDelta>
+  finishReason?: string
+  usage?: Usage
+}
+
+export interface ChatResponse {
+  id: string
+  content: string
+  toolCalls: Array<ToolCall>
+  finishReason?: string
+  usage: Usage
+  provider: string
+  model: string
+  latencyMs: number
+  costUsd?: number
+  cached: boolean
+  attempts: number
+}
+
 export interface CostPer1k {
   input: number
   output: number
@@ -60,6 +123,12 @@ export interface ErrorKindInfo {
 /** Every error kind of the core, in number order. */
 export declare function errorKinds(): Array<ErrorKindInfo>
 
+export interface FunctionCall {
+  name: string
+  /** JSON text, as the model produced it. */
+  arguments: string
+}
+
 export declare function loadConfig(path: string, applyEnv?: boolean | undefined | null): any
 
 export interface LoadSummary {
@@ -79,6 +148,29 @@ export interface TokenCount {
   /** True when the model's own tokenizer is not the one counted with. */
   estimated: boolean
   model: string
+}
+
+/** OpenAI's shape: `{ id, type: "function", function: { name, arguments } }`. */
+export interface ToolCall {
+  id: string
+  type: string
+  function: FunctionCall
+}
+
+/** A piece of a tool call; the first piece of a call carries `id` and `name`. */
+export interface ToolCallDelta {
+  index: number
+  id?: string
+  name?: string
+  arguments: string
+}
+
+export interface Usage {
+  promptTokens: number
+  completionTokens: number
+  totalTokens: number
+  /** Prompt tokens the provider served from its own prompt cache. */
+  cachedTokens: number
 }
 
 /** The core's version; equal to the npm package's. */

@@ -835,6 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.AbortToken = nativeBinding.AbortToken
+module.exports.NativeChatStream = nativeBinding.NativeChatStream
+module.exports.NativeClient = nativeBinding.NativeClient
+module.exports.NativeMockServer = nativeBinding.NativeMockServer
 module.exports.NativeRegistry = nativeBinding.NativeRegistry
 module.exports.abiVersion = nativeBinding.abiVersion
 module.exports.countMessageTokens = nativeBinding.countMessageTokens

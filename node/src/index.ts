@@ -1,4 +1,4 @@
-// @pi-builder/core: trinity-core for Node. Model registry, exact token counts, config.
+// @pi-builder/core: trinity-core for Node. LLM client, model registry, exact token counts, config.
 
 import * as native from '../native/index.js';
 
@@ -6,6 +6,9 @@ export * from './errors';
 export * from './registry';
 export * from './tokens';
 export * from './config';
+export * from './client';
+export * from './stream';
+export { MockServer, type MockServerConfig, type MockStats } from './testing';
 
 /** The package version (equal to the Rust core's). */
 export const version: string = native.version();

@@ -36,6 +36,8 @@ export interface ChatMessage {
   content?: string | ContentPart[] | null;
   name?: string | null;
   tool_calls?: unknown;
+  /** On `tool` messages: the id of the call they answer. */
+  tool_call_id?: string | null;
 }
 
 export interface MessageTokenCount {

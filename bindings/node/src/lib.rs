@@ -1,9 +1,14 @@
 //! `@pi-builder/core`'s native half: converts JS values, calls `trinity_core`, converts back.
-//! Logic belongs in the core; the TypeScript wrapper in `node/src` adds the typed, camelCase API.
+//! Async calls run on the core's runtime (see `task`). Logic belongs in the core; the TypeScript wrapper in `node/src` adds the typed, camelCase API.
 
+mod client;
 mod config;
 mod error;
+mod llm;
+mod mock;
 mod registry;
+mod stream;
+mod task;
 mod tokens;
 
 use napi_derive::napi;

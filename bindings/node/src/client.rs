@@ -1,0 +1,67 @@
+//! `NativeClient`: the core's LLM client. Requests arrive as JS objects in the core's schema
+//! (OpenAI's snake_case names) and are validated before anything is sent; `chat` returns a
+//! promise settled from the core runtime, `chatStream` a `NativeChatStream`.
+
+use crate::error::guard;
+use crate::llm::ChatResponse;
+use crate::stream::NativeChatStream;
+use crate::task::{spawn_promise, unless_cancelled, AbortToken};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::Value;
+use std::sync::Arc;
+use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::llm::{ChatRequest, Client};
+
+/// A config object (the shared schema), YAML/JSON text, or nothing: `TRINITY_CONFIG` and the
+/// environment, as `Config::from_env` reads them.
+fn config_from(value: Option<Value>) -> trinity_core::Result<Config> {
+    match value {
+        None | Some(Value::Null) => Config::from_env(),
+        Some(Value::String(text)) => Config::parse(&text, EnvOverrides::Apply),
+        Some(v) => Config::from_value(v, EnvOverrides::Apply),
+    }
+}
+
+#[napi]
+pub struct NativeClient {
+    inner: Arc<Client>,
+}
+
+#[napi]
+impl NativeClient {
+    #[napi(constructor)]
+    pub fn new(env: Env, config: Option<Value>) -> Result<Self> {
+        guard(&env, || {
+            Ok(NativeClient {
+                inner: Arc::new(Client::new(config_from(config)?)?),
+            })
+        })
+    }
+
+    /// Throws `invalid_input` for a bad request; the promise rejects with what the call met.
+    /// Aborting `abort` drops the call, which closes its HTTP request.
+    #[napi]
+    pub fn chat<'env>(
+        &self,
+        env: &'env Env,
+        request: Value,
+        abort: Option<&AbortToken>,
+    ) -> Result<PromiseRaw<'env, ChatResponse>> {
+        let req = guard(env, || ChatRequest::from_json(request))?;
+        let client = self.inner.clone();
+        let token = abort.map(|a| a.token.clone());
+        spawn_promise(
+            env,
+            async move { unless_cancelled(client.chat(req), token).await },
+            ChatResponse::from,
+        )
+    }
+
+    /// Validates the request and starts it at once; chunks and failures come from `next()`.
+    #[napi]
+    pub fn chat_stream(&self, env: Env, request: Value) -> Result<NativeChatStream> {
+        let req = guard(&env, || ChatRequest::from_json(request))?;
+        Ok(NativeChatStream::start(self.inner.clone(), req))
+    }
+}

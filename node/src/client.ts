@@ -1,0 +1,139 @@
+// The LLM client. Requests use the core's one request schema, which is OpenAI's: snake_case
+// field names (`max_tokens`, `top_p`, `tool_choice`, `response_format`, `timeout_ms`) exactly as
+// the OpenAI SDK sends them, so a request written for that SDK works unchanged. Responses and
+// chunks are built natively with camelCase fields.
+
+import { AbortToken, NativeClient } from '../native/index.js';
+import { CancelledError, call, toTrinityError } from './errors';
+import { ChatStream } from './stream';
+import type { TrinityConfig } from './config';
+import type { ChatMessage } from './tokens';
+
+export interface ToolDefinition {
+  type?: 'function';
+  function: {
+    name: string;
+    description?: string;
+    /** JSON Schema of the arguments. */
+    parameters?: Record<string, unknown>;
+  };
+}
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: Record<string, unknown> };
+
+/**
+ * A chat request. `model` is a configured route, a registry id or alias, or `provider/model`
+ * naming a configured provider. Unknown fields are rejected (`InvalidInputError`,
+ * `details.path`), as are empty `messages` and out-of-range values, before anything is sent.
+ */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  temperature?: number;
+  top_p?: number;
+  max_tokens?: number;
+  stop?: string | string[];
+  seed?: number;
+  response_format?: ResponseFormat;
+  tools?: ToolDefinition[];
+  tool_choice?: 'auto' | 'none' | 'required' | Record<string, unknown>;
+  user?: string;
+  metadata?: Record<string, unknown>;
+  /** This call's overall timeout, instead of the provider's `timeout_ms`. */
+  timeout_ms?: number;
+}
+
+export interface Usage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
+  /** Prompt tokens the provider served from its own prompt cache. */
+  readonly cachedTokens: number;
+}
+
+export interface ToolCall {
+  readonly id: string;
+  readonly type: string;
+  /** `arguments` is JSON text, as the model produced it. */
+  readonly function: { readonly name: string; readonly arguments: string };
+}
+
+export interface ChatResponse {
+  /** The provider's id for the response. */
+  readonly id: string;
+  readonly content: string;
+  readonly toolCalls: readonly ToolCall[];
+  /** `stop`, `length`, `tool_calls`, `content_filter`, or the provider's own word. */
+  readonly finishReason?: string;
+  readonly usage: Usage;
+  /** The configured provider name that answered. */
+  readonly provider: string;
+  /** The model that answered, as the provider names it. */
+  readonly model: string;
+  readonly latencyMs: number;
+  /** From registry prices; absent for models the registry does not know. */
+  readonly costUsd?: number;
+  readonly cached: boolean;
+  readonly attempts: number;
+}
+
+export interface CallOptions {
+  /** Aborting rejects the call with `CancelledError` and closes its HTTP request. */
+  signal?: AbortSignal | undefined;
+}
+
+/** What `new Client(...)` takes: a config object, YAML or JSON text, or nothing (the environment). */
+export type ClientConfig = Partial<TrinityConfig> | Record<string, unknown> | string;
+
+function abortedError(): CancelledError {
+  return new CancelledError('the call was aborted');
+}
+
+export class Client {
+  readonly #native: NativeClient;
+
+  /**
+   * `config` follows the shared schema (snake_case, as in the YAML files), given as an object
+   * or as YAML/JSON text; `TRINITY_*` environment overrides apply. Without it, the config comes
+   * from `TRINITY_CONFIG` and the environment. A bad field is a `ConfigError` with `details.path`.
+   */
+  constructor(config?: ClientConfig) {
+    this.#native = call(() => new NativeClient(config));
+  }
+
+  /** Sends a request and resolves with the whole answer. */
+  async chat(request: ChatRequest, opts?: CallOptions): Promise<ChatResponse> {
+    const signal = opts?.signal;
+    if (signal === undefined) {
+      try {
+        return await this.#native.chat(request);
+      } catch (e) {
+        throw toTrinityError(e);
+      }
+    }
+    if (signal.aborted) throw abortedError();
+    const token = new AbortToken();
+    const abort = (): void => token.abort();
+    signal.addEventListener('abort', abort, { once: true });
+    try {
+      return await this.#native.chat(request, token);
+    } catch (e) {
+      throw toTrinityError(e);
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  }
+
+  /**
+   * Starts a streamed answer: `for await (const chunk of client.chatStream(req)) ...`.
+   * A bad request or an already aborted signal throws here; what the provider answers, failures
+   * included, comes from the iteration. Leaving the loop early closes the HTTP request.
+   */
+  chatStream(request: ChatRequest, opts?: CallOptions): ChatStream {
+    if (opts?.signal?.aborted) throw abortedError();
+    return new ChatStream(call(() => this.#native.chatStream(request)), opts?.signal);
+  }
+}
