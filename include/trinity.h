@@ -159,7 +159,7 @@ void trinity_client_free(struct trinity_client *client);
 // `AUTH`, `RATE_LIMITED`, `TIMEOUT`, `PROVIDER`, `NETWORK` from the provider.
 //
 // Thread safety: safe from any thread, concurrently; not from a trinity callback (it would
-// block a runtime thread: that returns `TRINITY_ERR_INTERNAL`).
+// block a runtime thread: that returns `TRINITY_ERR_INVALID_INPUT`).
 uint32_t trinity_chat(const struct trinity_client *client,
                       const char *request_json,
                       size_t len,
@@ -198,7 +198,7 @@ uint32_t trinity_chat_async(const struct trinity_client *client,
 // which may come after some chunks (e.g. `TRINITY_ERR_NETWORK` for a cut stream).
 // Request errors are the same as `trinity_chat`'s; `on_chunk` must not be NULL.
 //
-// `on_chunk` must not call blocking trinity functions (they return `TRINITY_ERR_INTERNAL`);
+// `on_chunk` must not call blocking trinity functions (they return `TRINITY_ERR_INVALID_INPUT`);
 // a slow `on_chunk` slows the stream (TCP backpressure), it never loses chunks.
 //
 // Thread safety: safe from any thread, concurrently; not from a trinity callback.

@@ -54,6 +54,17 @@ unsafe fn client<'a>(ptr: *const trinity_client) -> Result<&'a Arc<Client>> {
         .ok_or_else(|| Error::invalid_input("client: NULL handle (never made, or already freed)"))
 }
 
+/// `rt::block_on`, refused on a runtime thread (inside a trinity callback), where blocking
+/// would stall the runtime and tokio would panic.
+fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::invalid_input(
+            "a blocking trinity call cannot run inside a trinity callback (a runtime thread)",
+        ));
+    }
+    rt::block_on(work)
+}
+
 /// Parses and validates a request before anything is sent or spawned.
 unsafe fn request(ptr: *const c_char, len: usize) -> Result<ChatRequest> {
     // SAFETY: forwarded caller contract.
@@ -111,7 +122,7 @@ pub unsafe extern "C" fn trinity_client_free(client: *mut trinity_client) {
 /// `AUTH`, `RATE_LIMITED`, `TIMEOUT`, `PROVIDER`, `NETWORK` from the provider.
 ///
 /// Thread safety: safe from any thread, concurrently; not from a trinity callback (it would
-/// block a runtime thread: that returns `TRINITY_ERR_INTERNAL`).
+/// block a runtime thread: that returns `TRINITY_ERR_INVALID_INPUT`).
 #[no_mangle]
 pub unsafe extern "C" fn trinity_chat(
     client: *const trinity_client,
@@ -124,7 +135,7 @@ pub unsafe extern "C" fn trinity_chat(
         let out = string_out(out_response_json, "out_response_json")?;
         let client = self::client(client)?;
         let req = request(request_json, len)?;
-        put_json(out, &rt::block_on(client.chat(req))?)
+        put_json(out, &block_on(client.chat(req))?)
     })
 }
 
@@ -211,7 +222,7 @@ pub unsafe extern "C" fn trinity_chat_async(
 /// which may come after some chunks (e.g. `TRINITY_ERR_NETWORK` for a cut stream).
 /// Request errors are the same as `trinity_chat`'s; `on_chunk` must not be NULL.
 ///
-/// `on_chunk` must not call blocking trinity functions (they return `TRINITY_ERR_INTERNAL`);
+/// `on_chunk` must not call blocking trinity functions (they return `TRINITY_ERR_INVALID_INPUT`);
 /// a slow `on_chunk` slows the stream (TCP backpressure), it never loses chunks.
 ///
 /// Thread safety: safe from any thread, concurrently; not from a trinity callback.
@@ -230,7 +241,7 @@ pub unsafe extern "C" fn trinity_chat_stream(
             on_chunk.ok_or_else(|| Error::invalid_input("on_chunk: NULL function pointer"))?;
         let client = self::client(client)?;
         let req = request(request_json, len)?;
-        rt::block_on(until_cancelled(token_of(cancel), async {
+        block_on(until_cancelled(token_of(cancel), async {
             let mut stream = client.chat_stream(req).await?;
             while let Some(chunk) = stream.next().await {
                 let json = json_bytes(&chunk?)?;

@@ -9,14 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What one case produced: a result object shaped like the Rust runner's, or an error. */
-typedef struct {
-    uint32_t rc;
-    trinity_error *err;
-    json_t *got;
-    char why[256]; /* set when the runner itself could not run the case */
-} outcome;
-
 #define STR(v) json_string_value(v), json_string_length(v)
 
 /* An optional string input: absent means (NULL, 0). */
@@ -113,8 +105,11 @@ static json_t *count_batch(const json_t *in, outcome *o) {
 }
 
 /* Runs one op; sets o->rc/o->err, returns the result object on success. */
-static json_t *run(const char *op, const json_t *in, trinity_registry *reg, outcome *o) {
+static json_t *run(const json_t *c, trinity_registry *reg, outcome *o) {
+    const char *op = json_string_value(json_object_get(c, "op"));
+    const json_t *in = json_object_get(c, "input");
     trinity_string s = {0};
+    if (strcmp(op, "chat") == 0 || strcmp(op, "chat_stream") == 0) return run_chat(c, op[4] != 0, o);
     const json_t *name = json_object_get(in, "name");
     if (strcmp(op, "error_kind") == 0) {
         json_t *got = error_kind(json_string_value(json_object_get(in, "code")));
@@ -260,7 +255,8 @@ static bool check_error(const char *id, const json_t *expect, const outcome *o) 
 }
 
 static bool check_result(const char *id, const json_t *expect, json_t *got, trinity_registry *reg) {
-    static const char *keys[] = {"tokens", "counts", "number", "class", "estimated", "encoding", "ok"};
+    static const char *keys[] = {"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
+                                 "content", "finish_reason", "provider", "tool_names"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         const json_t *want = json_object_get(expect, keys[i]);
         if (want && !same(json_object_get(got, keys[i]), want)) return report(id, false, "%s differs", keys[i]);
@@ -291,6 +287,8 @@ static bool check_result(const char *id, const json_t *expect, json_t *got, trin
     }
     const json_t *n = json_object_get(expect, "min_count");
     if (n && (json_int_t)json_array_size(ids) < json_integer_value(n)) return report(id, false, "too few models");
+    n = json_object_get(expect, "min_chunks");
+    if (n && json_integer_value(json_object_get(got, "chunks")) < json_integer_value(n)) return report(id, false, "too few chunks");
     n = json_object_get(expect, "count");
     if (n && (json_int_t)json_array_size(ids) != json_integer_value(n)) return report(id, false, "wrong model count");
     const json_t *key = json_object_get(expect, "sorted_by");
@@ -324,7 +322,7 @@ static void replay(const json_t *c) {
         return;
     }
     outcome o = {0};
-    json_t *got = run(json_string_value(json_object_get(c, "op")), json_object_get(c, "input"), reg, &o);
+    json_t *got = run(c, reg, &o);
     if (o.why[0]) {
         report(id, false, "%s", o.why);
     } else if (json_object_get(expect, "error")) {

@@ -1,5 +1,6 @@
-/* Replays tests/fixtures/{errors,tokens,registry,config}.json through the C ABI, then checks
- * the ABI's edge cases; writes the ids that passed for scripts/check_conformance.py.
+/* Replays tests/fixtures/{errors,tokens,registry,config,chat}.json through the C ABI, then checks
+ * the ABI's edge cases and the async, cancel and stream calls; writes the ids that passed for
+ * scripts/check_conformance.py.
  *
  * usage: conformance FIXTURES_DIR OUT_JSON */
 #include "report.h"
@@ -11,7 +12,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s FIXTURES_DIR OUT_JSON\n", argv[0]);
         return 2;
     }
-    static const char *files[] = {"errors", "tokens", "registry", "config"};
+    static const char *files[] = {"errors", "tokens", "registry", "config", "chat"};
     report_init();
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[4096];
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
         }
     }
     run_abi_checks(argv[1]);
+    run_chat_checks();
     if (report_write(argv[2]) != 0) {
         report(argv[2], false, "cannot write the report");
     }

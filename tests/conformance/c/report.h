@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 void report_init(void);
 /* Records `id` as passed when `ok`, else prints why it failed. Returns `ok`. */
@@ -14,7 +15,35 @@ int report_passed(void);
 int report_write(const char *path);
 void report_free(void);
 
+/* What one case produced: a result object shaped like the Rust runner's, or an error. */
+typedef struct {
+    uint32_t rc;
+    struct trinity_error *err;
+    json_t *got;
+    char why[256]; /* set when the runner itself could not run the case */
+} outcome;
+
+/* A chat_stream's chunks folded as the conformance runners fold them. */
+typedef struct {
+    char *text;
+    size_t len;
+    json_int_t chunks; /* chunks with a non-empty delta */
+    size_t calls;      /* every chunk */
+    size_t stop_after; /* when > 0, return false (stop) after this many chunks */
+    json_t *last;      /* {"finish_reason"} once a chunk carried one */
+} chat_fold;
+
+void chat_fold_init(chat_fold *f);
+/* A trinity_chunk_callback; user_data is a chat_fold. */
+bool chat_fold_chunk(void *user_data, const char *json, size_t len);
+/* {"content", "finish_reason", "chunks"}; frees the fold's own memory. */
+json_t *chat_fold_take(chat_fold *f);
+
+/* Runs a chat.json case (op chat or chat_stream); sets o->rc/o->err or o->why. */
+json_t *run_chat(const json_t *c, bool stream, outcome *o);
+
 int replay_fixture_file(const char *path);
 void run_abi_checks(const char *fixtures_dir);
+void run_chat_checks(void);
 
 #endif
