@@ -3,3 +3,30 @@ from pathlib import Path
 
 # scripts/tiktoken_offline.py gives the real tiktoken its rank files without a download.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+
+def ticks_during(work: Callable[[], object]) -> int:
+    """How far a Python thread counts while `work` runs: near zero if `work` holds the GIL."""
+    ticks = 0
+    running = threading.Event()
+    done = threading.Event()
+
+    def spin() -> None:
+        nonlocal ticks
+        running.set()
+        while not done.is_set():
+            ticks += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    running.wait()
+    try:
+        before = ticks
+        work()
+        return ticks - before
+    finally:
+        done.set()
+        t.join()

@@ -4,12 +4,12 @@ all against the mock provider server on loopback."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import ticks_during
 
 import trinity_core as tc
 from trinity_core.testing import MockServer
@@ -145,25 +145,7 @@ def test_cancelling_the_task_aborts_the_call() -> None:
 def test_the_gil_is_released_while_waiting() -> None:
     with MockServer(fixtures=FIXTURES, latency={"dist": "fixed", "ms": 300}) as s:
         c = make_client(s, "openai")
-        ticks = 0
-        running = threading.Event()
-        done = threading.Event()
-
-        def spin() -> None:
-            nonlocal ticks
-            running.set()
-            while not done.is_set():
-                ticks += 1
-
-        t = threading.Thread(target=spin)
-        t.start()
-        running.wait()
-        before = ticks
-        c.chat_sync(ask("Say hello"))
-        during = ticks - before
-        done.set()
-        t.join()
-        assert during > 10_000
+        assert ticks_during(lambda: c.chat_sync(ask("Say hello"))) > 10_000
 
 
 def test_concurrent_async_calls_share_the_pool(server: MockServer) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
+from conftest import ticks_during
 from tiktoken_offline import get_encoding
 
 import trinity_core as tc
@@ -109,27 +109,6 @@ def test_bad_input_has_a_code(call, code: str) -> None:  # type: ignore[no-untyp
 def test_large_counts_release_the_gil() -> None:
     """While one thread counts a large document, another thread keeps running Python code."""
     doc = "lorem ipsum dolor sit amet " * 400_000
-    ticks = 0
-    running = threading.Event()
-    done = threading.Event()
-
-    def spin() -> None:
-        nonlocal ticks
-        running.set()
-        while not done.is_set():
-            ticks += 1
-
-    t = threading.Thread(target=spin)
-    t.start()
-    running.wait()
-    try:
-        during = []
-        for _ in range(3):
-            before = ticks
-            tc.count_tokens(doc, encoding="cl100k_base")
-            during.append(ticks - before)
-    finally:
-        done.set()
-        t.join()
+    during = [ticks_during(lambda: tc.count_tokens(doc, encoding="cl100k_base")) for _ in range(3)]
     # With the GIL held for the whole call the spinner could not move at all during it.
     assert max(during) > 10_000, during

@@ -42,6 +42,17 @@ pub fn to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<
     pythonize::pythonize(py, value).map_err(PyErr::from)
 }
 
+/// Any serializable core value (responses, reports, stats) as Python objects.
+pub fn serialized<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    value: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    to_py(
+        py,
+        &serde_json::to_value(value).expect("core values serialize"),
+    )
+}
+
 /// A finite float argument.
 pub fn number(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
     if obj.is_instance_of::<pyo3::types::PyBool>() {

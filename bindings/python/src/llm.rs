@@ -60,10 +60,7 @@ impl PyChatResponse {
     /// `[{"id", "type": "function", "function": {"name", "arguments"}}]`
     #[getter]
     fn tool_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        conv::to_py(
-            py,
-            &serde_json::to_value(&self.0.tool_calls).expect("serializes"),
-        )
+        conv::serialized(py, &self.0.tool_calls)
     }
     #[getter]
     fn finish_reason(&self) -> Option<&str> {
@@ -98,7 +95,7 @@ impl PyChatResponse {
         self.0.attempts
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        conv::to_py(py, &serde_json::to_value(&self.0).expect("serializes"))
+        conv::serialized(py, &self.0)
     }
     fn __repr__(&self) -> String {
         let mut preview: String = self.0.content.chars().take(40).collect();
@@ -129,10 +126,7 @@ impl PyChatChunk {
     /// `[{"index", "id"?, "name"?, "arguments"}]`
     #[getter]
     fn tool_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        conv::to_py(
-            py,
-            &serde_json::to_value(&self.0.tool_calls).expect("serializes"),
-        )
+        conv::serialized(py, &self.0.tool_calls)
     }
     #[getter]
     fn finish_reason(&self) -> Option<&str> {
@@ -143,7 +137,7 @@ impl PyChatChunk {
         self.0.usage.map(Into::into)
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        conv::to_py(py, &serde_json::to_value(&self.0).expect("serializes"))
+        conv::serialized(py, &self.0)
     }
     fn __repr__(&self) -> String {
         format!(

@@ -68,7 +68,7 @@ impl PyMockServer {
     /// Requests served, per route and per fault drawn.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stats = self.with(|s| s.stats())?;
-        conv::to_py(py, &serde_json::to_value(stats).expect("serializes"))
+        conv::serialized(py, &stats)
     }
 
     fn reset_stats(&self) -> PyResult<()> {

@@ -72,10 +72,7 @@ impl PyModel {
 
     /// The definition as a dict, in the shape `Registry.add_model` accepts.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        conv::to_py(
-            py,
-            &serde_json::to_value(&*self.0).expect("models serialize"),
-        )
+        conv::serialized(py, &*self.0)
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -176,7 +173,7 @@ impl PyRegistry {
     /// `{"input", "output", "cached_input", "blended"}` in USD per 1K tokens.
     fn cost_per_1k<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let cost = call(|| self.0.cost_per_1k(name))?;
-        conv::to_py(py, &serde_json::to_value(cost).expect("serializes"))
+        conv::serialized(py, &cost)
     }
 
     fn supports_feature(&self, name: &str, feature: &str) -> PyResult<bool> {
@@ -212,13 +209,13 @@ impl PyRegistry {
     /// Merges a model file (JSON or YAML, our format): `{"added", "updated", "skipped"}`.
     fn load_file<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
         let report = py.detach(|| call(|| self.0.load_file(path)))?;
-        conv::to_py(py, &serde_json::to_value(report).expect("serializes"))
+        conv::serialized(py, &report)
     }
 
     /// Merges LiteLLM's `model_prices_and_context_window.json`, as published.
     fn load_litellm<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
         let report = py.detach(|| call(|| self.0.load_litellm_file(path)))?;
-        conv::to_py(py, &serde_json::to_value(report).expect("serializes"))
+        conv::serialized(py, &report)
     }
 
     fn __repr__(&self) -> String {

@@ -70,5 +70,5 @@ pub fn count_message_tokens<'py>(
     let messages = conv::json(messages, "messages")?;
     let model = conv::text(model, "model")?;
     let count = py.detach(|| call(|| tokens::count_message_tokens(&messages, &model)))?;
-    conv::to_py(py, &serde_json::to_value(count).expect("serializes"))
+    conv::serialized(py, &count)
 }

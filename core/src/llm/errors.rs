@@ -77,14 +77,7 @@ pub fn from_status(
     let message = message.unwrap_or_else(|| format!("HTTP {status}"));
     let kind = kind_for_status(status, &message, provider_type.as_deref());
     let retry = retry_after(headers, SystemTime::now()).map(|d| d.as_millis() as u64);
-    let request_id = ["x-request-id", "request-id", "x-goog-request-id"]
-        .iter()
-        .find_map(|h| {
-            headers
-                .get(*h)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        });
+    let request_id = request_id(headers);
     let should_retry = headers
         .get("x-should-retry")
         .and_then(|v| v.to_str().ok())

@@ -1,6 +1,6 @@
 //! Anthropic Messages API.
 
-use super::{json_event, malformed, u64_at, Step};
+use super::{json_event, malformed, stream_error, u64_at, Step};
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::sse::Event;
 use crate::llm::types::{
@@ -258,18 +258,11 @@ impl StreamState {
                 })
             }
             "error" => {
-                let message = v["error"]["message"]
-                    .as_str()
-                    .unwrap_or("error in stream")
-                    .to_string();
                 let kind = match v["error"]["type"].as_str() {
-                    Some("overloaded_error") | Some("api_error") => ErrorKind::Provider,
                     Some("rate_limit_error") => ErrorKind::RateLimited,
                     _ => ErrorKind::Provider,
                 };
-                return Err(
-                    Error::new(kind, message).with_details(json!({ "provider_error": v["error"] }))
-                );
+                return Err(stream_error(kind, &v["error"]));
             }
             _ => return Ok(Step::default()), // ping, content_block_stop, unknown future events
         }

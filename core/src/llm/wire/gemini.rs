@@ -1,6 +1,6 @@
 //! Google Gemini `generateContent` / `streamGenerateContent`.
 
-use super::{json_event, malformed, u64_at, Step};
+use super::{json_event, malformed, stream_error, u64_at, Step};
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::sse::Event;
 use crate::llm::types::{
@@ -212,12 +212,7 @@ impl StreamState {
     pub fn event(&mut self, ev: &Event) -> Result<Step> {
         let v = json_event(ev)?;
         if v["error"].is_object() {
-            let message = v["error"]["message"]
-                .as_str()
-                .unwrap_or("error in stream")
-                .to_string();
-            return Err(Error::new(ErrorKind::Provider, message)
-                .with_details(json!({ "provider_error": v["error"] })));
+            return Err(stream_error(ErrorKind::Provider, &v["error"]));
         }
         let (delta, calls, finish_reason) = candidate(&v, self.calls);
         let mut chunk = ChatChunk {

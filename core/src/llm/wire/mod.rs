@@ -122,6 +122,15 @@ pub fn malformed(what: &str) -> Error {
     )
 }
 
+/// An error the provider reported inside a stream (its envelope kept in `details`).
+pub(crate) fn stream_error(kind: ErrorKind, envelope: &Value) -> Error {
+    let message = envelope["message"]
+        .as_str()
+        .unwrap_or("error in stream")
+        .to_string();
+    Error::new(kind, message).with_details(serde_json::json!({ "provider_error": envelope }))
+}
+
 pub(crate) fn json_event(ev: &Event) -> Result<Value> {
     serde_json::from_str(&ev.data).map_err(|e| malformed(&format!("stream event is not JSON: {e}")))
 }

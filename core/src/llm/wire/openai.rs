@@ -1,6 +1,6 @@
 //! OpenAI chat completions (and every OpenAI-compatible server).
 
-use super::{json_event, malformed, u64_at, Step};
+use super::{json_event, malformed, stream_error, u64_at, Step};
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::sse::Event;
 use crate::llm::types::{
@@ -105,12 +105,7 @@ pub fn stream_event(ev: &Event) -> Result<Step> {
     }
     let v = json_event(ev)?;
     if v.get("error").is_some_and(|e| !e.is_null()) {
-        let message = v["error"]["message"]
-            .as_str()
-            .unwrap_or("error in stream")
-            .to_string();
-        return Err(Error::new(ErrorKind::Provider, message)
-            .with_details(json!({ "provider_error": v["error"] })));
+        return Err(stream_error(ErrorKind::Provider, &v["error"]));
     }
     let mut chunk = ChatChunk::default();
     if let Some(choice) = v["choices"].get(0) {
