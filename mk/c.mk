@@ -1,5 +1,5 @@
 # C: libtrinity (cdylib + staticlib, SONAME libtrinity.so.1) and include/trinity.h, the C
-# conformance runner under AddressSanitizer + UBSan, and the example under valgrind.
+# conformance runner under AddressSanitizer + UBSan, and the examples under valgrind.
 .PHONY: setup-c build-c test-c demo-c valgrind-c
 
 C_PACKAGES := gcc g++ libjansson-dev valgrind
@@ -11,6 +11,7 @@ C_CONF_DIR := $(ROOT)/tests/conformance/c
 C_CONF_SRC := $(wildcard $(C_CONF_DIR)/*.c)
 C_CONF_BIN := $(C_CONF_DIR)/build/conformance
 C_DEMO_BIN := $(ROOT)/examples/c/build/demo
+C_CHAT_BIN := $(ROOT)/examples/c/build/chat
 C_REPORT := $(CARGO_TARGET_DIR)/conformance/c.json
 # hashbrown keeps pointers into the middle of its tables, so the process-lifetime statics (BPE
 # ranks, the global registry) read as "possibly lost"; a leaked string or handle is "definitely".
@@ -39,6 +40,10 @@ $(C_DEMO_BIN): $(ROOT)/examples/c/demo.c $(ROOT)/include/trinity.h $(LIBDIR)/lib
 	@mkdir -p $(@D)
 	$(CC) $(C_CFLAGS) $< -o $@ $(C_LIBS)
 
+$(C_CHAT_BIN): $(ROOT)/examples/c/chat.c $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.so
+	@mkdir -p $(@D)
+	$(CC) $(C_CFLAGS) $< -o $@ $(C_LIBS)
+
 # The same example linked against libtrinity.a, so the staticlib is known to link and run.
 $(C_DEMO_BIN)-static: $(ROOT)/examples/c/demo.c $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.a
 	@mkdir -p $(@D)
@@ -47,17 +52,20 @@ $(C_DEMO_BIN)-static: $(ROOT)/examples/c/demo.c $(ROOT)/include/trinity.h $(LIBD
 test-c: setup-c build-c ## C: header check, conformance + ABI cases under ASan/UBSan, example under valgrind
 	cargo test -q -p trinity-c
 	@echo '#include "trinity.h"' | g++ -x c++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only -I$(ROOT)/include -
-	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN) $(C_DEMO_BIN)-static
+	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN) $(C_DEMO_BIN)-static $(C_CHAT_BIN)
 	$(C_DEMO_BIN)-static $(ROOT)/examples/data/sample.md >/dev/null
 	@mkdir -p $(dir $(C_REPORT))
 	ASAN_OPTIONS=detect_leaks=1 $(C_CONF_BIN) $(ROOT)/tests/fixtures $(C_REPORT)
 	$(VALGRIND) $(C_DEMO_BIN) $(ROOT)/examples/data/sample.md >/dev/null
-	@echo "c: example ran clean under valgrind"
+	$(VALGRIND) $(C_CHAT_BIN) >/dev/null
+	@echo "c: examples ran clean under valgrind"
 
 valgrind-c: setup-c build-c ## The C conformance runner under valgrind (slow: minutes on a debug build)
 	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) C_ASAN=
 	$(VALGRIND) $(C_CONF_BIN) $(ROOT)/tests/fixtures $(C_REPORT)
 
-demo-c: setup-c build-c ## The C example: registry look-ups and token counts of a sample document
-	@$(MAKE) --no-print-directory $(C_DEMO_BIN)
+demo-c: setup-c build-c ## The C examples: registry look-ups and token counts; chat and stream against the mock server
+	@$(MAKE) --no-print-directory $(C_DEMO_BIN) $(C_CHAT_BIN)
 	@cd $(ROOT) && $(C_DEMO_BIN) examples/data/sample.md
+	@echo
+	@$(C_CHAT_BIN)
