@@ -1,0 +1,150 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as core from '@pi-builder/core';
+import { KINDS, ask, clientFor, rejection, server } from './llm';
+
+const mock = server();
+after(() => mock.stop());
+
+for (const kind of KINDS) {
+  describe(`wire format ${kind}`, () => {
+    const client = clientFor(mock, kind);
+
+    test('chat answers from the fixture, with usage and metadata', async () => {
+      const r = await client.chat(ask('Say hello', { max_tokens: 50, temperature: 0.2 }));
+      assert.equal(r.content, 'Hello from Node!');
+      assert.equal(r.finishReason, 'stop');
+      assert.equal(r.provider, 'p');
+      assert.equal(r.model, 'mock-model');
+      assert.deepEqual(r.toolCalls, []);
+      assert.ok(r.usage.promptTokens > 0 && r.usage.completionTokens > 0);
+      assert.equal(r.usage.totalTokens, r.usage.promptTokens + r.usage.completionTokens);
+      assert.equal(r.usage.cachedTokens, 0);
+      assert.equal(r.attempts, 1);
+      assert.equal(r.cached, false);
+      assert.ok(r.latencyMs > 0);
+      assert.ok(r.id.length > 0);
+    });
+
+    test('chatStream yields the fixture chunk by chunk', async () => {
+      const chunks: core.ChatChunk[] = [];
+      for await (const c of client.chatStream(ask('Count to three'))) chunks.push(c);
+      assert.equal(chunks.map((c) => c.delta).join(''), 'one two three');
+      assert.ok(chunks.filter((c) => c.delta).length >= 3);
+      assert.ok(chunks.some((c) => c.finishReason === 'stop'));
+      const usage = chunks.find((c) => c.usage)?.usage;
+      assert.ok(usage && usage.completionTokens > 0, 'the final usage is reported');
+    });
+
+    test('tool calls, whole and streamed', async () => {
+      const tools: core.ToolDefinition[] = [{
+        type: 'function',
+        function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+      }];
+      const r = await client.chat(ask('What is the weather in Paris?', { tools, tool_choice: 'auto' }));
+      assert.equal(r.finishReason, 'tool_calls');
+      assert.equal(r.toolCalls.length, 1);
+      assert.equal(r.toolCalls[0]!.function.name, 'get_weather');
+      assert.equal(r.toolCalls[0]!.type, 'function');
+      assert.deepEqual(JSON.parse(r.toolCalls[0]!.function.arguments), { city: 'Paris' });
+
+      const deltas: core.ToolCallDelta[] = [];
+      for await (const c of client.chatStream(ask('What is the weather in Paris?', { tools }))) deltas.push(...c.toolCalls);
+      assert.equal(deltas.find((d) => d.name)?.name, 'get_weather');
+      assert.deepEqual(JSON.parse(deltas.map((d) => d.arguments).join('')), { city: 'Paris' });
+    });
+  });
+}
+
+describe('Client config', () => {
+  test('YAML text, a JSON string and an object all configure the client', async () => {
+    const yaml = `providers:\n  p:\n    kind: openai\n    base_url: ${mock.url}/v1\n    api_key: sk-test\n`;
+    const json = JSON.stringify({ providers: { p: { kind: 'openai', base_url: `${mock.url}/v1`, api_key: 'k' } } });
+    for (const config of [yaml, json]) {
+      assert.equal((await new core.Client(config).chat(ask('Say hello'))).content, 'Hello from Node!');
+    }
+  });
+
+  test('a bad config is a ConfigError naming the field', () => {
+    try {
+      new core.Client({ providers: { p: { kind: 'openai', timeout_ms: 'soon' } } });
+      assert.fail('expected a throw');
+    } catch (e) {
+      assert.ok(e instanceof core.ConfigError, String(e));
+      assert.equal(e.details?.path, 'providers.p.timeout_ms');
+    }
+  });
+
+  test('no config reads TRINITY_CONFIG', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'trinity-')), 'c.yaml');
+    writeFileSync(file, `providers: {p: {kind: openai, base_url: "${mock.url}/v1", api_key: k}}\n`);
+    const saved = process.env.TRINITY_CONFIG;
+    process.env.TRINITY_CONFIG = file;
+    try {
+      assert.equal((await new core.Client().chat(ask('Say hello'))).content, 'Hello from Node!');
+    } finally {
+      if (saved === undefined) delete process.env.TRINITY_CONFIG;
+      else process.env.TRINITY_CONFIG = saved;
+    }
+  });
+});
+
+describe('bad requests fail before any network call', () => {
+  const quiet = server();
+  const client = clientFor(quiet);
+  after(() => quiet.stop());
+
+  const bad: Array<[string, unknown, string | undefined]> = [
+    ['empty messages', { model: 'p/mock-model', messages: [] }, 'messages'],
+    ['no model', { messages: [{ role: 'user', content: 'x' }] }, undefined],
+    ['a bad role', { model: 'p/mock-model', messages: [{ role: 'wizard', content: 'x' }] }, 'messages[0].role'],
+    ['temperature out of range', ask('x', { temperature: 7 }), 'temperature'],
+    ['messages not a list', { model: 'p/mock-model', messages: 'hello' }, 'messages'],
+    ['an unknown field', { ...ask('x'), frobnicate: true }, undefined],
+    ['camelCase instead of the schema', { ...ask('x'), maxTokens: 5 }, undefined],
+    ['not an object', 'hello', undefined],
+    ['a tool message without tool_call_id', { model: 'p/mock-model', messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].tool_call_id'],
+  ];
+  for (const [what, req, path] of bad) {
+    test(what, async () => {
+      const e = await rejection(client.chat(req as core.ChatRequest));
+      assert.ok(e instanceof core.InvalidInputError, String(e));
+      if (path) assert.equal(e.details?.path, path);
+      assert.throws(() => client.chatStream(req as core.ChatRequest), core.InvalidInputError);
+    });
+  }
+
+  test('an unknown model with several providers is not_found', async () => {
+    const two = new core.Client({ providers: { a: { kind: 'openai', api_key: 'k' }, b: { kind: 'anthropic', api_key: 'k' } } });
+    assert.ok((await rejection(two.chat(ask('x', { model: 'no-such-model' })))) instanceof core.NotFoundError);
+  });
+
+  test('the server saw none of them', () => {
+    assert.equal(quiet.stats().requests, 0);
+  });
+});
+
+test('256 concurrent chats all succeed', async () => {
+  const client = clientFor(mock);
+  const answers = await Promise.all(
+    Array.from({ length: 256 }, (_, i) => client.chat(ask(i % 2 ? 'Say hello' : `echo ${i}`))),
+  );
+  assert.equal(answers.length, 256);
+  answers.forEach((r, i) => assert.equal(r.content, i % 2 ? 'Hello from Node!' : `echo ${i}`));
+});
+
+describe('in-process mock provider', () => {
+  let client: core.Client;
+  before(() => {
+    client = new core.Client({ providers: { m: { kind: 'mock', fixtures: { hi: { prompt: 'hi', response: 'hello' } } } } });
+  });
+  test('answers and streams without a server', async () => {
+    assert.equal((await client.chat({ model: 'm/any', messages: [{ role: 'user', content: 'hi' }] })).content, 'hello');
+    let text = '';
+    for await (const c of client.chatStream({ model: 'm/any', messages: [{ role: 'user', content: 'hi' }] })) text += c.delta;
+    assert.equal(text, 'hello');
+  });
+});
