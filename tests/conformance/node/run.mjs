@@ -1,4 +1,4 @@
-// Replays tests/fixtures/{errors,tokens,registry,config}.json through the public Node API,
+// Replays tests/fixtures/{errors,tokens,registry,config,chat}.json through the public Node API,
 // with the same meaning for every op and expect key as core/tests/conformance.rs, and writes
 // the ids that passed to target/conformance/node.json (scripts/check_conformance.py checks
 // that none was skipped). Fixtures spell model fields snake_case; the JS API camelCase.
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@pi-builder/core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const FILES = ['errors', 'tokens', 'registry', 'config'];
+const FILES = ['errors', 'tokens', 'registry', 'config', 'chat'];
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const camelKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [camel(k), v]));
@@ -19,9 +19,41 @@ const ids = (models) => models.map((m) => m.id);
 const counting = (input) => ({ model: input.model, encoding: input.encoding });
 const kinds = new Map(core.listErrorKinds().map((k) => [k.code, k]));
 
+/**
+ * A chat case: a MockServer from `server` (none when null), one provider `p` from `provider`
+ * (base_url = server url + base_path, api_key 'sk-test'), then the request.
+ */
+async function chat(c, stream) {
+  const { base_path: basePath, ...provider } = c.provider;
+  const server = c.server === null ? undefined : new core.MockServer(c.server);
+  try {
+    if (server) Object.assign(provider, { base_url: server.url + basePath, api_key: 'sk-test' });
+    const client = new core.Client({ providers: { p: provider } });
+    if (!stream) {
+      const r = await client.chat(c.input);
+      return { content: r.content, finish_reason: r.finishReason, provider: r.provider, tool_names: r.toolCalls.map((t) => t.function.name) };
+    }
+    let content = '';
+    let finish;
+    let chunks = 0;
+    for await (const chunk of client.chatStream(c.input)) {
+      content += chunk.delta;
+      chunks += chunk.delta ? 1 : 0;
+      finish = chunk.finishReason ?? finish;
+    }
+    return { content, finish_reason: finish, chunks };
+  } finally {
+    await server?.stop();
+  }
+}
+
 /** Runs one case's op; returns the result object, or throws the API's error. */
-function run(op, input, reg) {
+async function run(c, reg) {
+  const { op, input } = c;
   switch (op) {
+    case 'chat':
+    case 'chat_stream':
+      return chat(c, op === 'chat_stream');
     case 'error_kind': {
       const kind = kinds.get(input.code);
       assert.ok(kind, `unknown code ${input.code}`);
@@ -81,7 +113,8 @@ function check(c, reg, outcome) {
   }
   if (outcome.error) throw outcome.error;
   const got = outcome.value;
-  for (const key of ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok']) {
+  const keys = ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok', 'content', 'finish_reason', 'provider', 'tool_names'];
+  for (const key of keys) {
     if (key in expect) assert.deepEqual(got[key], expect[key], key);
   }
   if ('value' in expect) {
@@ -95,6 +128,7 @@ function check(c, reg, outcome) {
   for (const not of expect.excludes ?? []) assert.ok(!listed.includes(not), `has ${not}`);
   if ('min_count' in expect) assert.ok(listed.length >= expect.min_count, `only ${listed.length}`);
   if ('count' in expect) assert.equal(listed.length, expect.count, 'count');
+  if ('min_chunks' in expect) assert.ok(got.chunks >= expect.min_chunks, `${got.chunks} chunks`);
   if ('sorted_by' in expect) {
     const metric = expect.sorted_by === 'blended_cost'
       ? (id) => reg.getCostPer1kTokens(id)
@@ -115,7 +149,7 @@ for (const file of FILES) {
     try {
       let outcome;
       try {
-        outcome = { value: run(c.op, c.input, reg) };
+        outcome = { value: await run(c, reg) };
       } catch (error) {
         if (!(error instanceof core.TrinityError)) throw error; // a runner bug, not an outcome
         outcome = { error };
