@@ -7,7 +7,7 @@ use crate::config::PyConfig;
 use crate::conv;
 use crate::error::{call, to_py};
 use crate::llm::{PyChatChunk, PyChatResponse};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -251,30 +251,10 @@ pub struct PyChatStream {
 
 impl PyChatStream {
     fn start(client: Arc<Client>, req: ChatRequest, bridges: Arc<LoopBridges>) -> Self {
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let producer = rt::spawn(async move {
-            let work = AssertUnwindSafe(async {
-                match client.chat_stream(req).await {
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                    }
-                    Ok(mut stream) => {
-                        while let Some(item) = stream.next().await {
-                            let failed = item.is_err();
-                            if tx.send(item).await.is_err() || failed {
-                                break; // the consumer is gone, or the stream failed
-                            }
-                        }
-                    }
-                }
-            });
-            if let Err(p) = work.catch_unwind().await {
-                let _ = tx.send(Err(Error::from_panic(p))).await;
-            }
-        });
+        let channel = trinity_core::llm::spawn_stream(client, req, STREAM_BUFFER);
         PyChatStream {
-            rx: Arc::new(Mutex::new(rx)),
-            producer: producer.abort_handle(),
+            rx: Arc::new(Mutex::new(channel.rx)),
+            producer: channel.abort,
             bridges,
         }
     }

@@ -1,5 +1,6 @@
 //! The LLM client: one request type, providers in their native wire formats, streaming.
 
+pub mod channel;
 pub mod client;
 pub mod errors;
 pub mod http;
@@ -8,6 +9,7 @@ pub mod sse;
 pub mod types;
 pub mod wire;
 
+pub use channel::{spawn_stream, ChunkChannel};
 pub use client::Client;
 pub use http::ChunkStream;
 pub use types::*;
