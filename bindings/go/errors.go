@@ -6,7 +6,9 @@ package trinity
 import "C"
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -56,6 +58,11 @@ func sentinel(number C.uint32_t) *Error {
 // takeError converts and frees a C error object (which may be NULL if the caller passed none).
 func takeError(number uint32, cerr *C.trinity_error) *Error {
 	defer C.trinity_error_free(cerr)
+	return copyError(number, cerr)
+}
+
+// copyError converts a C error object the library still owns (one lent to a callback).
+func copyError(number uint32, cerr *C.trinity_error) *Error {
 	e := &Error{Number: number, Code: C.GoString(C.trinity_error_code_str(C.uint32_t(number)))}
 	if cerr == nil {
 		return e
@@ -65,6 +72,15 @@ func takeError(number uint32, cerr *C.trinity_error) *Error {
 		_ = json.Unmarshal([]byte(C.GoString(d)), &e.Details)
 	}
 	return e
+}
+
+// withContext joins a cancellation caused by ctx with ctx's own error, so both
+// errors.Is(err, context.Canceled) (or DeadlineExceeded) and errors.Is(err, ErrCancelled) hold.
+func withContext(ctx context.Context, err *Error) error {
+	if ctx.Err() == nil || !errors.Is(err, ErrCancelled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ctx.Err(), err)
 }
 
 // conversionError reports a Go value that cannot be handed to C (e.g. messages json.Marshal rejects).

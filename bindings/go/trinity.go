@@ -1,9 +1,11 @@
-// Package trinity is the Go binding of trinity-core: the model registry, exact token counts for
+// Package trinity is the Go binding of trinity-core: the LLM client (Chat, ChatStream with
+// context cancellation), the mock provider server, the model registry, exact token counts for
 // OpenAI encodings, and config parsing, through libtrinity's C ABI (include/trinity.h).
 //
 // Build with CGO_CFLAGS=-I<repo>/include and CGO_LDFLAGS="-L<libdir> -Wl,-rpath,<libdir>"
 // (mk/go.mk sets both). Everything here converts Go values and calls C; the logic is in the core.
-// All functions and Registry methods are safe for concurrent use.
+// All functions and Client, MockServer and Registry methods are safe for concurrent use; a
+// Stream is read by one goroutine.
 package trinity
 
 /*

@@ -1,0 +1,268 @@
+package trinity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const fixtures = `{"fixtures": {
+  "greet": {"prompt": "Say hello", "response": "Hello from Go!"},
+  "count": {"prompt": "Count", "response": "one two three", "chunks": ["one ", "two ", "three"]},
+  "tool": {"prompt": "Weather?", "response": "", "tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}]}}`
+
+func mock(t *testing.T, config string) *MockServer {
+	t.Helper()
+	srv, err := NewMockServer(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// clientFor configures one provider "p" of the given kind at the mock server.
+func clientFor(t *testing.T, srv *MockServer, kind string) *Client {
+	t.Helper()
+	path := "/v1"
+	if kind == "gemini" {
+		path = "/v1beta"
+	}
+	c, err := NewClient(fmt.Sprintf(`{"providers": {"p": {"kind": %q, "base_url": %q, "api_key": "sk-test"}}}`, kind, srv.URL()+path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ask(prompt string) ChatRequest {
+	return ChatRequest{Model: "p/mock-model", Messages: []Message{{Role: "user", Content: prompt}}}
+}
+
+func collect(t *testing.T, s *Stream) (string, []ChatChunk) {
+	t.Helper()
+	var text strings.Builder
+	var chunks []ChatChunk
+	for c, err := range s.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		text.WriteString(c.Delta)
+		chunks = append(chunks, c)
+	}
+	return text.String(), chunks
+}
+
+func TestChatEveryWireFormat(t *testing.T) {
+	srv := mock(t, fixtures+"}")
+	ctx := context.Background()
+	for _, kind := range []string{"openai", "openai_compatible", "anthropic", "gemini"} {
+		t.Run(kind, func(t *testing.T) {
+			c := clientFor(t, srv, kind)
+			temp := 0.0
+			req := ask("Say hello")
+			req.Temperature = &temp
+			r, err := c.Chat(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Content != "Hello from Go!" || r.FinishReason != "stop" || r.Provider != "p" || r.Usage.CompletionTokens == 0 {
+				t.Fatalf("%+v", r)
+			}
+			s, err := c.ChatStream(ctx, ask("Count"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, chunks := collect(t, s)
+			finish := ""
+			for _, c := range chunks {
+				finish += c.FinishReason
+			}
+			if text != "one two three" || len(chunks) < 3 || finish != "stop" {
+				t.Fatalf("%q %+v", text, chunks)
+			}
+			req = ask("Weather?")
+			req.Tools = []Tool{{Function: FunctionDef{Name: "get_weather", Parameters: map[string]any{"type": "object"}}}}
+			r, err = c.Chat(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.ToolCalls) != 1 || r.ToolCalls[0].Function.Name != "get_weather" || !strings.Contains(r.ToolCalls[0].Function.Arguments, "Paris") {
+				t.Fatalf("%+v", r)
+			}
+		})
+	}
+	stats, err := srv.Stats()
+	if err != nil || stats.Streams != 4 || stats.Requests < 12 {
+		t.Fatalf("%+v %v", stats, err)
+	}
+}
+
+func TestFaultsAreSentinels(t *testing.T) {
+	ctx := context.Background()
+	for fault, want := range map[string]*Error{"429": ErrRateLimited, "500": ErrProvider, "503": ErrProvider, "reset": ErrNetwork, "malformed": ErrProvider} {
+		srv := mock(t, fmt.Sprintf(`{"faults": {"script": [%q]}}`, fault))
+		_, err := clientFor(t, srv, "openai").Chat(ctx, ask("hi"))
+		if !errors.Is(err, want) {
+			t.Fatalf("%s: %v, want %v", fault, err, want)
+		}
+	}
+	srv := mock(t, `{"api_key": "sk-right"}`)
+	if _, err := clientFor(t, srv, "anthropic").Chat(ctx, ask("hi")); !errors.Is(err, ErrAuth) {
+		t.Fatal(err)
+	}
+	// A stream cut after it started ends with ErrNetwork from Err, after some chunks.
+	srv = mock(t, fixtures+`, "faults": {"script": ["cut"]}}`)
+	s, err := clientFor(t, srv, "openai").ChatStream(ctx, ask("Count"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s.Next() {
+	}
+	if !errors.Is(s.Err(), ErrNetwork) {
+		t.Fatal(s.Err())
+	}
+	// Before the stream starts, an HTTP error comes from ChatStream itself.
+	srv = mock(t, `{"faults": {"script": ["429"]}}`)
+	if _, err := clientFor(t, srv, "openai").ChatStream(ctx, ask("Count")); !errors.Is(err, ErrRateLimited) {
+		t.Fatal(err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	c, err := NewClient(`{"providers": {"p": {"kind": "mock"}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	_, err = c.Chat(ctx, ChatRequest{Model: "p/x"})
+	var te *Error
+	if !errors.As(err, &te) || !errors.Is(err, ErrInvalidInput) || te.Details["path"] != "messages" {
+		t.Fatal(err)
+	}
+	req := ask("x")
+	req.Extra = map[string]any{"frobnicate": true}
+	if _, err := c.Chat(ctx, req); !errors.Is(err, ErrInvalidInput) {
+		t.Fatal(err)
+	}
+	if _, err := c.ChatStream(ctx, ChatRequest{Model: "p/x"}); !errors.Is(err, ErrInvalidInput) {
+		t.Fatal(err)
+	}
+	if _, err := NewClient(`{"providers": {"p": {"kind": "telepathy"}}}`); !errors.Is(err, ErrConfig) {
+		t.Fatal(err)
+	}
+	if _, err := NewMockServer(`{"no_such_field": 1}`); !errors.Is(err, ErrConfig) {
+		t.Fatal(err)
+	}
+	c.Close()
+	c.Close()
+	if _, err := c.Chat(ctx, ask("x")); !errors.Is(err, ErrInvalidInput) {
+		t.Fatal(err)
+	}
+}
+
+// A context that ends during a slow call returns promptly with an error matching both the
+// context's error and ErrCancelled.
+func TestContextCancelsSlowCalls(t *testing.T) {
+	srv := mock(t, fixtures+`, "latency": {"dist": "fixed", "ms": 3000}}`)
+	c := clientFor(t, srv, "openai")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Chat(ctx, ask("Say hello"))
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrCancelled) || time.Since(start) > 1500*time.Millisecond {
+		t.Fatalf("%v after %v", err, time.Since(start))
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = c.ChatStream(ctx, ask("Count"))
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCancelled) || time.Since(start) > 1500*time.Millisecond {
+		t.Fatalf("%v after %v", err, time.Since(start))
+	}
+	if _, err := c.Chat(ctx, ask("Say hello")); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
+
+func TestStreamStopsEarly(t *testing.T) {
+	srv := mock(t, fixtures+`, "stream_chunk_delay_ms": 20}`)
+	c := clientFor(t, srv, "openai")
+	s, err := c.ChatStream(context.Background(), ask("Count"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range s.All() {
+		break // closes the stream
+	}
+	if s.Next() || s.Err() != nil {
+		t.Fatal("a closed stream has no more chunks and no error")
+	}
+	// Client.Close stops streams nobody reads.
+	s, err = c.ChatStream(context.Background(), ask("Count"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close waited on an unread stream")
+	}
+	s.Close()
+}
+
+func TestConcurrentChats(t *testing.T) {
+	srv := mock(t, fixtures+"}")
+	c := clientFor(t, srv, "openai")
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i%2 == 0 {
+				r, err := c.Chat(context.Background(), ask("Say hello"))
+				if err == nil && r.Content != "Hello from Go!" {
+					err = fmt.Errorf("content %q", r.Content)
+				}
+				errs <- err
+				return
+			}
+			s, err := c.ChatStream(context.Background(), ask("Count"))
+			if err == nil {
+				for s.Next() {
+				}
+				err = s.Err()
+			}
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats, _ := srv.Stats()
+	if stats.Requests != 64 {
+		t.Fatalf("%+v", stats)
+	}
+	if err := srv.ResetStats(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ResetFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if stats, _ := srv.Stats(); stats.Requests != 0 {
+		t.Fatalf("%+v", stats)
+	}
+}
