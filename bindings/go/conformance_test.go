@@ -1,6 +1,7 @@
 package trinity
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,9 @@ type fixtureCase struct {
 	Op     string         `json:"op"`
 	Input  map[string]any `json:"input"`
 	Expect map[string]any `json:"expect"`
+	// chat.json: the mock server's config (nil: none) and provider "p".
+	Server   map[string]any `json:"server"`
+	Provider map[string]any `json:"provider"`
 }
 
 // byClass maps the fixtures' class names to the Go sentinels that stand for them.
@@ -53,10 +57,67 @@ func ids(models []Model, err error) (map[string]any, error) {
 	return map[string]any{"models": list}, err
 }
 
+// chat runs a chat.json case as core/tests/conformance.rs does. The input goes out as given
+// (Extra), since some cases are requests the typed struct cannot even express.
+func chat(c fixtureCase, stream bool) (map[string]any, error) {
+	provider := map[string]any{}
+	for k, v := range c.Provider {
+		provider[k] = v
+	}
+	delete(provider, "base_path")
+	if c.Server != nil {
+		cfg, _ := json.Marshal(c.Server)
+		srv, err := NewMockServer(string(cfg))
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Close()
+		provider["base_url"] = srv.URL() + str(c.Provider, "base_path")
+		provider["api_key"] = "sk-test"
+	}
+	cfg, _ := json.Marshal(map[string]any{"providers": map[string]any{"p": provider}})
+	client, err := NewClient(string(cfg))
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	req := ChatRequest{Extra: c.Input}
+	ctx := context.Background()
+	if !stream {
+		r, err := client.Chat(ctx, req)
+		names := []any{}
+		for _, t := range r.ToolCalls {
+			names = append(names, t.Function.Name)
+		}
+		return map[string]any{"content": r.Content, "finish_reason": r.FinishReason, "provider": r.Provider, "tool_names": names}, err
+	}
+	s, err := client.ChatStream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var content strings.Builder
+	finish, chunks := "", 0
+	for chunk, err := range s.All() {
+		if err != nil {
+			return nil, err
+		}
+		content.WriteString(chunk.Delta)
+		if chunk.Delta != "" {
+			chunks++
+		}
+		if chunk.FinishReason != "" {
+			finish = chunk.FinishReason
+		}
+	}
+	return map[string]any{"content": content.String(), "finish_reason": finish, "chunks": float64(chunks)}, nil
+}
+
 func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 	in := c.Input
 	name := str(in, "name")
 	switch c.Op {
+	case "chat", "chat_stream":
+		return chat(c, c.Op == "chat_stream")
 	case "error_kind":
 		for class, s := range byClass {
 			if s.Code == str(in, "code") {
@@ -163,7 +224,8 @@ func check(t *testing.T, c fixtureCase, reg *Registry, got map[string]any, err e
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"tokens", "counts", "number", "class", "estimated", "encoding", "ok"} {
+	for _, key := range []string{"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
+		"content", "finish_reason", "provider", "tool_names"} {
 		if w, ok := want[key]; ok && !reflect.DeepEqual(got[key], w) {
 			t.Fatalf("%s: got %v, want %v", key, got[key], w)
 		}
@@ -199,6 +261,9 @@ func check(t *testing.T, c fixtureCase, reg *Registry, got map[string]any, err e
 	}
 	if n, ok := want["min_count"].(float64); ok && float64(len(listed)) < n {
 		t.Fatalf("%d models, want at least %v", len(listed), n)
+	}
+	if n, ok := want["min_chunks"].(float64); ok && got["chunks"].(float64) < n {
+		t.Fatalf("%v chunks, want at least %v", got["chunks"], n)
 	}
 	if n, ok := want["count"].(float64); ok && float64(len(listed)) != n {
 		t.Fatalf("%d models, want %v", len(listed), n)
@@ -254,7 +319,7 @@ func fixturesDir() string {
 
 func TestConformance(t *testing.T) {
 	var passed []string
-	for _, file := range []string{"errors", "tokens", "registry", "config"} {
+	for _, file := range []string{"errors", "tokens", "registry", "config", "chat"} {
 		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))
 		if err != nil {
 			t.Fatal(err)
