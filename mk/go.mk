@@ -16,8 +16,10 @@ setup-go: setup-c ## Check for a Go toolchain (installs Debian's golang-go where
 test-go: setup-go build-c ## Go: vet, then go test -race (unit, concurrency, fixture conformance)
 	cd $(ROOT)/bindings/go && $(GO_ENV) go vet ./...
 	cd $(ROOT)/bindings/go && $(GO_ENV) go test -race -count=1 ./...
-	cd $(ROOT)/examples/go && $(GO_ENV) go vet ./... && $(GO_ENV) go run . >/dev/null
-	@echo "go: example ran"
+	cd $(ROOT)/examples/go && $(GO_ENV) go vet ./... && $(GO_ENV) go run . >/dev/null && $(GO_ENV) go run ./chat >/dev/null
+	@echo "go: examples ran"
 
-demo-go: setup-go build-c ## The Go example: registry look-ups and token counts of a sample document
+demo-go: setup-go build-c ## The Go examples: registry look-ups and token counts; chat, stream and a deadline against the mock server
 	@cd $(ROOT)/examples/go && $(GO_ENV) go run .
+	@echo
+	@cd $(ROOT)/examples/go && $(GO_ENV) go run ./chat
