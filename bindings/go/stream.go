@@ -137,8 +137,8 @@ func (s *Stream) Next() bool {
 // Chunk is the chunk Next moved to.
 func (s *Stream) Chunk() ChatChunk { return s.cur }
 
-// Err is the error that ended the stream, nil when it ended normally. Read it after Next
-// returned false.
+// Err is the error that ended the stream: nil when it ended normally or was closed (by Close,
+// All's loop break, or Client.Close). Read it after Next returned false.
 func (s *Stream) Err() error {
 	select {
 	case <-s.stop:
