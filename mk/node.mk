@@ -4,27 +4,33 @@
 
 NAPI_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-setup-node: ## npm dependencies (napi CLI, TypeScript, gpt-tokenizer for the bench)
+setup-node: ## npm dependencies (napi CLI, TypeScript; gpt-tokenizer and openai for the benches)
 	@command -v node >/dev/null || { echo "node >= 20 is required"; exit 1; }
 	@# `npm ci` rejects this lock file (npm 11 drops the napi CLI's optional platform packages
 	@# from it); `npm install` installs the locked versions all the same.
-	@if [ ! -d node_modules ]; then npm install --no-audit --no-fund --loglevel=error; fi
+	@# Also when a dependency was added since the last install (node_modules older than the lock).
+	@if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+		npm install --no-audit --no-fund --loglevel=error; fi
 
 build-node: setup-node ## Build the addon (PROFILE=debug|release) into node/native and the wrapper into node/dist
 	npm run -s build:native -- $(NAPI_PROFILE_FLAG)
 	npm run -s build:ts
 
-test-node: build-node ## Node tests, the Node conformance runner and the Node example
+test-node: build-node ## Node tests (client against the mock server included), the conformance runner, both examples
 	node --test --test-reporter=spec node/dist/test/
 	node tests/conformance/node/run.mjs
 	node examples/node/main.mjs > /dev/null
+	node examples/node/chat.mjs > /dev/null
 
-demo-node: build-node ## Registry look-ups and token counts of the sample document, from Node
+demo-node: build-node ## Registry look-ups and token counts of the sample document; chat and stream against the mock server
 	node examples/node/main.mjs
+	@echo
+	node examples/node/chat.mjs
 
-bench-node: ## countTokens vs gpt-tokenizer, getModel ns/call (release build)
-	@$(MAKE) --no-print-directory PROFILE=release build-node
+bench-node: ## countTokens vs gpt-tokenizer, getModel ns/call; Client.chat vs the openai npm package (release builds)
+	@$(MAKE) --no-print-directory PROFILE=release build-node build-mock
 	node bench/node/tokens.mjs
+	node bench/node/client.mjs
 
 lint-node: setup-node ## tsc --noEmit over the wrapper and the tests
 	npm run -s lint
