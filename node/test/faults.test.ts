@@ -175,3 +175,61 @@ describe('leaving a stream early', () => {
     assert.equal(r.content, 'Say hello'); // no fixture matches: the server echoes
   });
 });
+
+describe('cancelling closes the connection', () => {
+  /**
+   * A bare TCP server standing in for a provider: it answers with `reply` (nothing at all when
+   * empty) and never ends; `closed` resolves when the client closes the connection.
+   */
+  async function hangingServer(reply: string) {
+    const net = await import('node:net');
+    let closed!: () => void;
+    const whenClosed = new Promise<void>((resolve) => (closed = resolve));
+    const srv = net.createServer((socket) => {
+      socket.once('data', () => reply && socket.write(reply));
+      socket.on('close', closed);
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const { port } = srv.address() as { port: number };
+    const client = new core.Client({ providers: { p: { kind: 'openai', base_url: `http://127.0.0.1:${port}/v1`, api_key: 'k' } } });
+    return { client, whenClosed, stop: () => srv.close() };
+  }
+
+  async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+    try {
+      return await Promise.race([p, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  test('an aborted chat closes its HTTP connection', async () => {
+    const h = await hangingServer('');
+    try {
+      const controller = new AbortController();
+      const call = h.client.chat(ask('Say hello'), { signal: controller.signal });
+      setTimeout(() => controller.abort(), 100);
+      await assert.rejects(call, core.CancelledError);
+      await within(2000, h.whenClosed, 'connection close');
+    } finally {
+      h.stop();
+    }
+  });
+
+  test('leaving a stream early closes its HTTP connection', async () => {
+    const sse = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
+    const event = 'data: {"id":"x","choices":[{"index":0,"delta":{"content":"first"}}]}\n\n';
+    const h = await hangingServer(`${sse}${event.length.toString(16)}\r\n${event}\r\n`);
+    try {
+      for await (const c of h.client.chatStream(ask('Say hello'))) {
+        assert.equal(c.delta, 'first');
+        break;
+      }
+      await within(2000, h.whenClosed, 'connection close');
+    } finally {
+      h.stop();
+    }
+  });
+});
