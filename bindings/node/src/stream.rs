@@ -1,19 +1,19 @@
-//! `NativeChatStream`: a task on the core runtime pumps the core's chunk stream into a bounded
-//! channel; `next()` hands over every chunk already waiting in one promise (each promise costs
-//! a hop to the JS thread, so a fast stream should not pay one per chunk). `close()` or
-//! garbage collection stops the task, which drops the stream and closes its HTTP request.
+//! `NativeChatStream`: the core's `spawn_stream` pumps the chunk stream into a bounded channel
+//! on the core runtime; `next()` hands over every chunk already waiting in one promise (each
+//! promise costs a hop to the JS thread, so a fast stream should not pay one per chunk).
+//! `close()` or garbage collection aborts the task, which closes the HTTP request.
 
 use crate::llm::ChatChunk;
 use crate::task::{spawn_promise, unless_cancelled};
-use futures_util::{FutureExt, StreamExt};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Mutex};
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
+use trinity_core::llm::channel::{spawn_stream, ChunkChannel};
 use trinity_core::llm::{self, ChatRequest, Client};
-use trinity_core::{rt, Error, Result as CoreResult};
+use trinity_core::{Error, Result as CoreResult};
 
 /// Chunks buffered between the HTTP stream and JS; a slow consumer holds the stream back.
 const STREAM_BUFFER: usize = 64;
@@ -29,24 +29,10 @@ struct Queue {
 #[napi]
 pub struct NativeChatStream {
     queue: Arc<Mutex<Queue>>,
+    /// The core task reading the HTTP stream.
+    producer: AbortHandle,
+    /// Fired on close, so a pending `next()` rejects at once.
     stop: CancellationToken,
-}
-
-/// Sends the stream's items until it ends, fails, or nobody listens any more.
-async fn pump(client: Arc<Client>, req: ChatRequest, tx: &mpsc::Sender<Item>) {
-    match client.chat_stream(req).await {
-        Err(e) => {
-            let _ = tx.send(Err(e)).await;
-        }
-        Ok(mut stream) => {
-            while let Some(item) = stream.next().await {
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
-                }
-            }
-        }
-    }
 }
 
 /// The chunks waiting now (at least one, waiting for it), or none at the end.
@@ -74,24 +60,19 @@ async fn next_batch(queue: Arc<Mutex<Queue>>) -> CoreResult<Vec<llm::ChatChunk>>
 
 impl NativeChatStream {
     pub(crate) fn start(client: Arc<Client>, req: ChatRequest) -> Self {
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        rt::spawn(async move {
-            let work = AssertUnwindSafe(pump(client, req, &tx)).catch_unwind();
-            let outcome = tokio::select! {
-                biased;
-                _ = stopped.cancelled() => return,
-                outcome = work => outcome,
-            };
-            if let Err(panic) = outcome {
-                let _ = tx.send(Err(Error::from_panic(panic))).await;
-            }
-        });
+        let ChunkChannel { rx, abort } = spawn_stream(client, req, STREAM_BUFFER);
         NativeChatStream {
             queue: Arc::new(Mutex::new(Queue { rx, failed: None })),
-            stop,
+            producer: abort,
+            stop: CancellationToken::new(),
         }
+    }
+
+    fn stop(&self) {
+        // Token first: a pending `next()` woken by the channel closing must see it and reject,
+        // not report the end of a stream that was cut short.
+        self.stop.cancel();
+        self.producer.abort();
     }
 }
 
@@ -112,12 +93,12 @@ impl NativeChatStream {
     /// Stops the stream and closes its connection; a pending `next()` rejects with `cancelled`.
     #[napi]
     pub fn close(&self) {
-        self.stop.cancel();
+        self.stop();
     }
 }
 
 impl Drop for NativeChatStream {
     fn drop(&mut self) {
-        self.stop.cancel();
+        self.stop();
     }
 }
