@@ -71,6 +71,18 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
 
+/// `block_on` for the bindings' blocking calls: refused with `invalid_input` on a runtime
+/// thread (a callback the runtime is running), where blocking would stall the runtime and
+/// tokio would panic.
+pub fn wait<T>(work: impl Future<Output = crate::Result<T>>) -> crate::Result<T> {
+    if Handle::try_current().is_ok() {
+        return Err(crate::Error::invalid_input(
+            "a blocking trinity call cannot run on a trinity runtime thread (inside a callback)",
+        ));
+    }
+    block_on(work)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +105,11 @@ mod tests {
         assert!(!Arc::ptr_eq(&parent, &child));
         assert_eq!(child.block_on(async { 7 }), 7);
         // Back in "our" pid, a fresh runtime is built again and works.
+        // A blocking call from a runtime thread is refused, not a panic.
+        let nested = block_on(async { spawn(async { wait(async { Ok(1) }) }).await.unwrap() });
+        assert_eq!(nested.unwrap_err().kind, crate::ErrorKind::InvalidInput);
+        assert_eq!(wait(async { Ok(2) }).unwrap(), 2);
+
         let again = runtime();
         assert_eq!(
             again.block_on(async {

@@ -54,17 +54,6 @@ unsafe fn client<'a>(ptr: *const trinity_client) -> Result<&'a Arc<Client>> {
         .ok_or_else(|| Error::invalid_input("client: NULL handle (never made, or already freed)"))
 }
 
-/// `rt::block_on`, refused on a runtime thread (inside a trinity callback), where blocking
-/// would stall the runtime and tokio would panic.
-fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::invalid_input(
-            "a blocking trinity call cannot run inside a trinity callback (a runtime thread)",
-        ));
-    }
-    rt::block_on(work)
-}
-
 /// Parses and validates a request before anything is sent or spawned.
 unsafe fn request(ptr: *const c_char, len: usize) -> Result<ChatRequest> {
     // SAFETY: forwarded caller contract.
@@ -135,7 +124,7 @@ pub unsafe extern "C" fn trinity_chat(
         let out = string_out(out_response_json, "out_response_json")?;
         let client = self::client(client)?;
         let req = request(request_json, len)?;
-        put_json(out, &block_on(client.chat(req))?)
+        put_json(out, &rt::wait(client.chat(req))?)
     })
 }
 
@@ -241,7 +230,7 @@ pub unsafe extern "C" fn trinity_chat_stream(
             on_chunk.ok_or_else(|| Error::invalid_input("on_chunk: NULL function pointer"))?;
         let client = self::client(client)?;
         let req = request(request_json, len)?;
-        block_on(until_cancelled(token_of(cancel), async {
+        rt::wait(until_cancelled(token_of(cancel), async {
             let mut stream = client.chat_stream(req).await?;
             while let Some(chunk) = stream.next().await {
                 let json = json_bytes(&chunk?)?;

@@ -208,7 +208,7 @@ impl PyClient {
     ) -> PyResult<PyChatResponse> {
         let req = self::request(request, kwargs)?;
         let client = self.inner.clone();
-        py.detach(|| call(|| rt::block_on(client.chat(req))))
+        py.detach(|| call(|| rt::wait(client.chat(req))))
             .map(PyChatResponse)
     }
 
