@@ -120,16 +120,7 @@ fn request(
     request: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<ChatRequest> {
-    let mut value = match request {
-        Some(r) if !r.is_none() => conv::json(r, "request")?,
-        _ => serde_json::Value::Object(Default::default()),
-    };
-    if let Some(kw) = kwargs {
-        match (value.as_object_mut(), conv::json(kw.as_any(), "request")?) {
-            (Some(obj), serde_json::Value::Object(extra)) => obj.extend(extra),
-            _ => return Err(crate::error::invalid_input("request: expected a dict")),
-        }
-    }
+    let value = conv::json_with_keywords(request, kwargs, "request")?;
     call(|| ChatRequest::from_json(value))
 }
 

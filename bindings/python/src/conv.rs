@@ -37,6 +37,26 @@ pub fn json(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<serde_json::Value> {
     pythonize::depythonize(obj).map_err(|e| invalid_input(format!("{what}: {e}")))
 }
 
+/// An optional dict argument with `**keywords` merged over it (keywords win): the shape of
+/// `chat(request, **kw)`, `MockServer(config, **kw)` and `update_model(name, updates, **kw)`.
+/// A base that is not a dict is returned as it is, for the core to reject with its own code.
+pub fn json_with_keywords(
+    base: Option<&Bound<'_, PyAny>>,
+    keywords: Option<&Bound<'_, pyo3::types::PyDict>>,
+    what: &str,
+) -> PyResult<serde_json::Value> {
+    let mut value = match base {
+        Some(b) if !b.is_none() => json(b, what)?,
+        _ => serde_json::Value::Object(Default::default()),
+    };
+    if let (Some(obj), Some(kw)) = (value.as_object_mut(), keywords) {
+        if let serde_json::Value::Object(extra) = json(kw.as_any(), what)? {
+            obj.extend(extra);
+        }
+    }
+    Ok(value)
+}
+
 /// JSON back to Python objects.
 pub fn to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
     pythonize::pythonize(py, value).map_err(PyErr::from)

@@ -37,15 +37,7 @@ impl PyMockServer {
         config: Option<&Bound<'_, PyAny>>,
         fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut value = match config {
-            Some(c) if !c.is_none() => conv::json(c, "config")?,
-            _ => serde_json::Value::Object(Default::default()),
-        };
-        if let (Some(obj), Some(f)) = (value.as_object_mut(), fields) {
-            if let serde_json::Value::Object(extra) = conv::json(f.as_any(), "config")? {
-                obj.extend(extra);
-            }
-        }
+        let value = conv::json_with_keywords(config, fields, "config")?;
         let server = py.detach(|| call(|| MockServer::start(MockConfig::from_json(value)?)))?;
         Ok(PyMockServer {
             url: server.url(),

@@ -194,15 +194,7 @@ impl PyRegistry {
         updates: Option<&Bound<'_, PyAny>>,
         fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyModel> {
-        let mut value = match updates {
-            Some(u) => conv::json(u, "updates")?,
-            None => serde_json::Value::Object(Default::default()),
-        };
-        if let (Some(fields), Some(obj)) = (fields, value.as_object_mut()) {
-            if let serde_json::Value::Object(extra) = conv::json(fields.as_any(), "updates")? {
-                obj.extend(extra);
-            }
-        }
+        let value = conv::json_with_keywords(updates, fields, "updates")?;
         call(|| self.0.update(name, value)).map(PyModel)
     }
 
