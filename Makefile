@@ -13,7 +13,7 @@ LIBDIR := $(CARGO_TARGET_DIR)/$(PROFILE)
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-setup: setup-python setup-node setup-c setup-go ## Install toolchain pieces the tests need (idempotent)
+setup: setup-redis setup-python setup-node setup-c setup-go ## Install toolchain pieces the tests need (idempotent)
 
 demo: ## Build and run the main job on embedded defaults, in every language
 	@$(MAKE) --no-print-directory demo-rust demo-python demo-node demo-c demo-go

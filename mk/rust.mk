@@ -1,7 +1,7 @@
 # Rust: the core crate's unit, integration and conformance tests.
 .PHONY: test-rust lint-rust demo-rust
 
-test-rust: ## Rust unit + conformance tests
+test-rust: setup-redis ## Rust unit + conformance tests
 	cargo test -p trinity-core
 
 lint-rust:

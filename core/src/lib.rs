@@ -9,6 +9,7 @@ pub mod mock;
 pub mod registry;
 pub mod rt;
 pub mod secret;
+pub mod testing;
 pub mod tokens;
 
 pub use config::Config;
