@@ -142,13 +142,21 @@ impl Client {
     /// Sends a request and waits for the whole answer. Dropping the future aborts the call.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
         req.validate()?;
+        self.chat_upstream(&req).await
+    }
+
+    /// Sends a request and streams the answer. Dropping the stream aborts the call.
+    pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChunkStream> {
+        req.validate()?;
+        self.chat_stream_upstream(&req).await
+    }
+
+    /// The provider side of `chat`: everything after validation and the cache.
+    async fn chat_upstream(&self, req: &ChatRequest) -> Result<ChatResponse> {
         let target = self.resolve(&req.model)?;
         let started = Instant::now();
         let max_output = target.info.as_ref().map(|m| m.max_output_tokens);
-        let mut resp = target
-            .provider
-            .chat(&req, &target.model, max_output)
-            .await?;
+        let mut resp = target.provider.chat(req, &target.model, max_output).await?;
         resp.provider = target.provider.name().to_string();
         if resp.model.is_empty() {
             resp.model = target.model.clone();
@@ -159,14 +167,13 @@ impl Client {
         Ok(resp)
     }
 
-    /// Sends a request and streams the answer. Dropping the stream aborts the call.
-    pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChunkStream> {
-        req.validate()?;
+    /// The provider side of `chat_stream`.
+    async fn chat_stream_upstream(&self, req: &ChatRequest) -> Result<ChunkStream> {
         let target = self.resolve(&req.model)?;
         let max_output = target.info.as_ref().map(|m| m.max_output_tokens);
         target
             .provider
-            .chat_stream(&req, &target.model, max_output)
+            .chat_stream(req, &target.model, max_output)
             .await
     }
 }
