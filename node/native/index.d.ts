@@ -51,6 +51,19 @@ export declare class NativeMockServer {
   stop(): Promise<undefined>
 }
 
+export declare class NativeRedisServer {
+  /** Starts `redis-server` on a free port (waits for its PING, at most 10 s). */
+  constructor()
+  get url(): string
+  get port(): number
+  /** Kills the server (its data is lost) and starts a fresh one on the same port. */
+  restart(): void
+  /** Sends one inline command such as `SCRIPT FLUSH`; returns the raw reply line. */
+  command(line: string): string
+  /** Stops the server (idempotent; `restart` starts it again). */
+  stop(): void
+}
+
 /** A handle on a core registry: the process-wide one, or a private copy. */
 export declare class NativeRegistry {
   /** The process-wide registry, the one token counting by model name consults. */

@@ -839,6 +839,7 @@ module.exports.AbortToken = nativeBinding.AbortToken
 module.exports.NativeChatStream = nativeBinding.NativeChatStream
 module.exports.NativeClient = nativeBinding.NativeClient
 module.exports.NativeMockServer = nativeBinding.NativeMockServer
+module.exports.NativeRedisServer = nativeBinding.NativeRedisServer
 module.exports.NativeRegistry = nativeBinding.NativeRegistry
 module.exports.abiVersion = nativeBinding.abiVersion
 module.exports.countMessageTokens = nativeBinding.countMessageTokens

@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod llm;
 mod mock;
+mod redis_server;
 mod registry;
 mod stream;
 mod task;

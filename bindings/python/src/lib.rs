@@ -7,6 +7,7 @@ mod conv;
 mod error;
 mod llm;
 mod mock;
+mod redis_server;
 mod registry;
 mod tokens;
 
@@ -31,5 +32,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<llm::PyChatChunk>()?;
     m.add_class::<llm::PyUsage>()?;
     m.add_class::<mock::PyMockServer>()?;
+    m.add_class::<redis_server::PyRedisServer>()?;
     Ok(())
 }
