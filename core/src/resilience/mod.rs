@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod clock;
 pub mod limiter;
+pub mod limiter_redis;
 pub mod queue;
 pub mod retry;
 pub mod singleflight;
@@ -14,6 +15,7 @@ pub use breaker::{
 };
 pub use clock::{Clock, ManualClock};
 pub use limiter::{Admission, LimiterSet, LimiterSnapshot, RateLimit, RateLimiter};
+pub use limiter_redis::{RedisAdmission, RedisRateLimiter};
 pub use queue::{QueuePermit, QueueSettings, QueueSnapshot, RequestQueue};
 pub use retry::{is_retryable, RetryBudget, RetryPolicy};
 pub use singleflight::SingleFlight;
