@@ -8,6 +8,7 @@ export * from './tokens';
 export * from './config';
 export * from './client';
 export * from './stream';
+export * from './resilience';
 export { MockServer, RedisServer, type MockServerConfig, type MockStats } from './testing';
 
 /** The package version (equal to the Rust core's). */

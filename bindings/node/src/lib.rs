@@ -8,6 +8,7 @@ mod llm;
 mod mock;
 mod redis_server;
 mod registry;
+mod resilience;
 mod stream;
 mod task;
 mod tokens;
