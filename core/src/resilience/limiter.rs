@@ -36,6 +36,19 @@ pub struct Admission {
     pub tokens: u64,
 }
 
+impl Admission {
+    /// The admission's id, for bindings that hand admissions across an FFI as a number.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Rebuilds an admission from `id()` for `reconcile`, which replaces the stored estimate
+    /// (so `tokens` here is informational); an id no longer in the window makes it a no-op.
+    pub fn from_id(id: u64, tokens: u64) -> Admission {
+        Admission { id, tokens }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LimiterSnapshot {
     pub rpm: Option<u64>,
