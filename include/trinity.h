@@ -61,6 +61,30 @@
 // The result of a call that succeeded.
 #define TRINITY_OK 0
 
+// Breaker states, as `trinity_breaker_state` writes them and `trinity_breaker_set_state` takes.
+#define TRINITY_BREAKER_CLOSED 0
+
+#define TRINITY_BREAKER_OPEN 1
+
+#define TRINITY_BREAKER_HALF_OPEN 2
+
+// Set by hand: rejects every call until set otherwise.
+#define TRINITY_BREAKER_FORCED_OPEN 3
+
+// Set by hand: admits every call and records nothing.
+#define TRINITY_BREAKER_DISABLED 4
+
+// How an admitted call ended, for `trinity_breaker_record`.
+#define TRINITY_OUTCOME_SUCCESS 0
+
+#define TRINITY_OUTCOME_FAILURE 1
+
+// Neither: the caller gave up, or the error says nothing about the callee's health.
+#define TRINITY_OUTCOME_CANCELLED 2
+
+// A circuit breaker. Opaque; make with `trinity_breaker_new`, free with `trinity_breaker_free`.
+typedef struct trinity_breaker trinity_breaker;
+
 // A cancel token. Opaque; make with `trinity_cancel_token_new`, free with
 // `trinity_cancel_token_free`.
 typedef struct trinity_cancel_token trinity_cancel_token;
@@ -71,6 +95,9 @@ typedef struct trinity_client trinity_client;
 
 // An error: a code, a message, and optional JSON details. Opaque; free with `trinity_error_free`.
 typedef struct trinity_error trinity_error;
+
+// A rate limiter. Opaque; make with `trinity_limiter_new`, free with `trinity_limiter_free`.
+typedef struct trinity_limiter trinity_limiter;
 
 // A running mock server. Opaque; start with `trinity_mock_server_start`, stop and free with
 // `trinity_mock_server_free`.
@@ -455,6 +482,134 @@ uint32_t trinity_registry_load_litellm_file(const struct trinity_registry *reg,
                                             size_t path_len,
                                             struct trinity_string *out_report_json,
                                             struct trinity_error **out_err);
+
+// Makes a circuit breaker. `config_json` is a JSON object with the fields of the config
+// schema's `breaker` section (`window_type` "count" | "time", `window_size`, `minimum_calls`,
+// `failure_rate_threshold`, `slow_call_ms`, `slow_call_rate_threshold`, `open_wait_ms`,
+// `half_open_calls`; missing fields take the defaults) plus an optional `"name"` used in
+// errors; NULL, 0 is all defaults. Errors: `TRINITY_ERR_CONFIG` with details `{"path"}`
+// naming the bad field; `TRINITY_ERR_INVALID_INPUT` for text that is not a JSON object.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_breaker_new(const char *config_json,
+                             size_t config_len,
+                             struct trinity_breaker **out_breaker,
+                             struct trinity_error **out_err);
+
+// Frees a breaker (and any tickets never recorded). NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user (no call on it in flight).
+void trinity_breaker_free(struct trinity_breaker *b);
+
+// Admits a call, writing its ticket to `out_ticket`; record its outcome with
+// `trinity_breaker_record`. Errors: `TRINITY_ERR_CIRCUIT_OPEN` with details
+// `{"breaker", "state", "retry_after_ms"}` when the breaker rejects the call.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_breaker_acquire(const struct trinity_breaker *b,
+                                 uint64_t *out_ticket,
+                                 struct trinity_error **out_err);
+
+// Records how the call admitted with `ticket` ended: `TRINITY_OUTCOME_SUCCESS`, `_FAILURE`
+// (counted in the failure rate) or `_CANCELLED` (counted in nothing; frees a half-open probe).
+// A call slower than the `slow_call_ms` setting also counts as slow. Errors:
+// `TRINITY_ERR_INVALID_INPUT` for an unknown outcome, or a ticket this breaker did not issue
+// or that was already recorded.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_breaker_record(const struct trinity_breaker *b,
+                                uint64_t ticket,
+                                uint32_t outcome,
+                                struct trinity_error **out_err);
+
+// Writes the state (`TRINITY_BREAKER_*`) to `out_state`. An open breaker whose wait is over
+// reports half-open: the next call is a probe.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_breaker_state(const struct trinity_breaker *b,
+                               uint32_t *out_state,
+                               struct trinity_error **out_err);
+
+// Moves the breaker by hand to `state` (`TRINITY_BREAKER_*`): closed and half-open start fresh
+// counts, open waits `open_wait_ms` again. Errors: `TRINITY_ERR_INVALID_INPUT` for an
+// unknown state.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_breaker_set_state(const struct trinity_breaker *b,
+                                   uint32_t state,
+                                   struct trinity_error **out_err);
+
+// Writes the breaker's counters as a JSON object: `state` ("closed", "open", "half_open",
+// "forced_open", "disabled"), `calls`, `failures`, `slow_calls`, `failure_rate`,
+// `slow_call_rate`, `not_permitted`, `retry_after_ms`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_breaker_snapshot(const struct trinity_breaker *b,
+                                  struct trinity_string *out_json,
+                                  struct trinity_error **out_err);
+
+// Makes a rate limiter: requests (`rpm`) and tokens (`tpm`) per window as exact sliding logs,
+// waiters served in arrival order. `config_json` is a JSON object `{"name", "rpm", "tpm",
+// "window_ms"}`, all optional: a missing `rpm` or `tpm` is unlimited, `window_ms` defaults to
+// 60000 (a minute). Errors: `TRINITY_ERR_CONFIG` with details `{"path"}`
+// (`rate_limits.NAME.rpm`); `TRINITY_ERR_INVALID_INPUT` for text that is not a JSON object.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_limiter_new(const char *config_json,
+                             size_t config_len,
+                             struct trinity_limiter **out_limiter,
+                             struct trinity_error **out_err);
+
+// Frees a limiter. NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user (no call on it in flight, including
+// a blocked `trinity_limiter_acquire`).
+void trinity_limiter_free(struct trinity_limiter *l);
+
+// Admits a request of `tokens` tokens now, writing its admission number to `out_admission`
+// (for `trinity_limiter_reconcile`). Never jumps ahead of callers waiting in
+// `trinity_limiter_acquire`. Errors: `TRINITY_ERR_RATE_LIMITED`, with the wait until it would
+// fit written to `out_retry_after_ms` (may be NULL) and in details `{"retry_after_ms"}`; a
+// request larger than `tpm` can never fit: details `{"retryable": false}`, and
+// `out_retry_after_ms` is set to UINT64_MAX.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_limiter_try_acquire(const struct trinity_limiter *l,
+                                     uint64_t tokens,
+                                     uint64_t *out_admission,
+                                     uint64_t *out_retry_after_ms,
+                                     struct trinity_error **out_err);
+
+// Blocks until a request of `tokens` tokens is admitted, in arrival order, and writes its
+// admission number to `out_admission`. Errors: `TRINITY_ERR_RATE_LIMITED` with details
+// `{"retryable": false}` at once for a request larger than `tpm`; `TRINITY_ERR_CANCELLED`
+// when `cancel` (may be NULL) is cancelled, which leaves the line;
+// `TRINITY_ERR_INVALID_INPUT` when called from a trinity callback.
+//
+// Thread safety: safe from any thread, concurrently; not from a trinity callback.
+uint32_t trinity_limiter_acquire(const struct trinity_limiter *l,
+                                 uint64_t tokens,
+                                 const struct trinity_cancel_token *cancel,
+                                 uint64_t *out_admission,
+                                 struct trinity_error **out_err);
+
+// Replaces the token estimate of admission `admission` with the tokens the request really
+// used. An admission that has left the window (or that this limiter never made) is a no-op.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_limiter_reconcile(const struct trinity_limiter *l,
+                                   uint64_t admission,
+                                   uint64_t actual_tokens,
+                                   struct trinity_error **out_err);
+
+// Writes the limiter's state as a JSON object: `rpm`, `tpm` (null: unlimited),
+// `requests_in_window`, `tokens_in_window`, `remaining_requests`, `remaining_tokens`,
+// `retry_after_ms` (until one more 1-token request fits), `admitted`, `rejected`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_limiter_snapshot(const struct trinity_limiter *l,
+                                  struct trinity_string *out_json,
+                                  struct trinity_error **out_err);
 
 // Counts the tokens of one UTF-8 text. `model` and `encoding` are optional (NULL, 0).
 // Errors: `TRINITY_ERR_INVALID_INPUT` (NULL/invalid UTF-8, unknown encoding, NULL `out_count`),

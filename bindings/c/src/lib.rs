@@ -24,6 +24,7 @@ mod error;
 mod ffi;
 mod mock;
 mod registry;
+mod resilience;
 mod tokens;
 mod version;
 
@@ -34,5 +35,6 @@ pub use error::*;
 pub use ffi::{trinity_string, trinity_string_free};
 pub use mock::*;
 pub use registry::*;
+pub use resilience::*;
 pub use tokens::*;
 pub use version::*;

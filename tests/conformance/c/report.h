@@ -45,5 +45,6 @@ json_t *run_chat(const json_t *c, bool stream, outcome *o);
 int replay_fixture_file(const char *path);
 void run_abi_checks(const char *fixtures_dir);
 void run_chat_checks(void);
+void run_resilience_checks(void);
 
 #endif
