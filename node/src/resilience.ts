@@ -113,6 +113,14 @@ const STATE_FROM_CORE: Readonly<Record<string, BreakerState>> = {
   disabled: 'disabled',
 };
 
+/** `count` failures among the last `window` calls, as the core's rate-based count window. */
+function countThreshold(what: string, count: number, window: number): BreakerOptions {
+  if (!(Number.isInteger(count) && Number.isInteger(window) && count >= 1 && window >= count)) {
+    throw new InvalidInputError(`${what}: expected integers 1 <= count <= window`, { count, window });
+  }
+  return { windowType: 'count', windowSize: window, minimumCalls: count, failureRateThreshold: count / window };
+}
+
 function defaultIsFailure(e: unknown): boolean {
   return !isAbort(e);
 }
@@ -200,10 +208,7 @@ export class CircuitBreaker {
 
   /** See the class comment for the mapping onto the core's rate-based window. */
   setFailureThreshold(count: number, window: number): void {
-    if (!(Number.isInteger(count) && Number.isInteger(window) && count >= 1 && window >= count)) {
-      throw new InvalidInputError('setFailureThreshold: expected integers 1 <= count <= window', { count, window });
-    }
-    this.configure({ windowType: 'count', windowSize: window, minimumCalls: count, failureRateThreshold: count / window });
+    this.configure(countThreshold('setFailureThreshold', count, window));
   }
 
   setResetTimeout(ms: number): void {
@@ -456,57 +461,77 @@ function asTrinity(e: unknown): TrinityError {
   return new ProviderError(msg, typeof status === 'number' ? { status } : undefined, { cause: e });
 }
 
-/** The providers, each with its own core breaker; shared by ProviderPool and ProviderFailover. */
-class Providers<TTask, TResult> {
-  readonly specs = new Map<string, ProviderSpec<TTask, TResult>>();
-  readonly breakers = new Map<string, CircuitBreaker>();
-  breakerOptions: BreakerOptions;
-  readonly isRetryable: (error: unknown) => boolean;
+function allFailed(attempts: readonly ProviderAttempt[]): TrinityError {
+  const last = attempts[attempts.length - 1]!.error;
+  const details = {
+    providers: attempts.map((a) => ({ provider: a.provider, outcome: a.outcome, code: a.error.code, message: a.error.message })),
+  };
+  const msg = `every provider failed (${attempts.map((a) => `${a.provider}: ${a.outcome === 'skipped' ? 'circuit open' : a.error.message}`).join('; ')})`;
+  // Every breaker open: a circuit_open error, so callers can wait and retry.
+  if (attempts.every((a) => a.outcome === 'skipped')) return new CircuitOpenError(msg, details, { cause: last });
+  const failed = [...attempts].reverse().find((a) => a.outcome === 'failed')!.error;
+  return new ProviderError(msg, { ...details, code: failed.code, ...(failed.details ?? {}) }, { cause: failed });
+}
 
-  constructor(options: ProvidersOptions<TTask, TResult>) {
-    this.breakerOptions = { ...options.breaker };
-    this.isRetryable = options.isRetryable ?? isRetryableError;
-    for (const [name, entry] of Object.entries(options.providers ?? {})) this.add(name, entry);
+/** What ProviderFailover and ProviderPool share: named providers, each with its own core breaker. */
+export abstract class ProviderGroup<TTask, TResult> {
+  readonly #specs = new Map<string, ProviderSpec<TTask, TResult>>();
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  #breakerOptions: BreakerOptions;
+  readonly #isRetryable: (error: unknown) => boolean;
+
+  constructor(options: ProvidersOptions<TTask, TResult> = {}) {
+    this.#breakerOptions = { ...options.breaker };
+    this.#isRetryable = options.isRetryable ?? isRetryableError;
+    for (const [name, entry] of Object.entries(options.providers ?? {})) this.addProvider(name, entry);
   }
 
-  add(name: string, entry: ProviderEntry<TTask, TResult>): void {
-    this.specs.set(name, typeof entry === 'function' ? { call: entry } : entry);
-    if (!this.breakers.has(name)) {
-      const isRetryable = this.isRetryable;
-      this.breakers.set(
+  /** Adds (or replaces the callback of) a provider; its breaker is kept across replacements. */
+  addProvider(name: string, provider: ProviderEntry<TTask, TResult>): this {
+    this.#specs.set(name, typeof provider === 'function' ? { call: provider } : provider);
+    if (!this.#breakers.has(name)) {
+      const isRetryable = this.#isRetryable;
+      this.#breakers.set(
         name,
-        new CircuitBreaker({ ...this.breakerOptions, name, isFailure: (e) => !isAbort(e) && isRetryable(e) }),
+        new CircuitBreaker({ ...this.#breakerOptions, name, isFailure: (e) => !isAbort(e) && isRetryable(e) }),
       );
     }
+    return this;
   }
 
-  spec(name: string): ProviderSpec<TTask, TResult> {
-    const s = this.specs.get(name);
-    if (s === undefined) throw new InvalidInputError(`unknown provider '${name}'`, { provider: name, known: [...this.specs.keys()] });
+  /** The breaker of `provider` (state, stats, manual `setState`). */
+  breaker(provider: string): CircuitBreaker {
+    this.spec(provider);
+    return this.#breakers.get(provider)!;
+  }
+
+  protected get breakerOptions(): Readonly<BreakerOptions> {
+    return this.#breakerOptions;
+  }
+
+  /** Changes the settings of every provider's breaker, and of those added later. */
+  protected configureBreakers(options: BreakerOptions): void {
+    this.#breakerOptions = { ...this.#breakerOptions, ...options };
+    for (const b of this.#breakers.values()) b.configure(options);
+  }
+
+  protected spec(name: string): ProviderSpec<TTask, TResult> {
+    const s = this.#specs.get(name);
+    if (s === undefined) throw new InvalidInputError(`unknown provider '${name}'`, { provider: name, known: [...this.#specs.keys()] });
     return s;
   }
 
-  breaker(name: string): CircuitBreaker {
-    this.spec(name);
-    return this.breakers.get(name)!;
-  }
-
-  configure(options: BreakerOptions): void {
-    this.breakerOptions = { ...this.breakerOptions, ...options };
-    for (const b of this.breakers.values()) b.configure(options);
-  }
-
   /** One attempt under the provider's breaker; throws what the provider threw, or `CircuitOpenError`. */
-  async attempt(name: string, task: TTask, signal: AbortSignal): Promise<{ value: TResult; latencyMs: number }> {
+  protected async attempt(name: string, task: TTask, signal: AbortSignal): Promise<{ value: TResult; latencyMs: number }> {
     const spec = this.spec(name);
-    const breaker = this.breakers.get(name)!;
+    const breaker = this.#breakers.get(name)!;
     const started = performance.now();
     const value = await breaker.execute(() => spec.call(task, { provider: name, signal }));
     return { value, latencyMs: performance.now() - started };
   }
 
   /** Tries `order` one after the other until one answers; a final error ends it at once. */
-  async failover(task: TTask, order: readonly string[], signal?: AbortSignal): Promise<ProviderResult<TResult>> {
+  protected async failover(task: TTask, order: readonly string[], signal?: AbortSignal): Promise<ProviderResult<TResult>> {
     if (order.length === 0) throw new InvalidInputError('no providers to try');
     for (const name of order) this.spec(name);
     const attempts: ProviderAttempt[] = [];
@@ -521,24 +546,12 @@ class Providers<TTask, TResult> {
           attempts.push({ provider: name, outcome: 'skipped', error: e });
           continue;
         }
-        if (isAbort(e) || !this.isRetryable(e)) throw e;
+        if (isAbort(e) || !this.#isRetryable(e)) throw e;
         attempts.push({ provider: name, outcome: 'failed', error: asTrinity(e) });
       }
     }
     throw allFailed(attempts);
   }
-}
-
-function allFailed(attempts: readonly ProviderAttempt[]): TrinityError {
-  const last = attempts[attempts.length - 1]!.error;
-  const details = {
-    providers: attempts.map((a) => ({ provider: a.provider, outcome: a.outcome, code: a.error.code, message: a.error.message })),
-  };
-  const msg = `every provider failed (${attempts.map((a) => `${a.provider}: ${a.outcome === 'skipped' ? 'circuit open' : a.error.message}`).join('; ')})`;
-  // Every breaker open: a circuit_open error, so callers can wait and retry.
-  if (attempts.every((a) => a.outcome === 'skipped')) return new CircuitOpenError(msg, details, { cause: last });
-  const failed = [...attempts].reverse().find((a) => a.outcome === 'failed')!.error;
-  return new ProviderError(msg, { ...details, code: failed.code, ...(failed.details ?? {}) }, { cause: failed });
 }
 
 export interface FailoverOptions<TTask, TResult> extends ProvidersOptions<TTask, TResult> {}
@@ -549,20 +562,9 @@ export interface FailoverOptions<TTask, TResult> extends ProvidersOptions<TTask,
  * When all fail: `ProviderError` (`CircuitOpenError` if every breaker was open) with
  * `details.providers` listing each attempt, and the last error as `cause`.
  */
-export class ProviderFailover<TTask = unknown, TResult = unknown> {
-  readonly #providers: Providers<TTask, TResult>;
-
-  constructor(options: FailoverOptions<TTask, TResult> = {}) {
-    this.#providers = new Providers(options);
-  }
-
-  addProvider(name: string, provider: ProviderEntry<TTask, TResult>): this {
-    this.#providers.add(name, provider);
-    return this;
-  }
-
+export class ProviderFailover<TTask = unknown, TResult = unknown> extends ProviderGroup<TTask, TResult> {
   async execute(task: TTask, primary: string, fallbacks: readonly string[] = [], opts?: QueueCallOptions): Promise<ProviderResult<TResult>> {
-    return this.#providers.failover(task, [primary, ...fallbacks], opts?.signal);
+    return this.failover(task, [primary, ...fallbacks], opts?.signal);
   }
 
   /**
@@ -570,10 +572,7 @@ export class ProviderFailover<TTask = unknown, TResult = unknown> {
    * (`CircuitBreaker.setFailureThreshold` on each provider's breaker).
    */
   setErrorThreshold(count: number, window: number): void {
-    if (!(Number.isInteger(count) && Number.isInteger(window) && count >= 1 && window >= count)) {
-      throw new InvalidInputError('setErrorThreshold: expected integers 1 <= count <= window', { count, window });
-    }
-    this.#providers.configure({ windowType: 'count', windowSize: window, minimumCalls: count, failureRateThreshold: count / window });
+    this.configureBreakers(countThreshold('setErrorThreshold', count, window));
   }
 
   /**
@@ -581,13 +580,8 @@ export class ProviderFailover<TTask = unknown, TResult = unknown> {
    * window reaches its failure-rate threshold (its breaker's `slowCallMs` and `slowCallRateThreshold`).
    */
   setLatencyThreshold(ms: number): void {
-    const threshold = this.#providers.breakerOptions.failureRateThreshold ?? 0.5;
-    this.#providers.configure({ slowCallMs: ms, slowCallRateThreshold: threshold });
-  }
-
-  /** The breaker of `provider` (state, stats, manual `setState`). */
-  breaker(provider: string): CircuitBreaker {
-    return this.#providers.breaker(provider);
+    const threshold = this.breakerOptions.failureRateThreshold ?? 0.5;
+    this.configureBreakers({ slowCallMs: ms, slowCallRateThreshold: threshold });
   }
 }
 
@@ -602,21 +596,10 @@ export interface PoolOptions {
  * (`executeRaceFirst`, the others aborted), or the cheapest providers first
  * (`executeCostOptimal`). Every call goes through the provider's breaker.
  */
-export class ProviderPool<TTask = unknown, TResult = unknown> {
-  readonly #providers: Providers<TTask, TResult>;
-
-  constructor(options: ProvidersOptions<TTask, TResult> = {}) {
-    this.#providers = new Providers(options);
-  }
-
-  addProvider(name: string, provider: ProviderEntry<TTask, TResult>): this {
-    this.#providers.add(name, provider);
-    return this;
-  }
-
+export class ProviderPool<TTask = unknown, TResult = unknown> extends ProviderGroup<TTask, TResult> {
   /** Every provider at once; settles when all have, in the order given. Never rejects for a provider's error. */
   async executeParallel(task: TTask, providers: readonly string[], options: PoolOptions = {}): Promise<SettledProvider<TResult>[]> {
-    for (const name of providers) this.#providers.spec(name);
+    for (const name of providers) this.spec(name);
     const ctl = linked(options.signal);
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => ctl.abort(), options.timeoutMs);
     try {
@@ -624,7 +607,7 @@ export class ProviderPool<TTask = unknown, TResult = unknown> {
         providers.map(async (name): Promise<SettledProvider<TResult>> => {
           const started = performance.now();
           try {
-            const { value, latencyMs } = await this.#providers.attempt(name, task, ctl.signal);
+            const { value, latencyMs } = await this.attempt(name, task, ctl.signal);
             return { provider: name, ok: true, value, latencyMs };
           } catch (e) {
             return { provider: name, ok: false, error: asTrinity(e), latencyMs: performance.now() - started };
@@ -644,14 +627,14 @@ export class ProviderPool<TTask = unknown, TResult = unknown> {
    */
   async executeRaceFirst(task: TTask, providers: readonly string[], options: PoolOptions = {}): Promise<ProviderResult<TResult>> {
     if (providers.length === 0) throw new InvalidInputError('no providers to race');
-    for (const name of providers) this.#providers.spec(name);
+    for (const name of providers) this.spec(name);
     const ctl = linked(options.signal);
     const attempts: ProviderAttempt[] = [];
     try {
       return await new Promise<ProviderResult<TResult>>((resolve, reject) => {
         let pending = providers.length;
         for (const name of providers) {
-          this.#providers.attempt(name, task, ctl.signal).then(
+          this.attempt(name, task, ctl.signal).then(
             ({ value, latencyMs }) => resolve({ provider: name, value, latencyMs, attempts }),
             (e: unknown) => {
               attempts.push({ provider: name, outcome: e instanceof CircuitOpenError ? 'skipped' : 'failed', error: asTrinity(e) });
@@ -673,7 +656,7 @@ export class ProviderPool<TTask = unknown, TResult = unknown> {
    */
   async executeCostOptimal(task: TTask, providers: readonly string[], maxCost: number, options: PoolOptions = {}): Promise<ProviderResult<TResult>> {
     const priced = providers.map((name, i) => {
-      const c = this.#providers.spec(name).cost;
+      const c = this.spec(name).cost;
       return { name, i, cost: typeof c === 'function' ? c(task) : c };
     });
     const within = priced.filter((p) => p.cost === undefined || p.cost <= maxCost);
@@ -684,12 +667,7 @@ export class ProviderPool<TTask = unknown, TResult = unknown> {
       });
     }
     within.sort((a, b) => (a.cost ?? Infinity) - (b.cost ?? Infinity) || a.i - b.i);
-    return this.#providers.failover(task, within.map((p) => p.name), options.signal);
-  }
-
-  /** The breaker of `provider`. */
-  breaker(provider: string): CircuitBreaker {
-    return this.#providers.breaker(provider);
+    return this.failover(task, within.map((p) => p.name), options.signal);
   }
 }
 

@@ -330,6 +330,31 @@ describe('ProviderFailover', () => {
     assert.equal(f.breaker('primary').stats().failures, 0, "the caller's error is not the provider's fault");
   });
 
+  test('setLatencyThreshold: a provider slower than the threshold is skipped once its window says so', async () => {
+    let slowCalls = 0;
+    const f = new core.ProviderFailover<Task, string>({
+      providers: {
+        // Answers well, but always after 20 ms: slower than the 1 ms threshold on any machine.
+        slow: async () => {
+          slowCalls++;
+          await new Promise((r) => setTimeout(r, 20));
+          return 'slow';
+        },
+        fast: async () => 'fast',
+      },
+    });
+    f.setErrorThreshold(2, 4);
+    f.setLatencyThreshold(1);
+    const s = f.breaker('slow').settings();
+    assert.deepEqual([s.slowCallMs, s.slowCallRateThreshold, s.minimumCalls], [1, 0.5, 2]);
+    assert.equal((await f.execute({ prompt: '' }, 'slow', ['fast'])).provider, 'slow');
+    assert.equal((await f.execute({ prompt: '' }, 'slow', ['fast'])).provider, 'slow');
+    assert.equal(f.breaker('slow').getState(), 'open');
+    const r = await f.execute({ prompt: '' }, 'slow', ['fast']);
+    assert.equal(r.provider, 'fast');
+    assert.equal(slowCalls, 2);
+  });
+
   test('all failing: ProviderError listing every attempt; unknown provider: invalid_input', async () => {
     const f = new core.ProviderFailover<Task, string>({ providers: { a: fail, b: async () => Promise.reject(Object.assign(new Error('boom'), { status: 502 })) } });
     const e = await rejection(f.execute({ prompt: '' }, 'a', ['b']));
