@@ -8,6 +8,7 @@ pub mod llm;
 pub mod mock;
 pub mod registry;
 pub mod resilience;
+pub mod router;
 pub mod rt;
 pub mod secret;
 pub mod testing;

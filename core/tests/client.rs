@@ -86,7 +86,13 @@ fn provider_failures_keep_status_and_retry_after() {
     let s = server(
         json!({"faults": {"script": ["429", "503", "reset", "malformed"], "retry_after_ms": 2500}}),
     );
-    let c = client("openai", &base(&s, "openai"), json!({}));
+    // One attempt each, no breaker: every injected fault reaches the caller as it is.
+    let config = json!({
+        "providers": {"p": {"kind": "openai", "base_url": base(&s, "openai"), "api_key": "k"}},
+        "retry": {"max_attempts": 1},
+        "breaker": {"enabled": false},
+    });
+    let c = Client::new(Config::from_value(config, EnvOverrides::Ignore).unwrap()).unwrap();
     let e = rt::block_on(c.chat(req("hi"))).unwrap_err();
     assert_eq!(e.kind, ErrorKind::RateLimited);
     let d = e.details.unwrap();

@@ -9,18 +9,50 @@ use super::http::ChunkStream;
 use super::provider::Provider;
 use super::types::{ChatRequest, ChatResponse, Usage};
 use crate::config::{Config, ProviderKind};
+use crate::config::{LimitScope, RouteStrategy};
 use crate::error::{Error, Result};
 use crate::registry::{self, Model, Registry};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use crate::resilience::{
+    BreakerSettings, CircuitBreaker, Clock, LimiterSet, QueuePermit, QueueSettings, QueueSnapshot,
+    RateLimit, RequestQueue, RetryBudget, RetryPolicy, SingleFlight,
+};
+use crate::router::{Health, HealthSnapshot, Member, Plan, Route, UsedTokens};
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 pub struct Client {
+    engine: Arc<Engine>,
+    /// Identical non-streamed requests in flight at once share one upstream call.
+    flights: SingleFlight<String, ChatResponse>,
+}
+
+/// Everything past validation and the cache: resolution, routes with their deployments'
+/// breakers and limiters, per-provider queues, retries.
+struct Engine {
     providers: BTreeMap<String, Arc<Provider>>,
     kinds: BTreeMap<String, ProviderKind>,
     config: Config,
     registry: Arc<Registry>,
+    /// Routes of `models` in the config.
+    routes: BTreeMap<String, Arc<Route<Target>>>,
+    /// One-deployment routes for other model names, made on first use.
+    adhoc: RwLock<HashMap<String, Arc<Route<Target>>>>,
+    /// Per deployment (`provider/model`), shared by every route that uses it.
+    health: Mutex<HashMap<String, Arc<Health>>>,
+    queues: BTreeMap<String, Arc<RequestQueue>>,
+    /// `rate_limits` by key: a deployment (`provider/model`) or a provider (its API key).
+    limiters: LimiterSet,
+    breaker: Option<BreakerSettings>,
+    policy: RetryPolicy,
+    budget: RetryBudget,
 }
+
+/// Ad-hoc routes kept at most (model names come from callers).
+const MAX_ADHOC_ROUTES: usize = 4096;
+/// A lone request may still retry this often per 10 s when the budget ratio allows less.
+const MIN_RETRIES: u32 = 3;
 
 /// Where a request goes.
 #[derive(Clone)]
@@ -50,30 +82,165 @@ impl Client {
     }
 
     pub fn with_registry(config: Config, registry: Arc<Registry>) -> Result<Client> {
-        let mut providers = BTreeMap::new();
-        let mut kinds = BTreeMap::new();
-        for (name, cfg) in &config.providers {
-            kinds.insert(name.clone(), cfg.kind);
-            providers.insert(name.clone(), Arc::new(Provider::new(name, cfg)?));
-        }
         Ok(Client {
-            providers,
-            kinds,
-            config,
-            registry,
+            engine: Arc::new(Engine::new(config, registry)?),
+            flights: SingleFlight::new(),
         })
     }
 
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.engine.config
+    }
+
+    /// Finds the provider and provider-side model id for a model name.
+    pub fn resolve(&self, name: &str) -> Result<Target> {
+        self.engine.resolve(name)
+    }
+
+    /// Breaker state, calls in flight and latency of every deployment used so far.
+    pub fn health(&self) -> Vec<HealthSnapshot> {
+        let health = self.engine.health.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<HealthSnapshot> = health.values().map(|h| h.snapshot()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Per-provider queue statistics.
+    pub fn queues(&self) -> BTreeMap<String, QueueSnapshot> {
+        self.engine
+            .queues
+            .iter()
+            .map(|(k, q)| (k.clone(), q.snapshot()))
+            .collect()
+    }
+}
+
+impl Engine {
+    fn new(config: Config, registry: Arc<Registry>) -> Result<Engine> {
+        let mut providers = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
+        let mut queues = BTreeMap::new();
+        let queue = QueueSettings::from(&config.queue);
+        for (name, cfg) in &config.providers {
+            kinds.insert(name.clone(), cfg.kind);
+            providers.insert(name.clone(), Arc::new(Provider::new(name, cfg)?));
+            queues.insert(name.clone(), Arc::new(RequestQueue::new(queue.clone())?));
+        }
+        let breaker = config
+            .breaker
+            .enabled
+            .then(|| BreakerSettings::from(&config.breaker));
+        let limiters = LimiterSet::new();
+        for (key, l) in config
+            .rate_limits
+            .iter()
+            .filter(|(_, l)| l.scope == LimitScope::Local)
+        {
+            limiters.set_limit(
+                key,
+                RateLimit::per_minute(l.rpm.map(|v| v.get()), l.tpm.map(|v| v.get())),
+            )?;
+        }
+        let mut engine = Engine {
+            providers,
+            kinds,
+            routes: BTreeMap::new(),
+            adhoc: RwLock::default(),
+            health: Mutex::default(),
+            queues,
+            limiters,
+            breaker,
+            policy: RetryPolicy::from(&config.retry),
+            budget: RetryBudget::new(config.retry.budget_ratio.0, MIN_RETRIES, Clock::Tokio),
+            registry,
+            config,
+        };
+        let mut routes = BTreeMap::new();
+        for (name, route) in &engine.config.models {
+            let mut members = Vec::new();
+            for (i, d) in route.deployments.iter().enumerate() {
+                let provider = engine.provider(&d.provider).ok_or_else(|| {
+                    let path = format!("models.{name}.deployments[{i}].provider");
+                    Error::config(format!(
+                        "{path}: no provider '{}' is configured",
+                        d.provider
+                    ))
+                    .with_details(serde_json::json!({ "path": path }))
+                })?;
+                let target = Target {
+                    info: engine.registry.find(&d.model),
+                    model: d.model.clone(),
+                    provider,
+                };
+                members.push(Member {
+                    health: engine.health_for(&target)?,
+                    weight: d.weight.0,
+                    target,
+                });
+            }
+            let cap = route.max_cost_usd.map(|c| c.0);
+            routes.insert(
+                name.clone(),
+                Arc::new(Route::new(route.strategy, members, cap)),
+            );
+        }
+        engine.routes = routes;
+        Ok(engine)
     }
 
     fn provider(&self, name: &str) -> Option<Arc<Provider>> {
         self.providers.get(name).cloned()
     }
 
+    /// The deployment's shared health: its breaker and its limiters (`provider/model`, then `provider`).
+    fn health_for(&self, t: &Target) -> Result<Arc<Health>> {
+        let name = format!("{}/{}", t.provider.name(), t.model);
+        let mut all = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = all.get(&name) {
+            return Ok(h.clone());
+        }
+        let breaker = match &self.breaker {
+            Some(s) => Some(Arc::new(CircuitBreaker::new(name.clone(), s.clone())?)),
+            None => None,
+        };
+        let limiters = [name.as_str(), t.provider.name()]
+            .into_iter()
+            .filter_map(|key| self.limiters.get(key))
+            .collect();
+        let h = Arc::new(Health::new(name.clone(), breaker, limiters));
+        all.insert(name, h.clone());
+        Ok(h)
+    }
+
+    /// The route for a model name: a configured one, else a one-deployment route.
+    fn route_for(&self, name: &str) -> Result<Arc<Route<Target>>> {
+        if let Some(r) = self.routes.get(name) {
+            return Ok(r.clone());
+        }
+        if let Some(r) = self
+            .adhoc
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(r.clone());
+        }
+        let target = self.resolve(name)?;
+        let member = Member {
+            health: self.health_for(&target)?,
+            weight: 1.0,
+            target,
+        };
+        let route = Arc::new(Route::new(RouteStrategy::Failover, vec![member], None));
+        let mut adhoc = self.adhoc.write().unwrap_or_else(|p| p.into_inner());
+        if adhoc.len() < MAX_ADHOC_ROUTES {
+            adhoc.insert(name.to_string(), route.clone());
+        }
+        Ok(route)
+    }
+
     /// Finds the provider and provider-side model id for a model name.
-    pub fn resolve(&self, name: &str) -> Result<Target> {
+    fn resolve(&self, name: &str) -> Result<Target> {
         let info = |m: &str| self.registry.find(m);
         if let Some(route) = self.config.models.get(name) {
             let d = &route.deployments[0];
@@ -138,7 +305,9 @@ impl Client {
         ))
         .with_details(serde_json::json!({ "model": name })))
     }
+}
 
+impl Client {
     /// Sends a request and waits for the whole answer. Dropping the future aborts the call.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
         req.validate()?;
@@ -151,30 +320,132 @@ impl Client {
         self.chat_stream_upstream(&req).await
     }
 
-    /// The provider side of `chat`: everything after validation and the cache.
+    /// The provider side of `chat`: everything after validation and the cache. Identical
+    /// requests in flight at once share one call.
     async fn chat_upstream(&self, req: &ChatRequest) -> Result<ChatResponse> {
-        let target = self.resolve(&req.model)?;
+        let key = serde_json::to_string(req).map_err(|e| Error::internal(e.to_string()))?;
+        let engine = self.engine.clone();
+        let (result, _joined) = self
+            .flights
+            .run(key, || {
+                let req = req.clone();
+                async move { engine.chat(&req).await }
+            })
+            .await;
+        result
+    }
+
+    /// The provider side of `chat_stream`: routed and retried until the stream is open.
+    async fn chat_stream_upstream(&self, req: &ChatRequest) -> Result<ChunkStream> {
+        self.engine.chat_stream(req).await
+    }
+}
+
+impl Engine {
+    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse> {
+        let route = self.route_for(&req.model)?;
         let started = Instant::now();
-        let max_output = target.info.as_ref().map(|m| m.max_output_tokens);
-        let mut resp = target.provider.chat(req, &target.model, max_output).await?;
+        let (tokens, costs) = self.estimate(req, &route);
+        let key = &idempotency_key();
+        let plan = Plan {
+            tokens,
+            costs: &costs,
+            policy: &self.policy,
+            budget: Some(&self.budget),
+        };
+        let served = route
+            .execute(&plan, |t, _attempt| async move {
+                let _slot = self.queue_slot(&t, req).await?;
+                let max_output = t.info.as_ref().map(|m| m.max_output_tokens);
+                t.provider.chat(req, &t.model, max_output, Some(key)).await
+            })
+            .await?;
+        let target = &route.members[served.member].target;
+        let mut resp = served.value;
         resp.provider = target.provider.name().to_string();
         if resp.model.is_empty() {
             resp.model = target.model.clone();
         }
         resp.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         resp.cost_usd = target.info.as_deref().map(|m| cost(m, &resp.usage));
-        resp.attempts = 1;
+        resp.attempts = served.attempts;
         Ok(resp)
     }
 
-    /// The provider side of `chat_stream`.
-    async fn chat_stream_upstream(&self, req: &ChatRequest) -> Result<ChunkStream> {
-        let target = self.resolve(&req.model)?;
-        let max_output = target.info.as_ref().map(|m| m.max_output_tokens);
-        target
-            .provider
-            .chat_stream(req, &target.model, max_output)
-            .await
+    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream> {
+        let route = self.route_for(&req.model)?;
+        let (tokens, costs) = self.estimate(req, &route);
+        let key = &idempotency_key();
+        let plan = Plan {
+            tokens,
+            costs: &costs,
+            policy: &self.policy,
+            budget: Some(&self.budget),
+        };
+        let served = route
+            .execute(&plan, |t, _attempt| async move {
+                let slot = self.queue_slot(&t, req).await?;
+                let max_output = t.info.as_ref().map(|m| m.max_output_tokens);
+                let stream = t
+                    .provider
+                    .chat_stream(req, &t.model, max_output, Some(key))
+                    .await?;
+                // The queue slot is held until the stream is dropped.
+                Ok(Box::pin(stream.map(move |chunk| {
+                    let _ = &slot;
+                    chunk
+                })) as ChunkStream)
+            })
+            .await?;
+        Ok(served.value)
+    }
+
+    /// A slot in the provider's queue; the request's `metadata.priority` (an integer) orders it.
+    async fn queue_slot(&self, t: &Target, req: &ChatRequest) -> Result<Option<QueuePermit>> {
+        let Some(queue) = self.queues.get(t.provider.name()) else {
+            return Ok(None);
+        };
+        let priority = req
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("priority"))
+            .and_then(|p| p.as_i64())
+            .unwrap_or(0);
+        queue.acquire(priority).await.map(Some)
+    }
+
+    /// Tokens for the per-minute limits (about 4 bytes a token, plus the output asked for; the
+    /// real usage replaces it afterwards) and each deployment's estimated cost.
+    fn estimate(&self, req: &ChatRequest, route: &Route<Target>) -> (u64, Vec<Option<f64>>) {
+        let prompt: u64 = req
+            .messages
+            .iter()
+            .map(|m| m.text().len() as u64 / 4 + 4)
+            .sum();
+        let output = req.max_tokens.map(u64::from).unwrap_or(0);
+        let usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: output.max(prompt.min(1024)),
+            ..Default::default()
+        };
+        let costs = route
+            .members
+            .iter()
+            .map(|m| m.target.info.as_deref().map(|info| cost(info, &usage)))
+            .collect();
+        (prompt + output, costs)
+    }
+}
+
+/// One key for every attempt of a request, sent as `Idempotency-Key`.
+fn idempotency_key() -> String {
+    use rand::Rng;
+    format!("trinity-{:032x}", rand::rng().random::<u128>())
+}
+
+impl UsedTokens for ChunkStream {
+    fn used_tokens(&self) -> Option<u64> {
+        None
     }
 }
 

@@ -133,13 +133,19 @@ impl HttpProvider {
         model: &str,
         stream: bool,
         max_output: Option<u64>,
+        idempotency_key: Option<&str>,
     ) -> Result<reqwest::Response> {
         let body = serde_json::to_vec(&self.format.body(req, model, stream, max_output))
             .expect("JSON serializes");
-        let resp = self
+        let mut post = self
             .http
             .post(self.format.url(&self.base_url, model, stream))
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(key) = idempotency_key {
+            // The same key on every attempt of one request lets the provider drop duplicates.
+            post = post.header("Idempotency-Key", key);
+        }
+        let resp = post
             .body(body)
             .send()
             .await
@@ -164,13 +170,16 @@ impl HttpProvider {
         req: &ChatRequest,
         model: &str,
         max_output: Option<u64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ChatResponse> {
         let total = req
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(self.total);
         let call = async {
-            let resp = self.post(req, model, false, max_output).await?;
+            let resp = self
+                .post(req, model, false, max_output, idempotency_key)
+                .await?;
             let request_id = errors::request_id(resp.headers());
             let bytes = read_bounded(resp, MAX_BODY_BYTES, &self.name).await?;
             let mut answer = self.format.parse(&bytes)?;
@@ -190,6 +199,7 @@ impl HttpProvider {
         req: &ChatRequest,
         model: &str,
         max_output: Option<u64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ChunkStream> {
         let started = Instant::now();
         let total = req
@@ -197,9 +207,12 @@ impl HttpProvider {
             .map(Duration::from_millis)
             .unwrap_or(self.total);
         let first = self.first_token.min(total);
-        let resp = tokio::time::timeout(first, self.post(req, model, true, max_output))
-            .await
-            .map_err(|_| self.timeout_error("no first token", first))??;
+        let resp = tokio::time::timeout(
+            first,
+            self.post(req, model, true, max_output, idempotency_key),
+        )
+        .await
+        .map_err(|_| self.timeout_error("no first token", first))??;
         let state = Streaming {
             name: self.name.clone(),
             body: Box::pin(resp.bytes_stream()),

@@ -49,9 +49,10 @@ impl Provider {
         req: &ChatRequest,
         model: &str,
         max_output: Option<u64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ChatResponse> {
         match self {
-            Provider::Http(h) => h.chat(req, model, max_output).await,
+            Provider::Http(h) => h.chat(req, model, max_output, idempotency_key).await,
             Provider::Mock { fixtures, .. } => fixtures.respond(req),
         }
     }
@@ -61,9 +62,10 @@ impl Provider {
         req: &ChatRequest,
         model: &str,
         max_output: Option<u64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ChunkStream> {
         match self {
-            Provider::Http(h) => h.chat_stream(req, model, max_output).await,
+            Provider::Http(h) => h.chat_stream(req, model, max_output, idempotency_key).await,
             Provider::Mock { fixtures, .. } => {
                 let chunks = fixtures.stream(req)?;
                 Ok(Box::pin(futures_util::stream::iter(

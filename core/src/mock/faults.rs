@@ -130,6 +130,7 @@ faults! {
     RateLimited = "429" | "rate_limited", "429 with `Retry-After` (seconds) and `retry-after-ms`.";
     ServerError = "500" | "server_error", "500 in the provider's error envelope.";
     Unavailable = "503" | "unavailable" | "overloaded", "503 in the provider's error envelope.";
+    BadRequest = "400" | "bad_request", "400 in the provider's error envelope (a final error: never retried).";
     Timeout = "timeout", "Accept the request and never answer (up to the hold time), then drop it.";
     Reset = "reset", "Close the TCP connection with a reset, no response.";
     Cut = "cut", "Start the answer (stream or body) and drop the connection half-way.";

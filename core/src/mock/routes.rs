@@ -215,6 +215,7 @@ fn fault_response(shared: &Shared, format: Format, fault: Fault) -> Response<Bod
             503,
             "The server is overloaded (injected by the mock server).",
         ),
+        Fault::BadRequest => (400, "Invalid request (injected by the mock server)."),
         _ => (
             500,
             "The server had an error while processing your request (injected by the mock server).",
@@ -288,7 +289,7 @@ async fn llm(
     shared.stats.fault(decision.fault);
     pause(&shared, decision.delay).await?;
     match decision.fault {
-        Fault::RateLimited | Fault::ServerError | Fault::Unavailable => {
+        Fault::RateLimited | Fault::ServerError | Fault::Unavailable | Fault::BadRequest => {
             return Ok(fault_response(&shared, format, decision.fault))
         }
         Fault::Timeout => {

@@ -221,7 +221,7 @@ impl RetryBudget {
 pub async fn run<T, F, Fut>(
     policy: &RetryPolicy,
     budget: Option<&RetryBudget>,
-    mut attempt: F,
+    attempt: F,
 ) -> (Result<T>, u32)
 where
     F: FnMut(u32) -> Fut,
@@ -230,6 +230,20 @@ where
     if let Some(b) = budget {
         b.record_request();
     }
+    retry_counted(policy, budget, attempt).await
+}
+
+/// `run` for a request already counted in the budget (the router retries several deployments
+/// for one request).
+pub async fn retry_counted<T, F, Fut>(
+    policy: &RetryPolicy,
+    budget: Option<&RetryBudget>,
+    mut attempt: F,
+) -> (Result<T>, u32)
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
     let mut rng = ChaCha8Rng::from_rng(&mut rand::rng());
     let mut prev = policy.base;
     let mut n = 1;
@@ -255,4 +269,12 @@ where
         }
         n += 1;
     }
+}
+
+/// Kinds that say the upstream was unwell (whatever `x-should-retry` said about retrying it).
+pub fn is_transient_kind(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Network | ErrorKind::Provider
+    )
 }

@@ -1,0 +1,109 @@
+//! What the router knows about one deployment: its breaker, its rate limiters, calls in
+//! flight and an EWMA of its latency. Shared by every route that uses the deployment.
+
+use crate::resilience::{BreakerState, CircuitBreaker, RateLimiter};
+use serde::Serialize;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Weight of the newest sample in the latency average.
+const EWMA_ALPHA: f64 = 0.2;
+
+pub struct Health {
+    pub name: String,
+    pub breaker: Option<Arc<CircuitBreaker>>,
+    /// Checked in order (a deployment's own limit, then its provider's / API key's).
+    pub limiters: Vec<Arc<RateLimiter>>,
+    in_flight: AtomicU32,
+    /// f64 bits; 0 = no sample yet.
+    ewma_ms: AtomicU64,
+    calls: AtomicU64,
+    failures: AtomicU64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HealthSnapshot {
+    pub name: String,
+    pub state: Option<BreakerState>,
+    pub in_flight: u32,
+    pub latency_ewma_ms: Option<f64>,
+    pub calls: u64,
+    pub failures: u64,
+}
+
+impl Health {
+    pub fn new(
+        name: impl Into<String>,
+        breaker: Option<Arc<CircuitBreaker>>,
+        limiters: Vec<Arc<RateLimiter>>,
+    ) -> Self {
+        Health {
+            name: name.into(),
+            breaker,
+            limiters,
+            in_flight: AtomicU32::new(0),
+            ewma_ms: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Open (and not yet due for a probe) or forced open: skip without trying.
+    pub fn is_open(&self) -> bool {
+        self.breaker
+            .as_ref()
+            .is_some_and(|b| matches!(b.state(), BreakerState::Open | BreakerState::ForcedOpen))
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// `None` before the first successful call.
+    pub fn latency_ms(&self) -> Option<f64> {
+        let bits = self.ewma_ms.load(Ordering::Relaxed);
+        (bits != 0).then(|| f64::from_bits(bits))
+    }
+
+    pub(crate) fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    pub(crate) fn observe(&self, ok: bool, took: Duration) {
+        if !ok {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let sample = took.as_secs_f64() * 1000.0;
+        // A lost update under contention only skips one sample of an average.
+        let next = match self.latency_ms() {
+            None => sample,
+            Some(old) => old + EWMA_ALPHA * (sample - old),
+        };
+        self.ewma_ms
+            .store(next.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HealthSnapshot {
+        HealthSnapshot {
+            name: self.name.clone(),
+            state: self.breaker.as_ref().map(|b| b.state()),
+            in_flight: self.in_flight(),
+            latency_ewma_ms: self.latency_ms(),
+            calls: self.calls.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counts a call in flight until dropped.
+pub(crate) struct InFlight<'a>(&'a Health);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}

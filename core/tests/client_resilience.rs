@@ -1,0 +1,225 @@
+//! The client's request path under failure, against real mock servers: retries, Retry-After,
+//! failover, single-flight, and a chaos run where nothing may be lost or duplicated.
+
+use futures_util::StreamExt;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::llm::{ChatRequest, Client};
+use trinity_core::mock::{MockConfig, MockServer};
+use trinity_core::{rt, ErrorKind};
+
+fn server(faults: serde_json::Value, extra: serde_json::Value) -> MockServer {
+    let mut cfg = json!({"seed": 11, "faults": faults});
+    cfg.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    MockServer::start(MockConfig::from_json(cfg).unwrap()).unwrap()
+}
+
+fn provider(s: &MockServer) -> serde_json::Value {
+    json!({"kind": "openai", "base_url": format!("{}/v1", s.url()), "api_key": "k", "timeout_ms": 2000})
+}
+
+fn client(config: serde_json::Value) -> Arc<Client> {
+    Arc::new(Client::new(Config::from_value(config, EnvOverrides::Ignore).unwrap()).unwrap())
+}
+
+fn req(model: &str, text: &str) -> ChatRequest {
+    ChatRequest::from_json(json!({"model": model, "messages": [{"role": "user", "content": text}]}))
+        .unwrap()
+}
+
+/// Short backoffs so the suite stays quick; the policy's shape is what is under test.
+fn fast_retry(attempts: u64) -> serde_json::Value {
+    json!({"max_attempts": attempts, "base_ms": 5, "cap_ms": 20, "max_retry_after_ms": 1000})
+}
+
+#[test]
+fn retries_recover_from_503_and_429_with_one_idempotency_key() {
+    let s = server(
+        json!({"script": ["503", "429", "ok"], "retry_after_ms": 30}),
+        json!({}),
+    );
+    let c = client(json!({"providers": {"p": provider(&s)}, "retry": fast_retry(3)}));
+    let resp = rt::block_on(c.chat(req("p/m", "hi"))).unwrap();
+    assert_eq!(resp.attempts, 3);
+    assert_eq!(s.stats().requests, 3);
+}
+
+#[test]
+fn retry_after_over_the_cap_fails_fast_with_rate_limited() {
+    let s = server(
+        json!({"rates": {"429": 1.0}, "retry_after_ms": 120_000}),
+        json!({}),
+    );
+    let c = client(json!({"providers": {"p": provider(&s)}, "retry": fast_retry(5)}));
+    let e = rt::block_on(c.chat(req("p/m", "hi"))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RateLimited);
+    assert_eq!(e.details.unwrap()["attempts"], 1);
+    assert_eq!(s.stats().requests, 1, "zero retries");
+}
+
+fn failover_client(primary: &MockServer, fallback: &MockServer) -> Arc<Client> {
+    client(json!({
+        "providers": {"primary": provider(primary), "fallback": provider(fallback)},
+        "models": {"smart": {"strategy": "failover", "deployments": [
+            {"provider": "primary", "model": "m1"}, {"provider": "fallback", "model": "m2"}]}},
+        "retry": fast_retry(2),
+    }))
+}
+
+#[test]
+fn failover_serves_at_least_99_percent_from_the_fallback_when_the_primary_always_503s() {
+    let (primary, fallback) = (
+        server(json!({"rates": {"503": 1.0}}), json!({})),
+        server(json!({}), json!({})),
+    );
+    let c = failover_client(&primary, &fallback);
+    let served = rt::block_on(async {
+        let mut ok = 0;
+        for i in 0..300 {
+            if let Ok(r) = c.chat(req("smart", &format!("question {i}"))).await {
+                ok += (r.provider == "fallback") as usize;
+            }
+        }
+        ok
+    });
+    assert!(served >= 297, "{served}/300 served by the fallback");
+    // The primary's breaker opened: it was not tried for every request.
+    assert!(
+        primary.stats().requests < 100,
+        "primary tried {} times",
+        primary.stats().requests
+    );
+}
+
+#[test]
+fn a_400_never_fails_over() {
+    let (primary, fallback) = (
+        server(json!({"rates": {"400": 1.0}}), json!({})),
+        server(json!({}), json!({})),
+    );
+    let c = failover_client(&primary, &fallback);
+    for _ in 0..20 {
+        let e = rt::block_on(c.chat(req("smart", "hi"))).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+    }
+    assert_eq!(fallback.stats().requests, 0);
+    assert_eq!(primary.stats().requests, 20, "not retried either");
+}
+
+#[test]
+fn single_flight_1000_identical_concurrent_chats_make_one_upstream_call() {
+    let s = server(json!({}), json!({"latency": {"dist": "fixed", "ms": 300}}));
+    let c = client(json!({"providers": {"p": provider(&s)}}));
+    let answers = rt::block_on(async {
+        let calls = (0..1000).map(|_| {
+            let c = c.clone();
+            rt::spawn(async move { c.chat(req("p/m", "the same question")).await })
+        });
+        futures_util::future::join_all(calls).await
+    });
+    assert!(answers.iter().all(|a| a.as_ref().unwrap().is_ok()));
+    assert_eq!(s.stats().requests, 1);
+}
+
+#[test]
+fn streams_are_routed_and_retried_until_they_open() {
+    let (primary, fallback) = (
+        server(json!({"rates": {"503": 1.0}}), json!({})),
+        server(json!({}), json!({})),
+    );
+    let c = failover_client(&primary, &fallback);
+    let text: String = rt::block_on(async {
+        let stream = c.chat_stream(req("smart", "stream me")).await.unwrap();
+        stream
+            .map(|c| c.unwrap().delta)
+            .collect::<Vec<_>>()
+            .await
+            .concat()
+    });
+    assert!(!text.is_empty());
+    assert!(fallback.stats().streams >= 1);
+}
+
+/// 2,000 requests at concurrency 32 against a primary with 10% 500s, 10% 429s, 5% timeouts,
+/// 5% resets, 2% cut answers and 1% slow answers, and a healthy fallback.
+#[test]
+fn chaos_every_request_ends_with_its_own_answer_or_a_typed_error() {
+    let primary = server(
+        json!({"rates": {"500": 0.10, "429": 0.10, "timeout": 0.05, "reset": 0.05, "cut": 0.02},
+               "retry_after_ms": 20, "timeout_hold_ms": 400}),
+        json!({"latency": {"dist": "fixed", "ms": 1}}),
+    );
+    let fallback = server(json!({}), json!({}));
+    let mut p = provider(&primary);
+    p["timeout_ms"] = json!(250);
+    let c = client(json!({
+        "providers": {"primary": p, "fallback": provider(&fallback)},
+        "models": {"smart": {"strategy": "failover", "deployments": [
+            {"provider": "primary", "model": "m1"}, {"provider": "fallback", "model": "m2"}]}},
+        "retry": fast_retry(3),
+        "breaker": {"window_size": 50, "minimum_calls": 20, "failure_rate_threshold": 0.6, "open_wait_ms": 200},
+    }));
+    let results = rt::block_on(async {
+        futures_util::stream::iter(0..2000)
+            .map(|i| {
+                let c = c.clone();
+                async move {
+                    (
+                        i,
+                        c.chat(req("smart", &format!("request number {i}"))).await,
+                    )
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+            .await
+    });
+    assert_eq!(results.len(), 2000, "none lost");
+    let ids: HashSet<usize> = results.iter().map(|(i, _)| *i).collect();
+    assert_eq!(ids.len(), 2000, "none duplicated");
+    let mut attempts = 0u64;
+    let mut served = 0;
+    for (i, r) in &results {
+        match r {
+            Ok(resp) => {
+                // The mock echoes the prompt: each caller got its own answer.
+                assert!(
+                    resp.content.contains(&format!("request number {i}")),
+                    "{i}: {}",
+                    resp.content
+                );
+                attempts += resp.attempts as u64;
+                served += 1;
+            }
+            Err(e) => {
+                assert!(!e.code().is_empty());
+                attempts += e
+                    .details
+                    .as_ref()
+                    .and_then(|d| d["attempts"].as_u64())
+                    .unwrap_or(1);
+            }
+        }
+    }
+    assert!(served >= 1990, "{served}/2000 answered");
+    let upstream = primary.stats().requests + fallback.stats().requests;
+    assert_eq!(
+        upstream, attempts,
+        "every upstream call is accounted for in `attempts`"
+    );
+    let failed_over = results
+        .iter()
+        .filter(|(_, r)| r.as_ref().is_ok_and(|r| r.provider == "fallback"))
+        .count() as u64;
+    // Retries beyond each deployment's first attempt stay within the 10% budget (plus its floor).
+    let retries = attempts - 2000 - failed_over;
+    eprintln!("chaos: {served} answered, {failed_over} by the fallback, {upstream} upstream calls, {retries} retries");
+    assert!(
+        retries <= 200 + 3 * 10,
+        "{retries} retries for 2,000 requests"
+    );
+}
