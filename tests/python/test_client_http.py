@@ -29,9 +29,9 @@ def base_url(server: MockServer, kind: str) -> str:
     return server.url + ("/v1beta" if kind == "gemini" else "/v1")
 
 
-def make_client(server: MockServer, kind: str, **provider: Any) -> tc.Client:
+def make_client(server: MockServer, kind: str, retry: dict[str, Any] | None = None, **provider: Any) -> tc.Client:
     cfg = {"kind": kind, "base_url": base_url(server, kind), "api_key": "sk-test", **provider}
-    return tc.Client({"providers": {"p": cfg}})
+    return tc.Client({"providers": {"p": cfg}, "retry": retry or {}})
 
 
 def ask(text: str, **kw: Any) -> dict[str, Any]:
@@ -86,12 +86,20 @@ def test_tool_calls(server: MockServer, kind: str) -> None:
 def test_faults_become_stable_codes(kind: str, fault: str, code: str) -> None:
     with MockServer(fixtures=FIXTURES, faults={"script": [fault], "retry_after_ms": 1500}) as s:
         with pytest.raises(tc.TrinityError) as info:
-            make_client(s, kind).chat_sync(ask("Say hello"))
+            make_client(s, kind, retry={"max_attempts": 1}).chat_sync(ask("Say hello"))
         assert info.value.code == code
         if fault == "429":
             assert isinstance(info.value, tc.RateLimitedError)
             assert info.value.details is not None
             assert info.value.details["status"] == 429 and info.value.details["retry_after_ms"] == 1500
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "503", "reset", "malformed"])
+def test_retryable_faults_are_retried_by_default(fault: str) -> None:
+    with MockServer(fixtures=FIXTURES, faults={"script": [fault, "ok"], "retry_after_ms": 10}) as s:
+        r = make_client(s, "openai", retry={"base_ms": 5}).chat_sync(ask("Say hello"))
+        assert (r.content, r.attempts) == ("Hello from the mock server!", 2)
+        assert s.stats()["requests"] == 2
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
@@ -114,15 +122,16 @@ def test_wrong_key_is_auth() -> None:
 
 def test_timeouts() -> None:
     with MockServer(fixtures=FIXTURES, faults={"script": ["timeout", "timeout"], "timeout_hold_ms": 5000}) as s:
-        c = make_client(s, "openai", timeout_ms=300)
+        once = {"max_attempts": 1}
+        c = make_client(s, "openai", retry=once, timeout_ms=300)
         with pytest.raises(tc.TimeoutError):
             c.chat_sync(ask("Say hello"))
-        slow_first = make_client(s, "openai", first_token_timeout_ms=200)
+        slow_first = make_client(s, "openai", retry=once, first_token_timeout_ms=200)
         with pytest.raises(tc.TimeoutError):
             list(slow_first.chat_stream_sync(ask("Say hello")))
     with MockServer(fixtures=FIXTURES, latency={"dist": "fixed", "ms": 2000}) as s:
         with pytest.raises(tc.TimeoutError):
-            make_client(s, "openai").chat_sync(ask("Say hello", timeout_ms=200))
+            make_client(s, "openai", retry={"max_attempts": 1}).chat_sync(ask("Say hello", timeout_ms=200))
 
 
 def test_cancelling_the_task_aborts_the_call() -> None:
