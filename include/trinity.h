@@ -130,6 +130,14 @@ typedef bool (*trinity_chunk_callback)(void *user_data,
                                        const char *chunk_json,
                                        size_t len);
 
+// Called once when a `trinity_limiter_acquire_async` ends: `code` is `TRINITY_OK` and
+// `admission` the admission number, or `code` is the error number and `err` describes it
+// (lent for the duration of the callback: copy what you keep, do not free it).
+typedef void (*trinity_admission_callback)(void *user_data,
+                                           uint32_t code,
+                                           uint64_t admission,
+                                           const struct trinity_error *err);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -592,6 +600,25 @@ uint32_t trinity_limiter_acquire(const struct trinity_limiter *l,
                                  const struct trinity_cancel_token *cancel,
                                  uint64_t *out_admission,
                                  struct trinity_error **out_err);
+
+// `trinity_limiter_acquire` without blocking: returns at once, and `callback` runs exactly once,
+// on a runtime thread, when the request is admitted (in arrival order) or fails: at once with
+// `TRINITY_ERR_RATE_LIMITED` (details `{"retryable": false}`) for a request larger than `tpm`,
+// or `TRINITY_ERR_CANCELLED` promptly after `trinity_cancel` on `cancel` (optional, NULL), which
+// leaves the line. A NULL limiter or callback is returned here and the callback is NOT called;
+// once this returns `TRINITY_OK` it is called exactly once, maybe before this returns. The wait
+// keeps the limiter alive: the handle may be freed meanwhile.
+//
+// The callback must return quickly and must not call blocking trinity functions; `user_data`
+// must be usable from a runtime thread until it runs.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_limiter_acquire_async(const struct trinity_limiter *l,
+                                       uint64_t tokens,
+                                       trinity_admission_callback callback,
+                                       void *user_data,
+                                       const struct trinity_cancel_token *cancel,
+                                       struct trinity_error **out_err);
 
 // Replaces the token estimate of admission `admission` with the tokens the request really
 // used. An admission that has left the window (or that this limiter never made) is a no-op.

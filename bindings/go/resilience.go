@@ -1,7 +1,12 @@
 package trinity
 
 /*
+#include <stdint.h>
+#include <stdlib.h>
 #include "trinity.h"
+
+// goAdmissionDone (below) as the trinity_admission_callback of trinity_limiter_acquire_async.
+extern void goAdmissionDone(void *, uint32_t, uint64_t, trinity_error *);
 */
 import "C"
 
@@ -11,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/cgo"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // BreakerConfig tunes a CircuitBreaker: the config schema's `breaker` section. Zero fields take
@@ -281,7 +288,7 @@ type RateLimiter struct {
 	mu      sync.RWMutex
 	ptr     *C.trinity_limiter
 	cleanup runtime.Cleanup
-	// cancel tokens of Waits in flight, cancelled by Close so it never waits on a full window.
+	// cancel tokens of Waits in flight, cancelled by Close so no Wait outlives the limiter.
 	waitMu sync.Mutex
 	waits  map[*C.trinity_cancel_token]struct{}
 	closed bool
@@ -310,7 +317,7 @@ func NewRateLimiter(cfg RateLimit) (*RateLimiter, error) {
 // after Close fail with ErrInvalidInput.
 func (l *RateLimiter) Close() error {
 	l.waitMu.Lock()
-	l.closed = true
+	l.closed = true // Waits starting from now are cancelled at once
 	for t := range l.waits {
 		C.trinity_cancel(t)
 	}
@@ -344,45 +351,81 @@ func (l *RateLimiter) TryAcquire(tokens uint64) (Admission, error) {
 	return Admission{ID: uint64(id), Tokens: tokens}, err
 }
 
-// Wait blocks until a request of tokens is admitted, in arrival order. When ctx is done first
-// it leaves the line and the error matches both ErrCancelled and ctx.Err() under errors.Is.
-// A request larger than TPM fails at once with ErrRateLimited.
+// admissionResult is what goAdmissionDone hands back to Wait.
+type admissionResult struct {
+	id  uint64
+	err *Error
+}
+
+// goAdmissionDone receives the end of a trinity_limiter_acquire_async call, on a library
+// runtime thread. user_data is C memory holding the cgo.Handle of Wait's channel (so no
+// integer becomes an unsafe.Pointer on the Go side); the channel has room for the one result.
+//
+//export goAdmissionDone
+func goAdmissionDone(userData unsafe.Pointer, code C.uint32_t, admission C.uint64_t, cerr *C.trinity_error) {
+	done := cgo.Handle(*(*C.uintptr_t)(userData)).Value().(chan admissionResult)
+	if code != C.TRINITY_OK {
+		done <- admissionResult{err: copyError(uint32(code), cerr)}
+		return
+	}
+	done <- admissionResult{id: uint64(admission)}
+}
+
+// track registers a Wait's cancel token for Close (which cancels it at once when closing).
+func (l *RateLimiter) track(token *C.trinity_cancel_token, add bool) {
+	l.waitMu.Lock()
+	defer l.waitMu.Unlock()
+	if !add {
+		delete(l.waits, token)
+		return
+	}
+	l.waits[token] = struct{}{}
+	if l.closed {
+		C.trinity_cancel(token)
+	}
+}
+
+// Wait waits until a request of tokens is admitted, in arrival order, without holding an OS
+// thread. When ctx is done first it leaves the line and the error matches both ErrCancelled
+// and ctx.Err() under errors.Is; Close ends it with ErrCancelled. A request larger than TPM
+// fails at once with ErrRateLimited.
 func (l *RateLimiter) Wait(ctx context.Context, tokens uint64) (Admission, error) {
 	token, err := newToken()
 	if err != nil {
 		return Admission{}, err
 	}
-	l.waitMu.Lock()
-	l.waits[token] = struct{}{}
-	if l.closed {
-		C.trinity_cancel(token) // closing: the call reports invalid input or cancelled at once
-	}
-	l.waitMu.Unlock()
-	cancelled := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
+	defer C.trinity_cancel_token_free(token)
+	l.track(token, true)
+	defer l.track(token, false)
+	if ctx.Err() != nil {
 		C.trinity_cancel(token)
-		close(cancelled)
-	})
-	defer func() {
-		if !stop() {
-			<-cancelled // the AfterFunc started: let it finish with the token
-		}
-		l.waitMu.Lock()
-		delete(l.waits, token)
-		l.waitMu.Unlock()
-		C.trinity_cancel_token_free(token)
-	}()
-	var id C.uint64_t
+	}
+	done := make(chan admissionResult, 1)
+	h := cgo.NewHandle(done)
+	defer h.Delete() // after the callback: every path below waits for it
+	holder := (*C.uintptr_t)(C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0)))))
+	defer C.free(unsafe.Pointer(holder))
+	*holder = C.uintptr_t(h)
 	err = l.with(func(p *C.trinity_limiter) error {
 		return call(func(e **C.trinity_error) C.uint32_t {
-			return C.trinity_limiter_acquire(p, C.uint64_t(tokens), token, &id, e)
+			cb := C.trinity_admission_callback(C.goAdmissionDone)
+			return C.trinity_limiter_acquire_async(p, C.uint64_t(tokens), cb, unsafe.Pointer(holder), token, e)
 		})
 	})
-	var te *Error
-	if errors.As(err, &te) {
-		return Admission{}, withContext(ctx, te)
+	if err != nil {
+		return Admission{}, err // the callback is never called when the start fails
 	}
-	return Admission{ID: uint64(id), Tokens: tokens}, err
+	var res admissionResult
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		C.trinity_cancel(token)
+		res = <-done // promptly: the wait stops at the cancel
+	}
+	if res.err != nil {
+		return Admission{}, withContext(ctx, res.err)
+	}
+	return Admission{ID: res.id, Tokens: tokens}, nil
 }
 
 // Reconcile replaces the token estimate of a with the tokens the request really used (a no-op

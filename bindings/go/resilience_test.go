@@ -308,3 +308,35 @@ func TestLimiterConcurrentWaitersShareTheLimit(t *testing.T) {
 		t.Fatalf("%d admitted", n)
 	}
 }
+
+func TestLimiterManyWaitersCancelTogether(t *testing.T) {
+	l := newLimiter(t, RateLimit{RPM: 10, Window: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	const n = 500
+	var wg sync.WaitGroup
+	var ok, cancelled atomic.Int64
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Wait(ctx, 1)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrCancelled) && errors.Is(err, context.Canceled):
+				cancelled.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	if ok.Load() != 10 || cancelled.Load() != n-10 {
+		t.Fatalf("%d admitted, %d cancelled", ok.Load(), cancelled.Load())
+	}
+	if s, _ := l.Snapshot(); s.RequestsInWindow != 10 {
+		t.Fatalf("%+v", s)
+	}
+}

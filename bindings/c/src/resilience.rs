@@ -14,9 +14,11 @@ use crate::boundary::{call, guard};
 use crate::cancel::{token_of, trinity_cancel_token, until_cancelled};
 use crate::error::trinity_error;
 use crate::ffi::{json_in, non_null, put_json, string_out, trinity_string};
+use futures_util::FutureExt;
 use std::collections::HashMap;
-use std::ffi::c_char;
-use std::sync::Mutex;
+use std::ffi::{c_char, c_void};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use trinity_core::config::{Config, EnvOverrides};
 use trinity_core::resilience::{
@@ -57,7 +59,8 @@ pub struct trinity_breaker {
 
 /// A rate limiter. Opaque; make with `trinity_limiter_new`, free with `trinity_limiter_free`.
 pub struct trinity_limiter {
-    inner: RateLimiter,
+    /// Shared with `trinity_limiter_acquire_async` waits, which may outlive the handle.
+    inner: Arc<RateLimiter>,
 }
 
 unsafe fn breaker<'a>(b: *const trinity_breaker) -> Result<&'a trinity_breaker> {
@@ -66,7 +69,7 @@ unsafe fn breaker<'a>(b: *const trinity_breaker) -> Result<&'a trinity_breaker> 
         .ok_or_else(|| Error::invalid_input("breaker: NULL handle (never made, or already freed)"))
 }
 
-unsafe fn limiter<'a>(l: *const trinity_limiter) -> Result<&'a RateLimiter> {
+unsafe fn limiter<'a>(l: *const trinity_limiter) -> Result<&'a Arc<RateLimiter>> {
     // SAFETY: NULL or a live handle from `trinity_limiter_new` (header contract).
     unsafe { l.as_ref() }
         .map(|l| &l.inner)
@@ -310,7 +313,7 @@ pub unsafe extern "C" fn trinity_limiter_new(
                 window,
             }
         };
-        let inner = RateLimiter::new(name, limit)?;
+        let inner = Arc::new(RateLimiter::new(name, limit)?);
         *out = Box::into_raw(Box::new(trinity_limiter { inner }));
         Ok(())
     })
@@ -397,6 +400,73 @@ pub unsafe extern "C" fn trinity_limiter_acquire(
         let out = non_null(out_admission, "out_admission")?;
         let l = limiter(l)?;
         *out = rt::wait(until_cancelled(token_of(cancel), l.acquire(tokens)))?.id();
+        Ok(())
+    })
+}
+
+/// Called once when a `trinity_limiter_acquire_async` ends: `code` is `TRINITY_OK` and
+/// `admission` the admission number, or `code` is the error number and `err` describes it
+/// (lent for the duration of the callback: copy what you keep, do not free it).
+pub type trinity_admission_callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        code: u32,
+        admission: u64,
+        err: *const trinity_error,
+    ),
+>;
+
+/// The caller's `user_data`, carried to the runtime thread that calls back (header contract).
+struct UserData(*mut c_void);
+// SAFETY: the header makes `user_data`'s use from a runtime thread the caller's promise.
+unsafe impl Send for UserData {}
+
+/// `trinity_limiter_acquire` without blocking: returns at once, and `callback` runs exactly once,
+/// on a runtime thread, when the request is admitted (in arrival order) or fails: at once with
+/// `TRINITY_ERR_RATE_LIMITED` (details `{"retryable": false}`) for a request larger than `tpm`,
+/// or `TRINITY_ERR_CANCELLED` promptly after `trinity_cancel` on `cancel` (optional, NULL), which
+/// leaves the line. A NULL limiter or callback is returned here and the callback is NOT called;
+/// once this returns `TRINITY_OK` it is called exactly once, maybe before this returns. The wait
+/// keeps the limiter alive: the handle may be freed meanwhile.
+///
+/// The callback must return quickly and must not call blocking trinity functions; `user_data`
+/// must be usable from a runtime thread until it runs.
+///
+/// Thread safety: safe from any thread, concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn trinity_limiter_acquire_async(
+    l: *const trinity_limiter,
+    tokens: u64,
+    callback: trinity_admission_callback,
+    user_data: *mut c_void,
+    cancel: *const trinity_cancel_token,
+    out_err: *mut *mut trinity_error,
+) -> u32 {
+    call(out_err, || unsafe {
+        let cb = callback.ok_or_else(|| Error::invalid_input("callback: NULL function pointer"))?;
+        let l = limiter(l)?.clone();
+        let token = token_of(cancel);
+        let user = UserData(user_data);
+        rt::spawn(async move {
+            let work = until_cancelled(token, l.acquire(tokens));
+            // A panic in the core still owes the caller its one callback.
+            let result = AssertUnwindSafe(work)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|p| Err(Error::from_panic(p)));
+            let user = user; // moved whole into the task (not just its raw-pointer field)
+            match result {
+                // SAFETY: the caller's callback with its own `user_data` (header contract).
+                Ok(a) => cb(user.0, crate::error::TRINITY_OK, a.id(), std::ptr::null()),
+                Err(e) => {
+                    let code = e.kind.number();
+                    let err = trinity_error::boxed(e);
+                    // SAFETY: as above; `err` is freed only after the callback returns.
+                    cb(user.0, code, 0, err);
+                    crate::error::trinity_error_free(err);
+                }
+            }
+        });
         Ok(())
     })
 }
