@@ -4,13 +4,15 @@
 //! clock (`TIME`), so clients on different machines (and clocks) agree. Requests and tokens
 //! are sliding logs, one sorted set each (`trinity:rl:{KEY}:requests`, `...:tokens`; the hash
 //! tag keeps both in one cluster slot), scored by admission time in microseconds, with unique
-//! members (`<time_us>:<client nonce>`, plus `:<tokens>` in the token log). The check is exact,
+//! members (`<client nonce>-<admission number>`, plus `:<tokens>` in the token log). The check is exact,
 //! like the local [`RateLimiter`](super::RateLimiter): no window of length `window` ever holds
 //! more than `rpm` requests or `tpm` tokens. Both keys get `PEXPIRE window` on every admission,
 //! so an idle limit leaves nothing behind.
 //!
 //! The script runs through `redis::Script` (EVALSHA, reloaded on `NOSCRIPT`), so it survives
 //! `SCRIPT FLUSH`; the connection is a `ConnectionManager`, which reconnects after a restart.
+//! Needs Redis 5 or later (scripts replicate their effects, so reading `TIME` before writing is
+//! allowed without `redis.replicate_commands()`); tested on Redis 7.
 //! A restart loses the logs: a window that straddles it may admit up to twice the limit.
 //!
 //! Errors: `rate_limited` with details `{limiter, retry_after_ms}` (computed by the script from
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// KEYS: requests log, tokens log. ARGV: op (acquire | peek | reconcile), rpm (0: none),
-/// tpm (0: none), window (µs), tokens, member id, old tokens (reconcile).
+/// tpm (0: none), window (µs), tokens (reconcile: the actual count), member id.
 /// Returns {admitted, retry_after_ms, server time (µs), member id, requests, tokens} where
 /// the counts are what the window holds after the call.
 const SCRIPT: &str = r#"
@@ -39,13 +41,16 @@ local tokens = tonumber(ARGV[5])
 local function tokens_of(member) return tonumber(string.match(member, ':(%d+)$')) end
 
 if op == 'reconcile' then
-  local old = ARGV[6] .. ':' .. ARGV[7]
-  local score = redis.call('ZSCORE', KEYS[2], old)
-  if score then
-    redis.call('ZREM', KEYS[2], old)
-    redis.call('ZADD', KEYS[2], score, ARGV[6] .. ':' .. ARGV[5])
+  local prefix = ARGV[6] .. ':'
+  local log = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  for i = 1, #log, 2 do
+    if string.sub(log[i], 1, #prefix) == prefix then
+      redis.call('ZREM', KEYS[2], log[i])
+      redis.call('ZADD', KEYS[2], log[i + 1], prefix .. ARGV[5])
+      return {1, 0, 0, '', 0, 0}
+    end
   end
-  return {score and 1 or 0, 0, 0, '', 0, 0}
+  return {0, 0, 0, '', 0, 0}
 end
 
 local t = redis.call('TIME')
@@ -81,7 +86,7 @@ end
 if at > now or op ~= 'acquire' then
   return {0, math.ceil((at - now) / 1000), now, '', requests, sum}
 end
-local id = string.format('%d', now) .. ':' .. ARGV[6]
+local id = ARGV[6]
 local ttl = math.ceil(window / 1000)
 if rpm > 0 then
   redis.call('ZADD', KEYS[1], now, id)
@@ -101,12 +106,24 @@ type Reply = (i64, u64, u64, String, u64, u64);
 
 /// An admitted request: hand it to [`RedisRateLimiter::reconcile`] once the real token count
 /// is known.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RedisAdmission {
-    id: String,
+    /// Unique within the limiter that admitted it (bindings pass it across an FFI).
+    pub number: u64,
     pub tokens: u64,
     /// The Redis server's clock at admission, µs since the Unix epoch.
     pub server_time_us: u64,
+}
+
+impl RedisAdmission {
+    /// Rebuilds an admission from its `number` for `reconcile` (the one fields it reads).
+    pub fn from_number(number: u64) -> RedisAdmission {
+        RedisAdmission {
+            number,
+            tokens: 0,
+            server_time_us: 0,
+        }
+    }
 }
 
 /// A rate limit shared by every client of one Redis key. Safe to share between tasks.
@@ -180,17 +197,13 @@ impl RedisRateLimiter {
     /// Admits now or fails with `rate_limited` (details: `retry_after_ms` from the script).
     pub async fn try_acquire(&self, tokens: u64) -> Result<RedisAdmission> {
         self.check_size(tokens)?;
-        let member = format!(
-            "{}-{}",
-            self.nonce,
-            self.next.fetch_add(1, Ordering::Relaxed)
-        );
-        let (admitted, retry_after_ms, now, id, _, _) =
-            self.run("acquire", tokens, &member, 0).await?;
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let (admitted, retry_after_ms, now, _, _, _) =
+            self.run("acquire", tokens, &self.member(number)).await?;
         if admitted == 1 {
             self.admitted.fetch_add(1, Ordering::Relaxed);
             return Ok(RedisAdmission {
-                id,
+                number,
                 tokens,
                 server_time_us: now,
             });
@@ -224,17 +237,17 @@ impl RedisRateLimiter {
     /// Replaces the estimate of an admitted request with the tokens it really used (a no-op
     /// once the admission has left the window).
     pub async fn reconcile(&self, admission: &RedisAdmission, actual_tokens: u64) -> Result<()> {
-        if self.limit.tpm.is_none() || admission.id.is_empty() {
+        if self.limit.tpm.is_none() {
             return Ok(());
         }
-        self.run("reconcile", actual_tokens, &admission.id, admission.tokens)
+        self.run("reconcile", actual_tokens, &self.member(admission.number))
             .await
             .map(drop)
     }
 
     /// What the shared window holds now; `admitted` and `rejected` count this client's calls.
     pub async fn snapshot(&self) -> Result<LimiterSnapshot> {
-        let (_, retry_after_ms, _, _, requests, tokens) = self.run("peek", 1, "", 0).await?;
+        let (_, retry_after_ms, _, _, requests, tokens) = self.run("peek", 1, "").await?;
         Ok(LimiterSnapshot {
             rpm: self.limit.rpm,
             tpm: self.limit.tpm,
@@ -248,7 +261,12 @@ impl RedisRateLimiter {
         })
     }
 
-    async fn run(&self, op: &str, tokens: u64, member: &str, old_tokens: u64) -> Result<Reply> {
+    /// The log member of admission `number`: unique across clients (the nonce is random).
+    fn member(&self, number: u64) -> String {
+        format!("{}-{number}", self.nonce)
+    }
+
+    async fn run(&self, op: &str, tokens: u64, member: &str) -> Result<Reply> {
         let mut conn = self.conn.clone();
         self.script
             .key(&self.keys[0])
@@ -259,7 +277,6 @@ impl RedisRateLimiter {
             .arg(self.limit.window.as_micros() as u64)
             .arg(tokens)
             .arg(member)
-            .arg(old_tokens)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error(&self.key, e))
