@@ -1,7 +1,7 @@
 """Type stubs for the compiled module `trinity_core._native` (kept true by tests and mypy)."""
 
-from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, TypedDict, final
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypedDict, final
 
 __version__: str
 ABI_VERSION: int
@@ -214,3 +214,146 @@ class RedisServer:
     def stop(self) -> None: ...
     def __enter__(self) -> RedisServer: ...
     def __exit__(self, *exc: object) -> bool: ...
+
+# Resilience (bindings/python/src/resilience.rs). Functional TypedDicts: "from" is a keyword.
+BreakerStateName = Literal["closed", "open", "half_open", "forced_open", "disabled"]
+BreakerSnapshot = TypedDict(  # noqa: UP013 - functional, so the stub test counts only real classes
+    "BreakerSnapshot",
+    {
+        "state": BreakerStateName,
+        "calls": int,
+        "failures": int,
+        "slow_calls": int,
+        "failure_rate": float,
+        "slow_call_rate": float,
+        "not_permitted": int,
+        "retry_after_ms": int,
+    },
+)
+StateChange = TypedDict(
+    "StateChange",
+    {"breaker": str, "from": BreakerStateName, "to": BreakerStateName, "failure_rate": float, "slow_call_rate": float},
+)
+LimiterSnapshot = TypedDict(  # noqa: UP013
+    "LimiterSnapshot",
+    {
+        "rpm": int | None,
+        "tpm": int | None,
+        "requests_in_window": int,
+        "tokens_in_window": int,
+        "remaining_requests": int | None,
+        "remaining_tokens": int | None,
+        "retry_after_ms": int,
+        "admitted": int,
+        "rejected": int,
+    },
+)
+QueueSnapshot = TypedDict(  # noqa: UP013
+    "QueueSnapshot",
+    {
+        "length": int,
+        "in_flight": int,
+        "max_concurrency": int,
+        "completed": int,
+        "cancelled": int,
+        "rejected": int,
+        "average_wait_ms": float,
+        "average_service_ms": float,
+        "estimated_wait_ms": float,
+        "throughput_per_s": float,
+    },
+)
+
+@final
+class BreakerTicket: ...
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        name: str = "default",
+        config: Config | Mapping[str, Any] | None = None,
+        *,
+        exclude: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+        enabled: bool = ...,
+        window_type: Literal["count", "time"] = ...,
+        window_size: int = ...,
+        minimum_calls: int = ...,
+        failure_rate_threshold: float = ...,
+        slow_call_ms: int = ...,
+        slow_call_rate_threshold: float = ...,
+        open_wait_ms: int = ...,
+        half_open_calls: int = ...,
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def exclude(self) -> tuple[type[BaseException], ...]: ...
+    def acquire(self) -> BreakerTicket: ...
+    def record(
+        self, ticket: BreakerTicket, outcome: Literal["success", "failure", "cancelled"] = "success"
+    ) -> None: ...
+    @property
+    def state(self) -> BreakerStateName: ...
+    def set_state(self, state: BreakerStateName) -> None: ...
+    def snapshot(self) -> BreakerSnapshot: ...
+    def on_state_change(self, callback: Callable[[StateChange], object]) -> None: ...
+
+@final
+class Admission:
+    @property
+    def tokens(self) -> int: ...
+
+class RateLimiter:
+    def __init__(
+        self, rpm: int | None = None, tpm: int | None = None, window_s: float = 60.0, *, name: str = "default"
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    def try_acquire(self, tokens: int = 1) -> Admission: ...
+    def acquire(self, tokens: int = 1) -> Awaitable[Admission]: ...
+    def reconcile(self, admission: Admission, actual_tokens: int) -> None: ...
+    def retry_after(self, tokens: int = 1) -> float: ...
+    def set_limit(self, rpm: int | None = None, tpm: int | None = None, window_s: float = 60.0) -> None: ...
+    def snapshot(self) -> LimiterSnapshot: ...
+
+@final
+class QueuePermit:
+    def release(self) -> None: ...
+    def __enter__(self) -> QueuePermit: ...
+    def __exit__(self, *exc: object) -> Literal[False]: ...
+
+class RequestQueue:
+    def __init__(
+        self,
+        config: Config | Mapping[str, Any] | None = None,
+        *,
+        max_concurrency: int = ...,
+        max_length: int = ...,
+        aging_ms: int = ...,
+    ) -> None: ...
+    def acquire(self, priority: int = 0) -> Awaitable[QueuePermit]: ...
+    def len(self) -> int: ...
+    def __len__(self) -> int: ...
+    @property
+    def in_flight(self) -> int: ...
+    def snapshot(self) -> QueueSnapshot: ...
+
+@final
+class RetryPolicy:
+    def __init__(
+        self,
+        max_attempts: int = 3,
+        base: float = 0.5,
+        cap: float = 30.0,
+        jitter: Literal["full", "decorrelated", "none"] = "full",
+        max_retry_after: float = 60.0,
+        seed: int | None = None,
+    ) -> None: ...
+    @property
+    def max_attempts(self) -> int: ...
+    def backoff(self, n: int, prev: float | None = None) -> float: ...
+    def decide(
+        self, error: BaseException, attempt: int, prev: float | None = None, retryable: bool | None = None
+    ) -> float | BaseException: ...
+
+def is_retryable(code: str, details: Mapping[str, Any] | None = None) -> bool: ...

@@ -9,6 +9,7 @@ mod llm;
 mod mock;
 mod redis_server;
 mod registry;
+mod resilience;
 mod tokens;
 
 use pyo3::prelude::*;
@@ -33,5 +34,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<llm::PyUsage>()?;
     m.add_class::<mock::PyMockServer>()?;
     m.add_class::<redis_server::PyRedisServer>()?;
+    resilience::register(m)?;
     Ok(())
 }
