@@ -558,11 +558,18 @@ uint32_t trinity_breaker_snapshot(const struct trinity_breaker *b,
 
 // Makes a rate limiter: requests (`rpm`) and tokens (`tpm`) per window as exact sliding logs,
 // waiters served in arrival order. `config_json` is a JSON object `{"name", "rpm", "tpm",
-// "window_ms"}`, all optional: a missing `rpm` or `tpm` is unlimited, `window_ms` defaults to
-// 60000 (a minute). Errors: `TRINITY_ERR_CONFIG` with details `{"path"}`
+// "window_ms", "redis_url"}`, all optional: a missing `rpm` or `tpm` is unlimited, `window_ms`
+// defaults to 60000 (a minute). Errors: `TRINITY_ERR_CONFIG` with details `{"path"}`
 // (`rate_limits.NAME.rpm`); `TRINITY_ERR_INVALID_INPUT` for text that is not a JSON object.
 //
-// Thread safety: safe from any thread.
+// With `"redis_url"` (`redis://host:port/db`) the limit is shared by every process that names
+// the same `name` on that Redis: one atomic script on the server's clock, exact across
+// processes. Then `trinity_limiter_try_acquire`, `_reconcile` and `_snapshot` make a network
+// round trip (so they are blocking calls, not for trinity callbacks), waiters in different
+// processes are served in no particular order, and an unreachable Redis is
+// `TRINITY_ERR_NETWORK` with details `{"unavailable": true}` (here, and on any later call).
+//
+// Thread safety: safe from any thread; with `redis_url`, not from a trinity callback.
 uint32_t trinity_limiter_new(const char *config_json,
                              size_t config_len,
                              struct trinity_limiter **out_limiter,
@@ -581,7 +588,8 @@ void trinity_limiter_free(struct trinity_limiter *l);
 // request larger than `tpm` can never fit: details `{"retryable": false}`, and
 // `out_retry_after_ms` is set to UINT64_MAX.
 //
-// Thread safety: safe from any thread, concurrently.
+// Thread safety: safe from any thread, concurrently; for a limiter shared through Redis, not
+// from a trinity callback.
 uint32_t trinity_limiter_try_acquire(const struct trinity_limiter *l,
                                      uint64_t tokens,
                                      uint64_t *out_admission,
@@ -623,7 +631,8 @@ uint32_t trinity_limiter_acquire_async(const struct trinity_limiter *l,
 // Replaces the token estimate of admission `admission` with the tokens the request really
 // used. An admission that has left the window (or that this limiter never made) is a no-op.
 //
-// Thread safety: safe from any thread, concurrently.
+// Thread safety: safe from any thread, concurrently; for a limiter shared through Redis, not
+// from a trinity callback.
 uint32_t trinity_limiter_reconcile(const struct trinity_limiter *l,
                                    uint64_t admission,
                                    uint64_t actual_tokens,
@@ -633,7 +642,8 @@ uint32_t trinity_limiter_reconcile(const struct trinity_limiter *l,
 // `requests_in_window`, `tokens_in_window`, `remaining_requests`, `remaining_tokens`,
 // `retry_after_ms` (until one more 1-token request fits), `admitted`, `rejected`.
 //
-// Thread safety: safe from any thread, concurrently.
+// Thread safety: safe from any thread, concurrently; for a limiter shared through Redis, not
+// from a trinity callback.
 uint32_t trinity_limiter_snapshot(const struct trinity_limiter *l,
                                   struct trinity_string *out_json,
                                   struct trinity_error **out_err);

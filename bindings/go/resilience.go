@@ -231,11 +231,17 @@ func (b *CircuitBreaker) Snapshot() (BreakerSnapshot, error) {
 // RateLimit configures a RateLimiter: requests (RPM) and tokens (TPM) per Window, exact
 // sliding logs. Zero RPM or TPM is unlimited; a zero Window is a minute.
 type RateLimit struct {
-	// Name appears in errors and config paths ("rate_limits.NAME.rpm").
+	// Name appears in errors and config paths ("rate_limits.NAME.rpm"); with RedisURL it is
+	// the shared limit's key.
 	Name   string
 	RPM    uint64
 	TPM    uint64
 	Window time.Duration
+	// RedisURL ("redis://host:port/db"), when set, shares the limit with every process that
+	// uses the same Name on that Redis (one atomic script on the server's clock). TryAcquire,
+	// Reconcile and Snapshot then make a round trip; an unreachable Redis is ErrNetwork with
+	// Details["unavailable"] == true, which callers treat as "limiter unavailable".
+	RedisURL string
 }
 
 func (l RateLimit) toJSON() (string, error) {
@@ -248,6 +254,9 @@ func (l RateLimit) toJSON() (string, error) {
 	}
 	if l.TPM != 0 {
 		m["tpm"] = l.TPM
+	}
+	if l.RedisURL != "" {
+		m["redis_url"] = l.RedisURL
 	}
 	if l.Window != 0 {
 		ms := l.Window.Milliseconds()
@@ -281,8 +290,8 @@ type LimiterSnapshot struct {
 	Rejected     uint64 `json:"rejected"`
 }
 
-// RateLimiter is the core's local rate limiter, safe for concurrent use; waiters are served in
-// arrival order. Close frees it (and ends Waits in flight with ErrCancelled); one garbage
+// RateLimiter is the core's rate limiter, local or shared through Redis, safe for concurrent
+// use; local waiters are served in arrival order. Close frees it (and ends Waits in flight with ErrCancelled); one garbage
 // collected unclosed is freed then.
 type RateLimiter struct {
 	mu      sync.RWMutex

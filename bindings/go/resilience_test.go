@@ -3,6 +3,9 @@ package trinity
 import (
 	"context"
 	"errors"
+	"net"
+	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -338,5 +341,81 @@ func TestLimiterManyWaitersCancelTogether(t *testing.T) {
 	}
 	if s, _ := l.Snapshot(); s.RequestsInWindow != 10 {
 		t.Fatalf("%+v", s)
+	}
+}
+
+// startRedis runs a redis-server on a free loopback port for the test, or skips without one.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed (make setup-redis)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "redis://" + addr + "/0"
+		}
+	}
+	t.Fatal("redis-server did not start")
+	return ""
+}
+
+func TestLimiterSharedThroughRedis(t *testing.T) {
+	url := startRedis(t)
+	cfg := RateLimit{Name: "go-shared", RPM: 10, Window: time.Minute, RedisURL: url}
+	// Four limiters on one key stand for four processes: 10 admissions in all.
+	var limiters []*RateLimiter
+	for i := 0; i < 4; i++ {
+		limiters = append(limiters, newLimiter(t, cfg))
+	}
+	var wg sync.WaitGroup
+	var admitted, limited atomic.Int64
+	for _, l := range limiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := l.TryAcquire(1)
+				switch d, ok := RetryAfter(err); {
+				case err == nil:
+					admitted.Add(1)
+				case errors.Is(err, ErrRateLimited) && ok && d > 50*time.Second:
+					limited.Add(1)
+				default:
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() != 10 || limited.Load() != 30 {
+		t.Fatalf("%d admitted, %d limited", admitted.Load(), limited.Load())
+	}
+	s, err := limiters[0].Snapshot()
+	if err != nil || s.RequestsInWindow != 10 || *s.RemainingRequests != 0 {
+		t.Fatalf("snapshot %+v, %v", s, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := limiters[1].Wait(ctx, 1); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrCancelled) {
+		t.Fatalf("wait: %v", err)
+	}
+	_, err = NewRateLimiter(RateLimit{Name: "x", RPM: 1, RedisURL: "redis://127.0.0.1:1/0"})
+	var te *Error
+	if !errors.Is(err, ErrNetwork) || !errors.As(err, &te) || te.Details["unavailable"] != true {
+		t.Fatalf("unreachable Redis: %v", err)
 	}
 }

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use trinity_core::config::{Config, EnvOverrides};
 use trinity_core::resilience::{
-    Admission, BreakerSettings, BreakerState, CircuitBreaker, Outcome, RateLimit, RateLimiter,
-    Ticket,
+    Admission, BreakerSettings, BreakerState, CircuitBreaker, LimiterSnapshot, Outcome, RateLimit,
+    RateLimiter, RedisAdmission, RedisRateLimiter, Ticket,
 };
 use trinity_core::{rt, Error, ErrorKind, Result};
 
@@ -59,8 +59,50 @@ pub struct trinity_breaker {
 
 /// A rate limiter. Opaque; make with `trinity_limiter_new`, free with `trinity_limiter_free`.
 pub struct trinity_limiter {
-    /// Shared with `trinity_limiter_acquire_async` waits, which may outlive the handle.
-    inner: Arc<RateLimiter>,
+    inner: Limiter,
+}
+
+/// The core limiter behind a handle: this process's own, or one shared through Redis. Cloned
+/// into `trinity_limiter_acquire_async` waits, which may outlive the handle.
+#[derive(Clone)]
+enum Limiter {
+    Local(Arc<RateLimiter>),
+    Redis(Arc<RedisRateLimiter>),
+}
+
+impl Limiter {
+    fn try_acquire(&self, tokens: u64) -> Result<u64> {
+        match self {
+            Limiter::Local(l) => l.try_acquire(tokens).map(|a| a.id()),
+            Limiter::Redis(r) => rt::wait(r.try_acquire(tokens)).map(|a| a.number),
+        }
+    }
+
+    async fn acquire(self, tokens: u64) -> Result<u64> {
+        match self {
+            Limiter::Local(l) => l.acquire(tokens).await.map(|a| a.id()),
+            Limiter::Redis(r) => r.acquire(tokens).await.map(|a| a.number),
+        }
+    }
+
+    fn reconcile(&self, admission: u64, actual_tokens: u64) -> Result<()> {
+        match self {
+            Limiter::Local(l) => {
+                l.reconcile(Admission::from_id(admission, actual_tokens), actual_tokens);
+                Ok(())
+            }
+            Limiter::Redis(r) => {
+                rt::wait(r.reconcile(&RedisAdmission::from_number(admission), actual_tokens))
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Result<LimiterSnapshot> {
+        match self {
+            Limiter::Local(l) => Ok(l.snapshot()),
+            Limiter::Redis(r) => rt::wait(r.snapshot()),
+        }
+    }
 }
 
 unsafe fn breaker<'a>(b: *const trinity_breaker) -> Result<&'a trinity_breaker> {
@@ -69,7 +111,7 @@ unsafe fn breaker<'a>(b: *const trinity_breaker) -> Result<&'a trinity_breaker> 
         .ok_or_else(|| Error::invalid_input("breaker: NULL handle (never made, or already freed)"))
 }
 
-unsafe fn limiter<'a>(l: *const trinity_limiter) -> Result<&'a Arc<RateLimiter>> {
+unsafe fn limiter<'a>(l: *const trinity_limiter) -> Result<&'a Limiter> {
     // SAFETY: NULL or a live handle from `trinity_limiter_new` (header contract).
     unsafe { l.as_ref() }
         .map(|l| &l.inner)
@@ -273,11 +315,18 @@ pub unsafe extern "C" fn trinity_breaker_snapshot(
 
 /// Makes a rate limiter: requests (`rpm`) and tokens (`tpm`) per window as exact sliding logs,
 /// waiters served in arrival order. `config_json` is a JSON object `{"name", "rpm", "tpm",
-/// "window_ms"}`, all optional: a missing `rpm` or `tpm` is unlimited, `window_ms` defaults to
-/// 60000 (a minute). Errors: `TRINITY_ERR_CONFIG` with details `{"path"}`
+/// "window_ms", "redis_url"}`, all optional: a missing `rpm` or `tpm` is unlimited, `window_ms`
+/// defaults to 60000 (a minute). Errors: `TRINITY_ERR_CONFIG` with details `{"path"}`
 /// (`rate_limits.NAME.rpm`); `TRINITY_ERR_INVALID_INPUT` for text that is not a JSON object.
 ///
-/// Thread safety: safe from any thread.
+/// With `"redis_url"` (`redis://host:port/db`) the limit is shared by every process that names
+/// the same `name` on that Redis: one atomic script on the server's clock, exact across
+/// processes. Then `trinity_limiter_try_acquire`, `_reconcile` and `_snapshot` make a network
+/// round trip (so they are blocking calls, not for trinity callbacks), waiters in different
+/// processes are served in no particular order, and an unreachable Redis is
+/// `TRINITY_ERR_NETWORK` with details `{"unavailable": true}` (here, and on any later call).
+///
+/// Thread safety: safe from any thread; with `redis_url`, not from a trinity callback.
 #[no_mangle]
 pub unsafe extern "C" fn trinity_limiter_new(
     config_json: *const c_char,
@@ -289,6 +338,15 @@ pub unsafe extern "C" fn trinity_limiter_new(
         let out = non_null(out_limiter, "out_limiter")?;
         *out = std::ptr::null_mut();
         let (name, mut fields) = named_config(config_json, config_len)?;
+        let redis_url = match fields.remove("redis_url") {
+            None => None,
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(_) => {
+                return Err(Error::invalid_input(
+                    "config_json.redis_url: expected a string",
+                ))
+            }
+        };
         let window_path = format!("rate_limits.{name}.window_ms");
         let window_ms = match fields.remove("window_ms") {
             None => 60_000,
@@ -313,7 +371,12 @@ pub unsafe extern "C" fn trinity_limiter_new(
                 window,
             }
         };
-        let inner = Arc::new(RateLimiter::new(name, limit)?);
+        let inner = match redis_url {
+            None => Limiter::Local(Arc::new(RateLimiter::new(name, limit)?)),
+            Some(url) => Limiter::Redis(Arc::new(rt::wait(RedisRateLimiter::new(
+                &url, &name, limit,
+            ))?)),
+        };
         *out = Box::into_raw(Box::new(trinity_limiter { inner }));
         Ok(())
     })
@@ -340,7 +403,8 @@ pub unsafe extern "C" fn trinity_limiter_free(l: *mut trinity_limiter) {
 /// request larger than `tpm` can never fit: details `{"retryable": false}`, and
 /// `out_retry_after_ms` is set to UINT64_MAX.
 ///
-/// Thread safety: safe from any thread, concurrently.
+/// Thread safety: safe from any thread, concurrently; for a limiter shared through Redis, not
+/// from a trinity callback.
 #[no_mangle]
 pub unsafe extern "C" fn trinity_limiter_try_acquire(
     l: *const trinity_limiter,
@@ -358,7 +422,7 @@ pub unsafe extern "C" fn trinity_limiter_try_acquire(
         }
         match limiter(l)?.try_acquire(tokens) {
             Ok(a) => {
-                *out = a.id();
+                *out = a;
                 Ok(())
             }
             Err(e) => {
@@ -399,7 +463,7 @@ pub unsafe extern "C" fn trinity_limiter_acquire(
     call(out_err, || unsafe {
         let out = non_null(out_admission, "out_admission")?;
         let l = limiter(l)?;
-        *out = rt::wait(until_cancelled(token_of(cancel), l.acquire(tokens)))?.id();
+        *out = rt::wait(until_cancelled(token_of(cancel), l.clone().acquire(tokens)))?;
         Ok(())
     })
 }
@@ -457,7 +521,7 @@ pub unsafe extern "C" fn trinity_limiter_acquire_async(
             let user = user; // moved whole into the task (not just its raw-pointer field)
             match result {
                 // SAFETY: the caller's callback with its own `user_data` (header contract).
-                Ok(a) => cb(user.0, crate::error::TRINITY_OK, a.id(), std::ptr::null()),
+                Ok(a) => cb(user.0, crate::error::TRINITY_OK, a, std::ptr::null()),
                 Err(e) => {
                     let code = e.kind.number();
                     let err = trinity_error::boxed(e);
@@ -474,7 +538,8 @@ pub unsafe extern "C" fn trinity_limiter_acquire_async(
 /// Replaces the token estimate of admission `admission` with the tokens the request really
 /// used. An admission that has left the window (or that this limiter never made) is a no-op.
 ///
-/// Thread safety: safe from any thread, concurrently.
+/// Thread safety: safe from any thread, concurrently; for a limiter shared through Redis, not
+/// from a trinity callback.
 #[no_mangle]
 pub unsafe extern "C" fn trinity_limiter_reconcile(
     l: *const trinity_limiter,
@@ -483,8 +548,7 @@ pub unsafe extern "C" fn trinity_limiter_reconcile(
     out_err: *mut *mut trinity_error,
 ) -> u32 {
     call(out_err, || unsafe {
-        limiter(l)?.reconcile(Admission::from_id(admission, actual_tokens), actual_tokens);
-        Ok(())
+        limiter(l)?.reconcile(admission, actual_tokens)
     })
 }
 
@@ -492,7 +556,8 @@ pub unsafe extern "C" fn trinity_limiter_reconcile(
 /// `requests_in_window`, `tokens_in_window`, `remaining_requests`, `remaining_tokens`,
 /// `retry_after_ms` (until one more 1-token request fits), `admitted`, `rejected`.
 ///
-/// Thread safety: safe from any thread, concurrently.
+/// Thread safety: safe from any thread, concurrently; for a limiter shared through Redis, not
+/// from a trinity callback.
 #[no_mangle]
 pub unsafe extern "C" fn trinity_limiter_snapshot(
     l: *const trinity_limiter,
@@ -501,7 +566,7 @@ pub unsafe extern "C" fn trinity_limiter_snapshot(
 ) -> u32 {
     call(out_err, || unsafe {
         let out = string_out(out_json, "out_json")?;
-        put_json(out, &limiter(l)?.snapshot())
+        put_json(out, &limiter(l)?.snapshot()?)
     })
 }
 
@@ -539,6 +604,70 @@ mod tests {
             assert_eq!(trinity_breaker_record(b, t, 0, null_mut()), 0);
             assert_eq!(trinity_breaker_record(b, t, 0, null_mut()), bad);
             trinity_breaker_free(b);
+        }
+    }
+
+    #[test]
+    fn limits_shared_through_redis() {
+        let mut redis = trinity_core::testing::RedisServer::start().expect("redis-server");
+        let cfg = format!(
+            r#"{{"name": "c-shared", "rpm": 3, "tpm": 100, "window_ms": 60000, "redis_url": "{}"}}"#,
+            redis.url()
+        );
+        let (mut a, mut b) = (null_mut(), null_mut());
+        let limited = ErrorKind::RateLimited.number();
+        // SAFETY: valid pointers and lengths; each handle is freed once.
+        unsafe {
+            let new = |out| trinity_limiter_new(cfg.as_ptr().cast(), cfg.len(), out, null_mut());
+            assert_eq!(new(&mut a), 0);
+            assert_eq!(new(&mut b), 0);
+            let (mut n, mut retry) = (0, 0);
+            // Two handles (as two processes would), one limit.
+            assert_eq!(
+                trinity_limiter_try_acquire(a, 60, &mut n, &mut retry, null_mut()),
+                0
+            );
+            assert_eq!(
+                trinity_limiter_try_acquire(b, 50, &mut n, &mut retry, null_mut()),
+                limited
+            );
+            assert!(retry > 59_000 && retry <= 60_000, "{retry}");
+            assert_eq!(trinity_limiter_reconcile(b, 999, 1, null_mut()), 0); // unknown: no-op
+            let first = {
+                let mut n = 0;
+                assert_eq!(
+                    trinity_limiter_try_acquire(a, 10, &mut n, null_mut(), null_mut()),
+                    0
+                );
+                n
+            };
+            assert_eq!(trinity_limiter_reconcile(a, first, 30, null_mut()), 0);
+            assert_eq!(trinity_limiter_acquire(b, 5, null(), &mut n, null_mut()), 0);
+            assert_eq!(
+                trinity_limiter_try_acquire(b, 1, &mut n, &mut retry, null_mut()),
+                limited
+            );
+            let mut s = trinity_string {
+                ptr: null_mut(),
+                len: 0,
+            };
+            assert_eq!(trinity_limiter_snapshot(b, &mut s, null_mut()), 0);
+            let json = std::slice::from_raw_parts(s.ptr as *const u8, s.len);
+            let snap: serde_json::Value = serde_json::from_slice(json).unwrap();
+            crate::ffi::trinity_string_free(&mut s);
+            assert_eq!(snap["requests_in_window"], 3);
+            assert_eq!(snap["tokens_in_window"], 95);
+
+            redis.kill();
+            let mut err = null_mut();
+            let rc = trinity_limiter_try_acquire(a, 1, &mut n, null_mut(), &mut err);
+            assert_eq!(rc, ErrorKind::Network.number());
+            crate::error::trinity_error_free(err);
+            trinity_limiter_free(a);
+            trinity_limiter_free(b);
+            let rc = trinity_limiter_new(cfg.as_ptr().cast(), cfg.len(), &mut a, null_mut());
+            assert_eq!(rc, ErrorKind::Network.number());
+            assert!(a.is_null());
         }
     }
 
