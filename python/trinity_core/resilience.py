@@ -1,11 +1,16 @@
 """Resilience for asyncio code: the core's circuit breaker, rate limiter, request queue and
 retry policy, with Python's control flow mapped onto them.
 
-    >>> breaker = CircuitBreaker("llm", window_size=20, minimum_calls=10)
-    >>> @breaker
-    ... async def ask(prompt: str) -> str: ...
-    >>> async with breaker: ...
-    >>> await LLMQueue(max_concurrency=8).submit(ask, "hi", retry=True, attempts=6, base=1.0, cap=30.0)
+    breaker = CircuitBreaker("llm", window_size=20, minimum_calls=10, failure_rate_threshold=0.5)
+
+    @breaker
+    async def ask(prompt: str) -> str: ...
+
+    async with breaker:
+        ...
+
+    queue = LLMQueue(max_concurrency=8, breaker=breaker)
+    answer = await queue.submit(ask, "hi", retry=True, attempts=6, base=1.0, cap=30.0)
 
 Every decision (admit, trip, probe, wait, retry or give up, how long to back off) is the
 core's; this module only turns exceptions, cancellation and ``await`` into its calls.

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import gc
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -316,6 +317,24 @@ def test_a_cancelled_acquire_leaves_the_line() -> None:
 
     asyncio.run(main())
     assert lim.snapshot()["admitted"] == 2
+
+
+def test_sync_twins_block_without_the_gil() -> None:
+    lim = tc.RateLimiter(rpm=1, window_s=0.05)
+    lim.try_acquire()
+    assert lim.acquire_sync().tokens == 1
+    q = tc.RequestQueue(max_concurrency=1)
+    held = q.acquire_sync()
+    got: list[tc.QueuePermit] = []
+    waiter = threading.Thread(target=lambda: got.append(q.acquire_sync(priority=1)))
+    waiter.start()
+    until(lambda: len(q) == 1, "the thread waits")  # runs while the waiter blocks: the GIL is free
+    held.release()
+    waiter.join(10)
+    assert len(got) == 1 and q.in_flight == 1
+    with got[0]:
+        pass
+    assert q.in_flight == 0
 
 
 def _admits(lim: tc.RateLimiter) -> bool:

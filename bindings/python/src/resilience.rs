@@ -362,6 +362,14 @@ impl PyRateLimiter {
         )
     }
 
+    /// The blocking twin of `acquire`, for scripts; the GIL is released while it waits.
+    #[pyo3(signature = (tokens=1))]
+    fn acquire_sync(&self, py: Python<'_>, tokens: u64) -> PyResult<PyAdmission> {
+        let limiter = self.0.clone();
+        py.detach(|| call(|| rt::wait(limiter.acquire(tokens))))
+            .map(PyAdmission)
+    }
+
     /// Replaces an admission's token estimate with the tokens it really used.
     fn reconcile(&self, admission: &Bound<'_, PyAdmission>, actual_tokens: u64) {
         self.0.reconcile(admission.get().0, actual_tokens);
@@ -464,6 +472,14 @@ impl PyRequestQueue {
             async move { queue.acquire(priority).await },
             permit_to_py,
         )
+    }
+
+    /// The blocking twin of `acquire`, for scripts; the GIL is released while it waits.
+    #[pyo3(signature = (priority=0))]
+    fn acquire_sync(&self, py: Python<'_>, priority: i64) -> PyResult<PyQueuePermit> {
+        let queue = self.0.clone();
+        py.detach(|| call(|| rt::wait(queue.acquire(priority))))
+            .map(|p| PyQueuePermit(Mutex::new(Some(p))))
     }
 
     /// Requests waiting for a slot.
