@@ -137,6 +137,10 @@ class CircuitBreaker(_native.CircuitBreaker):
             except BaseException as exc:
                 self.record(ticket, self.outcome_of(exc))
                 raise
+            if hasattr(result, "__await__"):
+                # A plain function handing back an awaitable (`lambda: client.chat(...)`):
+                # the call ends when that is awaited.
+                return self._settle(ticket, result)
             self.record(ticket, "success")
             return result
 
@@ -150,7 +154,15 @@ class CircuitBreaker(_native.CircuitBreaker):
             _close(work)
             raise
         try:
-            result = await (work() if callable(work) else work)
+            awaitable = work() if callable(work) else work
+        except BaseException as exc:
+            self.record(ticket, self.outcome_of(exc))
+            raise
+        return await self._settle(ticket, awaitable)
+
+    async def _settle(self, ticket: BreakerTicket, awaitable: Awaitable[T]) -> T:
+        try:
+            result = await awaitable
         except BaseException as exc:
             self.record(ticket, self.outcome_of(exc))
             raise

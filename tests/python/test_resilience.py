@@ -99,6 +99,10 @@ def test_decorator_records_outcomes_of_coroutines_and_functions() -> None:
             raise ValueError(x)
         return x + 1
 
+    @b
+    def hands_back(fail: bool) -> Awaitable[str]:
+        return work(-1, ValueError) if fail else asyncio.sleep(0, "later")
+
     async def main() -> None:
         assert await work(2) == 4
         with pytest.raises(ValueError):
@@ -108,11 +112,16 @@ def test_decorator_records_outcomes_of_coroutines_and_functions() -> None:
         assert plain(1) == 2
         with pytest.raises(ValueError):
             plain(-1)
+        # An awaitable handed back by a plain function is recorded when awaited; the inner
+        # decorated `work` records its own outcome too.
+        assert await hands_back(False) == "later"
+        with pytest.raises(ValueError):
+            await hands_back(True)
 
     asyncio.run(main())
-    assert work.__name__ == "work" and seen == [2, 3, 4]
+    assert work.__name__ == "work" and seen == [2, 3, 4, -1]
     snap = b.snapshot()
-    assert (snap["calls"], snap["failures"]) == (4, 2)
+    assert (snap["calls"], snap["failures"]) == (7, 4)
 
 
 def test_context_manager_records_and_cancellation_records_nothing() -> None:
@@ -524,6 +533,14 @@ def test_bad_config_names_the_field(make: Callable[[], object], path: str) -> No
         make()
     assert info.value.code == "config" and isinstance(info.value, ValueError)
     assert info.value.details is not None and info.value.details["path"] == path
+
+
+def test_exclude_takes_exception_classes_only() -> None:
+    assert tc.CircuitBreaker(exclude=KeyError).exclude == (KeyError,)
+    with pytest.raises(tc.InvalidInputError):
+        tc.CircuitBreaker(exclude=("KeyError",))  # type: ignore[arg-type]
+    with pytest.raises(tc.InvalidInputError):
+        tc.CircuitBreaker(exclude=int)  # type: ignore[arg-type]
 
 
 def test_unknown_breaker_field_is_a_config_error() -> None:

@@ -179,6 +179,18 @@ impl PyCircuitBreaker {
             Some(e) if e.is_instance_of::<PyTuple>() => e.cast::<PyTuple>()?.clone(),
             Some(e) => PyTuple::new(py, [e])?,
         };
+        let base = py.get_type::<pyo3::exceptions::PyBaseException>();
+        for t in exclude.iter() {
+            let is_exception = t
+                .cast::<pyo3::types::PyType>()
+                .is_ok_and(|t| t.is_subclass(&base).unwrap_or(false));
+            if !is_exception {
+                return Err(invalid_input(format!(
+                    "exclude: expected exception classes, got {}",
+                    conv::type_name(&t)
+                )));
+            }
+        }
         Ok(PyCircuitBreaker {
             inner: Arc::new(breaker),
             exclude: exclude.unbind(),
