@@ -32,7 +32,8 @@ func clientFor(t *testing.T, srv *MockServer, kind string) *Client {
 	if kind == "gemini" {
 		path = "/v1beta"
 	}
-	c, err := NewClient(fmt.Sprintf(`{"providers": {"p": {"kind": %q, "base_url": %q, "api_key": "sk-test"}}}`, kind, srv.URL()+path))
+	// One attempt per call: each injected fault reaches the test as it is.
+	c, err := NewClient(fmt.Sprintf(`{"providers": {"p": {"kind": %q, "base_url": %q, "api_key": "sk-test"}}, "retry": {"max_attempts": 1}}`, kind, srv.URL()+path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +253,10 @@ func TestConcurrentChats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// 32 streams each make a request; the 32 identical chats in flight together may share
+	// calls (single-flight), so at least one and at most 32 of them reach the server.
 	stats, _ := srv.Stats()
-	if stats.Requests != 64 {
+	if stats.Streams != 32 || stats.Requests < 33 || stats.Requests > 64 {
 		t.Fatalf("%+v", stats)
 	}
 	if err := srv.ResetStats(); err != nil {

@@ -13,7 +13,7 @@ const server = new MockServer({
       response: 'Borrowed, never lost; / the compiler keeps its word; / threads run without fear.',
     },
   },
-  faults: { script: ['ok', 'ok', '429'], retry_after_ms: 1200 },
+  faults: { script: ['ok', 'ok', '429', 'ok', '429'], retry_after_ms: 300 },
 });
 
 try {
@@ -43,9 +43,17 @@ try {
   }
   console.log('\n');
 
-  // The server's third answer is a 429: the error keeps the status and the Retry-After.
+  // The server's third answer is a 429: retried after its Retry-After (config section `retry`).
+  const retried = await client.chat(request);
+  console.log(`429 then an answer: ${retried.attempts} attempts in ${retried.latencyMs.toFixed(0)} ms`);
+
+  // Without retries the error keeps the status and the Retry-After.
+  const once = new Client({
+    providers: { openai: { kind: 'openai', base_url: `${server.url}/v1`, api_key: 'sk-demo' } },
+    retry: { max_attempts: 1 },
+  });
   try {
-    await client.chat(request);
+    await once.chat(request);
   } catch (e) {
     if (!(e instanceof RateLimitedError)) throw e;
     console.log(`rate limited -> ${e.name} (code ${e.code}), retry after ${e.details.retry_after_ms} ms`);

@@ -37,11 +37,14 @@ async def main() -> None:
         answers = await asyncio.gather(*(client.chat(model="fast", messages=messages) for _ in range(100)))
         print(f"parallel 100 calls, {len({a.content for a in answers})} distinct answer(s)")
 
-    with MockServer(faults={"script": ["429"], "retry_after_ms": 1200}) as flaky:
+    with MockServer(faults={"script": ["429", "ok", "429"], "retry_after_ms": 300}) as flaky:
         provider = {"kind": "openai", "base_url": flaky.url + "/v1", "api_key": "sk-demo"}
-        client = tc.Client({"providers": {"p": provider}})
+        # A 429 is retried after its Retry-After (the `retry` config section sets the policy).
+        answer = await tc.Client({"providers": {"p": provider}}).chat(model="p/gpt-4o", messages=messages)
+        print(f"retried  429 then an answer: {answer.attempts} attempts in {answer.latency_ms:.0f} ms")
         try:
-            await client.chat(model="p/gpt-4o", messages=messages)
+            once = tc.Client({"providers": {"p": provider}, "retry": {"max_attempts": 1}})
+            await once.chat(model="p/gpt-4o", messages=messages)
         except tc.RateLimitedError as e:
             assert e.details is not None
             print(f"fault    {e.code}: retry after {e.details['retry_after_ms']} ms (HTTP {e.details['status']})")

@@ -21,6 +21,14 @@ describe('faults', () => {
     return f.client;
   };
 
+  test('retryable faults are retried by default, with the attempts reported', async () => {
+    const s = server({ faults: { script: ['503', '429', 'ok'], retry_after_ms: 10 } });
+    started.push(s);
+    const r = await clientFor(s, 'openai', {}, { base_ms: 5 }).chat(ask('Say hello'));
+    assert.equal(r.attempts, 3);
+    assert.equal(s.stats().requests, 3);
+  });
+
   test('429 is RateLimitedError with status and retry_after_ms', async () => {
     const e = await rejection(setUp('429').chat(ask('Say hello')));
     assert.ok(e instanceof core.RateLimitedError, String(e));

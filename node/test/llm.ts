@@ -20,10 +20,18 @@ export function server(extra: MockServerConfig = {}): MockServer {
   return new MockServer({ fixtures: FIXTURES, seed: 1, ...extra });
 }
 
-/** A client whose only provider `p` is `server` speaking `kind`. */
-export function clientFor(s: MockServer, kind: Kind = 'openai', provider: Record<string, unknown> = {}): Client {
+/**
+ * A client whose only provider `p` is `server` speaking `kind`. One attempt per call by default,
+ * so each injected fault reaches the test as it is; pass `retry` to test the retries.
+ */
+export function clientFor(
+  s: MockServer,
+  kind: Kind = 'openai',
+  provider: Record<string, unknown> = {},
+  retry: Record<string, unknown> = { max_attempts: 1 },
+): Client {
   const base_url = s.url + (kind === 'gemini' ? '/v1beta' : '/v1');
-  return new Client({ providers: { p: { kind, base_url, api_key: 'sk-test', ...provider } } });
+  return new Client({ providers: { p: { kind, base_url, api_key: 'sk-test', ...provider } }, retry });
 }
 
 export function ask(prompt: string, extra: Partial<ChatRequest> = {}): ChatRequest {

@@ -165,3 +165,15 @@ def test_concurrent_async_calls_share_the_pool(server: MockServer) -> None:
         return {r.content for r in rs}
 
     assert asyncio.run(run()) == {"Hello from the mock server!"}
+
+
+def test_a_client_dropped_while_its_call_is_pending_still_delivers_the_answer() -> None:
+    with MockServer(fixtures=FIXTURES, latency={"dist": "fixed", "ms": 100}) as s:
+        provider = {"kind": "openai", "base_url": base_url(s, "openai"), "api_key": "sk-test"}
+
+        async def run() -> str:
+            # The temporary client is gone before the answer arrives.
+            r = await asyncio.wait_for(tc.Client({"providers": {"p": provider}}).chat(ask("Say hello")), 10)
+            return r.content
+
+        assert asyncio.run(run()) == "Hello from the mock server!"

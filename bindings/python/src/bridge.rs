@@ -78,7 +78,14 @@ impl Drain {
 
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// One bridge per running loop, remembered by whoever makes calls (a `Client`).
+/// The process-wide bridges. Shared rather than per `Client`: a client dropped while its calls
+/// are pending (`await tc.Client(cfg).chat(...)`) must not take the loop's reader with it.
+pub fn shared() -> Arc<LoopBridges> {
+    static SHARED: std::sync::LazyLock<Arc<LoopBridges>> = std::sync::LazyLock::new(Arc::default);
+    SHARED.clone()
+}
+
+/// One bridge per running loop (see `shared`).
 #[derive(Default)]
 pub struct LoopBridges {
     current: Mutex<Option<Arc<Bridge>>>,

@@ -155,7 +155,7 @@ impl PyClient {
         let client = call(|| Client::new(config))?;
         Ok(PyClient {
             inner: Arc::new(client),
-            bridges: Arc::default(),
+            bridges: crate::bridge::shared(),
         })
     }
 
