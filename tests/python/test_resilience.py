@@ -10,6 +10,7 @@ import gc
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -259,6 +260,22 @@ def test_a_failing_state_listener_is_reported_not_raised(monkeypatch: pytest.Mon
     b.record(b.acquire(), "failure")
     assert b.state == "open"
     assert len(reported) == 1 and isinstance(reported[0].exc_value, RuntimeError)
+
+
+def test_a_callback_that_refers_to_its_breaker_is_collected() -> None:
+    class Owner:
+        def __init__(self) -> None:
+            self.breaker = tc.CircuitBreaker("owned")
+            self.breaker.on_state_change(self.log)
+
+        def log(self, change: Any) -> None:
+            pass
+
+    owner = Owner()
+    ref = weakref.ref(owner)
+    del owner
+    gc.collect()
+    assert ref() is None
 
 
 # --- rate limiter ------------------------------------------------------------------------------

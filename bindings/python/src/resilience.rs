@@ -8,9 +8,11 @@ use crate::config::PyConfig;
 use crate::conv;
 use crate::error::{call, invalid_input, to_py};
 use futures_util::FutureExt;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
+use pyo3::PyTraverseError;
 use rand::SeedableRng;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -55,10 +57,12 @@ fn settle(py: Python<'_>, future: &Bound<'_, PyAny>, value: PyResult<Py<PyAny>>)
 /// free now resolves the future at once, without a trip through the runtime. Otherwise the
 /// same future moves to the runtime and the bridge resolves the asyncio future when it ends;
 /// cancelling the asyncio future drops it (which leaves the queue or the limiter's line).
+/// `timers`: the first poll may start a tokio timer, so it runs inside the runtime's context.
 fn start<'py, T, F>(
     py: Python<'py>,
     work: F,
     convert: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
+    timers: bool,
 ) -> PyResult<Bound<'py, PyAny>>
 where
     T: Send + 'static,
@@ -68,7 +72,8 @@ where
     let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let mut work = Box::pin(AssertUnwindSafe(work).catch_unwind());
     let first = {
-        let _runtime = rt::handle().enter();
+        let handle = timers.then(rt::handle);
+        let _runtime = handle.as_ref().map(|h| h.enter());
         work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
     };
     let finish =
@@ -154,7 +159,12 @@ fn outcome(name: &str) -> PyResult<Outcome> {
 pub struct PyCircuitBreaker {
     inner: Arc<core::CircuitBreaker>,
     exclude: Py<PyTuple>,
+    /// The `on_state_change` callbacks, held here (not in the core's listeners) so that the
+    /// garbage collector sees them: a callback that refers back to its breaker is a cycle.
+    callbacks: Callbacks,
 }
+
+type Callbacks = Arc<Mutex<Vec<Py<PyAny>>>>;
 
 #[pymethods]
 impl PyCircuitBreaker {
@@ -194,6 +204,7 @@ impl PyCircuitBreaker {
         Ok(PyCircuitBreaker {
             inner: Arc::new(breaker),
             exclude: exclude.unbind(),
+            callbacks: Callbacks::default(),
         })
     }
 
@@ -255,14 +266,43 @@ impl PyCircuitBreaker {
     /// Calls `callback({"breaker", "from", "to", "failure_rate", "slow_call_rate"})` after each
     /// transition, on the thread that caused it. An exception in it is reported, not raised.
     fn on_state_change(&self, callback: Py<PyAny>) {
+        let callbacks = self.callbacks.clone();
+        let index = {
+            let mut all = callbacks.lock().unwrap_or_else(|p| p.into_inner());
+            all.push(callback);
+            all.len() - 1
+        };
         self.inner.on_state_change(move |change| {
             Python::attach(|py| {
-                let cb = callback.bind(py);
+                let callback = callbacks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(index)
+                    .map(|c| c.clone_ref(py));
+                let Some(cb) = callback.map(|c| c.into_bound(py)) else {
+                    return; // cleared by the garbage collector
+                };
                 if let Err(e) = conv::serialized(py, change).and_then(|c| cb.call1((c,))) {
-                    e.write_unraisable(py, Some(cb));
+                    e.write_unraisable(py, Some(&cb));
                 }
             })
         });
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> std::result::Result<(), PyTraverseError> {
+        visit.call(&self.exclude)?;
+        if let Ok(callbacks) = self.callbacks.try_lock() {
+            for c in callbacks.iter() {
+                visit.call(c)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let callbacks =
+            std::mem::take(&mut *self.callbacks.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(callbacks); // outside the lock: a destructor may call back in
     }
 
     fn __repr__(&self) -> String {
@@ -371,6 +411,7 @@ impl PyRateLimiter {
             py,
             async move { limiter.acquire(tokens).await },
             admission_to_py,
+            true,
         )
     }
 
@@ -483,6 +524,7 @@ impl PyRequestQueue {
             py,
             async move { queue.acquire(priority).await },
             permit_to_py,
+            false,
         )
     }
 
