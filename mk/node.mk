@@ -4,7 +4,7 @@
 
 NAPI_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-setup-node: ## npm dependencies (napi CLI, TypeScript; gpt-tokenizer and openai for the benches)
+setup-node: ## npm dependencies (napi CLI, TypeScript; gpt-tokenizer, openai, opossum and cockatiel for the benches)
 	@command -v node >/dev/null || { echo "node >= 20 is required"; exit 1; }
 	@# `npm ci` rejects this lock file (npm 11 drops the napi CLI's optional platform packages
 	@# from it); `npm install` installs the locked versions all the same.
@@ -27,10 +27,11 @@ demo-node: build-node ## Registry look-ups and token counts of the sample docume
 	@echo
 	node examples/node/chat.mjs
 
-bench-node: ## countTokens vs gpt-tokenizer, getModel ns/call; Client.chat vs the openai npm package (release builds)
+bench-node: ## countTokens vs gpt-tokenizer, getModel ns/call; Client.chat vs the openai npm package; CircuitBreaker vs opossum and cockatiel, allowRequest ns/call (release builds)
 	@$(MAKE) --no-print-directory PROFILE=release build-node build-mock
 	node bench/node/tokens.mjs
 	node bench/node/client.mjs
+	node bench/node/resilience.mjs
 
 lint-node: setup-node ## tsc --noEmit over the wrapper and the tests
 	npm run -s lint

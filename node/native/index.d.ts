@@ -29,6 +29,8 @@ export declare class NativeCircuitBreaker {
    * open 30 s, 3 half-open probes).
    */
   constructor(name?: string | undefined | null, options?: BreakerOptions | undefined | null)
+  /** For `breakerTryAcquire`/`breakerRecord`; valid while this object lives. */
+  get handle(): number
   /** Admits a call (returns its ticket for `record`) or throws `circuit_open`. */
   tryAcquire(): number
   /**
@@ -59,12 +61,11 @@ export declare class NativeClient {
 /** Rate limits by name (a provider): the core's `LimiterSet`. */
 export declare class NativeLimiterSet {
   constructor()
+  /** For `limiterTryAcquire`; valid while this object lives. */
+  get handle(): number
   /** `rpm`/`tpm` null or undefined: no limit of that kind. `windowMs` defaults to a minute. */
   setLimit(name: string, rpm?: number | undefined | null, tpm?: number | undefined | null, windowMs?: number | undefined | null): void
-  /**
-   * Admits now (true) or not (false); a name without limits is always admitted. A request
-   * larger than the token limit can never fit: that throws `rate_limited` (retryable false).
-   */
+  /** See `limiter_admit`. */
   tryAcquire(name: string, tokens: number): boolean
   /** Resolves when `tokens` are admitted (waiting in line, first come first served). */
   acquire(name: string, tokens: number, abort?: AbortToken | undefined | null): Promise<undefined>
@@ -163,6 +164,9 @@ export interface BreakerOptions {
   halfOpenCalls?: number
 }
 
+/** `NativeCircuitBreaker.record` as a free function over its `handle`. */
+export declare function breakerRecord(handle: number, ticket: number, outcome: number): boolean
+
 /** The breaker's settings as they are now (all fields set). */
 export interface BreakerSettingsInfo {
   windowType: string
@@ -187,6 +191,14 @@ export interface BreakerStats {
   notPermitted: number
   retryAfterMs: number
 }
+
+/**
+ * `NativeCircuitBreaker.tryAcquire` as a free function over its `handle`, for the hot path.
+ * A ticket is >= 0. A rejection is a negative number rather than a thrown error, so the
+ * wrapper builds its `CircuitOpenError` without a native error object (and a second stack
+ * trace): `-1 - (retry_after_ms * 4 + state)`, state 0 open, 1 half-open, 2 forced-open.
+ */
+export declare function breakerTryAcquire(handle: number): number
 
 export interface ChatChunk {
   delta: string
@@ -252,6 +264,9 @@ export interface LimiterStats {
   admitted: number
   rejected: number
 }
+
+/** `NativeLimiterSet.tryAcquire` as a free function over its `handle`. */
+export declare function limiterTryAcquire(handle: number, name: string, tokens: number): boolean
 
 export declare function loadConfig(path: string, applyEnv?: boolean | undefined | null): any
 

@@ -3,7 +3,15 @@
 // breaker, exact sliding-window rate limits, a priority queue with aging. The protected functions
 // run here in JS; only their admission and outcome cross into the core.
 
-import { AbortToken, NativeCircuitBreaker, NativeLimiterSet, NativeRequestQueue } from '../native/index.js';
+import {
+  AbortToken,
+  NativeCircuitBreaker,
+  NativeLimiterSet,
+  NativeRequestQueue,
+  breakerRecord,
+  breakerTryAcquire,
+  limiterTryAcquire,
+} from '../native/index.js';
 import {
   BudgetExceededError,
   CancelledError,
@@ -121,6 +129,9 @@ function countThreshold(what: string, count: number, window: number): BreakerOpt
   return { windowType: 'count', windowSize: window, minimumCalls: count, failureRateThreshold: count / window };
 }
 
+/** The states of `breakerTryAcquire`'s rejection code, in the core's words. */
+const REJECTED_STATES = ['open', 'half_open', 'forced_open'] as const;
+
 function defaultIsFailure(e: unknown): boolean {
   return !isAbort(e);
 }
@@ -144,34 +155,34 @@ function defaultIsFailure(e: unknown): boolean {
  */
 export class CircuitBreaker {
   readonly #native: NativeCircuitBreaker;
+  /** The native object's number for the hot calls (free functions cost less than methods). */
+  readonly #h: number;
+  readonly #name: string;
   readonly #isFailure: (error: unknown) => boolean;
 
   constructor(options: CircuitBreakerOptions = {}) {
     const { name, isFailure, ...settings } = options;
     this.#native = call(() => new NativeCircuitBreaker(name, settings));
+    this.#h = this.#native.handle;
+    this.#name = this.#native.name;
     this.#isFailure = isFailure ?? defaultIsFailure;
   }
 
   get name(): string {
-    return this.#native.name;
+    return this.#name;
   }
 
   /** Runs `fn` under the breaker; its result or error passes through unchanged. */
   async execute<T>(fn: () => Promise<T> | T): Promise<T> {
-    let ticket: number;
-    try {
-      ticket = this.#native.tryAcquire();
-    } catch (e) {
-      throw toTrinityError(e);
-    }
+    const ticket = this.tryAcquire();
     let value: T;
     try {
       value = await fn();
     } catch (e) {
-      this.#native.record(ticket, this.#isFailure(e) ? FAILURE : CANCELLED);
+      breakerRecord(this.#h, ticket, this.#isFailure(e) ? FAILURE : CANCELLED);
       throw e;
     }
-    this.#native.record(ticket, SUCCESS);
+    breakerRecord(this.#h, ticket, SUCCESS);
     return value;
   }
 
@@ -180,16 +191,29 @@ export class CircuitBreaker {
    * `CircuitOpenError`. A ticket never recorded holds a half-open probe slot.
    */
   tryAcquire(): number {
+    let ticket: number;
     try {
-      return this.#native.tryAcquire();
+      ticket = breakerTryAcquire(this.#h);
     } catch (e) {
       throw toTrinityError(e);
     }
+    if (ticket < 0) throw this.#openError(-1 - ticket);
+    return ticket;
+  }
+
+  /** The core's `circuit_open` error, as the core words it, from `retry_after_ms * 4 + state`. */
+  #openError(code: number): CircuitOpenError {
+    const state = REJECTED_STATES[code % 4] ?? 'open';
+    return new CircuitOpenError(`circuit breaker '${this.#name}' is ${state}`, {
+      breaker: this.#name,
+      state,
+      retry_after_ms: Math.floor(code / 4),
+    });
   }
 
   /** Records how the call of `ticket` ended; `cancelled` counts as neither. False for an unknown ticket. */
   record(ticket: number, outcome: 'success' | 'failure' | 'cancelled'): boolean {
-    return this.#native.record(ticket, outcome === 'success' ? SUCCESS : outcome === 'failure' ? FAILURE : CANCELLED);
+    return breakerRecord(this.#h, ticket, outcome === 'success' ? SUCCESS : outcome === 'failure' ? FAILURE : CANCELLED);
   }
 
   /** An open breaker whose wait is over reports `half-open`: its next call is a probe. */
@@ -262,6 +286,7 @@ export interface QueueCallOptions {
  */
 export class RateLimiter {
   readonly #native = new NativeLimiterSet();
+  readonly #h = this.#native.handle;
 
   /** `rpm`/`tpm` undefined or null: no limit of that kind. `windowMs` defaults to 60 000. */
   setLimit(provider: string, rpm?: number | null, tpm?: number | null, windowMs?: number): void {
@@ -276,7 +301,7 @@ export class RateLimiter {
    */
   allowRequest(provider: string, tokens = 0): boolean {
     try {
-      return this.#native.tryAcquire(provider, tokens);
+      return limiterTryAcquire(this.#h, provider, tokens);
     } catch (e) {
       throw toTrinityError(e);
     }

@@ -6,12 +6,18 @@
 //! breaker's `tryAcquire`/`record` are synchronous (a slab slot and the breaker's mutex, no
 //! allocation on the success path); waiting (limiter, queue) is a promise settled from the
 //! core runtime when the core grants the turn.
+//!
+//! The hot calls (breaker admission and outcome, limiter admission) are free functions taking
+//! a numeric handle rather than class methods: napi-rs checks the receiver's type tag on every
+//! method call, which costs several times the work itself (about 0.9 µs against 0.1 µs for a
+//! free function, measured here). The class object owns the handle and frees it when collected;
+//! the wrapper keeps the object alive for as long as it uses the handle.
 
 use crate::error::{guard, to_js};
 use crate::task::{spawn_promise, unless_cancelled, AbortToken};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use trinity_core::config::{QueueConfig, WindowType};
 use trinity_core::resilience::{
@@ -54,6 +60,39 @@ impl<T> Slab<T> {
         }
         v
     }
+}
+
+/// Objects reachable from free functions by number. Numbers are never reused, so a stale one
+/// finds nothing rather than another object.
+struct Handles<T>(RwLock<Vec<Option<Arc<T>>>>);
+
+impl<T> Handles<T> {
+    const fn new() -> Self {
+        Handles(RwLock::new(Vec::new()))
+    }
+
+    fn insert(&self, v: Arc<T>) -> u32 {
+        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        g.push(Some(v));
+        (g.len() - 1) as u32
+    }
+
+    fn remove(&self, h: u32) {
+        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = g.get_mut(h as usize) {
+            *slot = None;
+        }
+    }
+
+    #[inline]
+    fn with<R>(&self, h: u32, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
+        g.get(h as usize).and_then(|v| v.as_deref()).map(f)
+    }
+}
+
+fn stale(what: &str) -> CoreError {
+    CoreError::invalid_input(format!("{what}: unknown handle"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,10 +233,83 @@ fn parse_state(s: &str) -> trinity_core::Result<BreakerState> {
 const SUCCESS: u32 = 0;
 const FAILURE: u32 = 1;
 
-#[napi]
-pub struct NativeCircuitBreaker {
+struct BreakerCell {
     breaker: CircuitBreaker,
     tickets: Mutex<Slab<Ticket>>,
+}
+
+impl BreakerCell {
+    #[inline]
+    fn try_acquire(&self) -> trinity_core::Result<u32> {
+        let t = self.breaker.try_acquire()?;
+        Ok(lock(&self.tickets).insert(t))
+    }
+
+    #[inline]
+    fn record(&self, ticket: u32, outcome: u32) -> bool {
+        let Some(t) = lock(&self.tickets).remove(ticket) else {
+            return false;
+        };
+        let outcome = match outcome {
+            SUCCESS => Outcome::Success,
+            FAILURE => Outcome::Failure,
+            _ => Outcome::Cancelled,
+        };
+        self.breaker.record(t, outcome);
+        true
+    }
+}
+
+static BREAKERS: Handles<BreakerCell> = Handles::new();
+
+/// `NativeCircuitBreaker.tryAcquire` as a free function over its `handle`, for the hot path.
+/// A ticket is >= 0. A rejection is a negative number rather than a thrown error, so the
+/// wrapper builds its `CircuitOpenError` without a native error object (and a second stack
+/// trace): `-1 - (retry_after_ms * 4 + state)`, state 0 open, 1 half-open, 2 forced-open.
+#[napi]
+pub fn breaker_try_acquire(env: Env, handle: u32) -> Result<i64> {
+    match BREAKERS.with(handle, BreakerCell::try_acquire) {
+        Some(Ok(t)) => Ok(i64::from(t)),
+        Some(Err(e)) if e.kind == ErrorKind::CircuitOpen => Ok(-1 - rejection_code(&e)),
+        Some(Err(e)) => Err(to_js(&env, e)),
+        None => Err(to_js(&env, stale("breakerTryAcquire"))),
+    }
+}
+
+/// `retry_after_ms * 4 + state` from the core's `circuit_open` details.
+fn rejection_code(e: &CoreError) -> i64 {
+    let d = e.details.as_ref();
+    let state = match d.and_then(|d| d.get("state")).and_then(|v| v.as_str()) {
+        Some("half_open") => 1,
+        Some("forced_open") => 2,
+        _ => 0,
+    };
+    let retry = d
+        .and_then(|d| d.get("retry_after_ms"))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+        .min(1 << 48) as i64;
+    retry * 4 + state
+}
+
+/// `NativeCircuitBreaker.record` as a free function over its `handle`.
+#[napi]
+pub fn breaker_record(handle: u32, ticket: u32, outcome: u32) -> bool {
+    BREAKERS
+        .with(handle, |c| c.record(ticket, outcome))
+        .unwrap_or(false)
+}
+
+#[napi]
+pub struct NativeCircuitBreaker {
+    cell: Arc<BreakerCell>,
+    handle: u32,
+}
+
+impl Drop for NativeCircuitBreaker {
+    fn drop(&mut self) {
+        BREAKERS.remove(self.handle);
+    }
 }
 
 #[napi]
@@ -210,47 +322,43 @@ impl NativeCircuitBreaker {
             let settings = options
                 .unwrap_or_default()
                 .apply(BreakerSettings::default())?;
-            Ok(NativeCircuitBreaker {
+            let cell = Arc::new(BreakerCell {
                 breaker: CircuitBreaker::new(name.unwrap_or_else(|| "breaker".into()), settings)?,
                 tickets: Mutex::new(Slab::new()),
-            })
+            });
+            let handle = BREAKERS.insert(cell.clone());
+            Ok(NativeCircuitBreaker { cell, handle })
         })
+    }
+
+    /// For `breakerTryAcquire`/`breakerRecord`; valid while this object lives.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// Admits a call (returns its ticket for `record`) or throws `circuit_open`.
     #[napi]
     pub fn try_acquire(&self, env: Env) -> Result<u32> {
-        match self.breaker.try_acquire() {
-            Ok(t) => Ok(lock(&self.tickets).insert(t)),
-            Err(e) => Err(to_js(&env, e)),
-        }
+        self.cell.try_acquire().map_err(|e| to_js(&env, e))
     }
 
     /// Hands a ticket back: 0 success, 1 failure, anything else cancelled (counts as neither).
     /// Returns false for a ticket already recorded or never issued.
     #[napi]
     pub fn record(&self, ticket: u32, outcome: u32) -> bool {
-        let Some(t) = lock(&self.tickets).remove(ticket) else {
-            return false;
-        };
-        let outcome = match outcome {
-            SUCCESS => Outcome::Success,
-            FAILURE => Outcome::Failure,
-            _ => Outcome::Cancelled,
-        };
-        self.breaker.record(t, outcome);
-        true
+        self.cell.record(ticket, outcome)
     }
 
     #[napi]
     pub fn state(&self) -> &'static str {
-        self.breaker.state().as_str()
+        self.cell.breaker.state().as_str()
     }
 
     #[napi]
     pub fn set_state(&self, env: Env, state: String) -> Result<()> {
         guard(&env, || {
-            self.breaker.set_state(parse_state(&state)?);
+            self.cell.breaker.set_state(parse_state(&state)?);
             Ok(())
         })
     }
@@ -259,14 +367,15 @@ impl NativeCircuitBreaker {
     #[napi]
     pub fn configure(&self, env: Env, options: BreakerOptions) -> Result<()> {
         guard(&env, || {
-            self.breaker
-                .set_settings(options.apply(self.breaker.settings())?)
+            self.cell
+                .breaker
+                .set_settings(options.apply(self.cell.breaker.settings())?)
         })
     }
 
     #[napi]
     pub fn settings(&self) -> BreakerSettingsInfo {
-        let s = self.breaker.settings();
+        let s = self.cell.breaker.settings();
         BreakerSettingsInfo {
             window_type: match s.window_type {
                 WindowType::Count => "count",
@@ -285,7 +394,7 @@ impl NativeCircuitBreaker {
 
     #[napi]
     pub fn stats(&self) -> BreakerStats {
-        let s = self.breaker.snapshot();
+        let s = self.cell.breaker.snapshot();
         BreakerStats {
             state: s.state.as_str().to_string(),
             calls: s.calls,
@@ -300,7 +409,7 @@ impl NativeCircuitBreaker {
 
     #[napi(getter)]
     pub fn name(&self) -> String {
-        self.breaker.name().to_string()
+        self.cell.breaker.name().to_string()
     }
 }
 
@@ -321,19 +430,54 @@ pub struct LimiterStats {
     pub rejected: f64,
 }
 
+static LIMITERS: Handles<LimiterSet> = Handles::new();
+
+/// Admits now (true) or not (false); a name without limits is always admitted. A request
+/// larger than the token limit can never fit: that throws `rate_limited` (retryable false).
+fn limiter_admit(set: &LimiterSet, name: &str, tokens: f64) -> trinity_core::Result<bool> {
+    let tokens = if tokens >= 0.0 { tokens as u64 } else { 0 };
+    match set.try_acquire(name, tokens) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind == ErrorKind::RateLimited && !never_fits(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `NativeLimiterSet.tryAcquire` as a free function over its `handle`.
+#[napi]
+pub fn limiter_try_acquire(env: Env, handle: u32, name: String, tokens: f64) -> Result<bool> {
+    LIMITERS
+        .with(handle, |set| limiter_admit(set, &name, tokens))
+        .unwrap_or_else(|| Err(stale("limiterTryAcquire")))
+        .map_err(|e| to_js(&env, e))
+}
+
 /// Rate limits by name (a provider): the core's `LimiterSet`.
 #[napi]
 pub struct NativeLimiterSet {
     set: Arc<LimiterSet>,
+    handle: u32,
+}
+
+impl Drop for NativeLimiterSet {
+    fn drop(&mut self) {
+        LIMITERS.remove(self.handle);
+    }
 }
 
 #[napi]
 impl NativeLimiterSet {
     #[napi(constructor)]
     pub fn new() -> Self {
-        NativeLimiterSet {
-            set: Arc::new(LimiterSet::new()),
-        }
+        let set = Arc::new(LimiterSet::new());
+        let handle = LIMITERS.insert(set.clone());
+        NativeLimiterSet { set, handle }
+    }
+
+    /// For `limiterTryAcquire`; valid while this object lives.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// `rpm`/`tpm` null or undefined: no limit of that kind. `windowMs` defaults to a minute.
@@ -359,16 +503,10 @@ impl NativeLimiterSet {
         })
     }
 
-    /// Admits now (true) or not (false); a name without limits is always admitted. A request
-    /// larger than the token limit can never fit: that throws `rate_limited` (retryable false).
+    /// See `limiter_admit`.
     #[napi]
     pub fn try_acquire(&self, env: Env, name: String, tokens: f64) -> Result<bool> {
-        let tokens = if tokens >= 0.0 { tokens as u64 } else { 0 };
-        match self.set.try_acquire(&name, tokens) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind == ErrorKind::RateLimited && !never_fits(&e) => Ok(false),
-            Err(e) => Err(to_js(&env, e)),
-        }
+        limiter_admit(&self.set, &name, tokens).map_err(|e| to_js(&env, e))
     }
 
     /// Resolves when `tokens` are admitted (waiting in line, first come first served).
