@@ -8,6 +8,9 @@
 
 Every error is a :class:`TrinityError` with a stable ``.code`` (``"not_found"``,
 ``"invalid_input"``, ...), one subclass per code.
+
+Resilience (:mod:`trinity_core.resilience`): :class:`CircuitBreaker` (``async with``, decorator),
+:class:`RateLimiter`, :class:`RequestQueue` and :class:`LLMQueue` (``submit(fn, retry=True, ...)``).
 """
 
 from trinity_core._native import (
