@@ -1,9 +1,10 @@
 //! The core's resilience primitives for Python: `CircuitBreaker`, `RateLimiter`, `RequestQueue`
 //! and `RetryPolicy`. Admission and recording are plain native calls (no coroutine, no GIL
 //! release: they take a mutex for a few ns); waits return asyncio futures resolved through the
-//! loop bridge. Context-manager and decorator sugar lives in `trinity_core/resilience.py`.
+//! process-wide loop bridge (`bridge::shared`). Context-manager and decorator sugar lives in
+//! `trinity_core/resilience.py`.
 
-use crate::bridge::{Completion, LoopBridges};
+use crate::bridge::Completion;
 use crate::config::PyConfig;
 use crate::conv;
 use crate::error::{call, invalid_input, to_py};
@@ -17,7 +18,7 @@ use rand::SeedableRng;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use trinity_core::config::{Config, EnvOverrides};
@@ -27,9 +28,6 @@ use trinity_core::resilience::{
     RetryPolicy, Ticket,
 };
 use trinity_core::{rt, Error, ErrorKind, Result};
-
-/// One bridge per event loop, shared by every limiter and queue.
-static BRIDGES: LazyLock<LoopBridges> = LazyLock::new(LoopBridges::default);
 
 /// Aborts the runtime task when its asyncio future is cancelled.
 #[pyclass(frozen)]
@@ -68,7 +66,7 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    let (event_loop, bridge) = BRIDGES.for_running_loop(py)?;
+    let (event_loop, bridge) = crate::bridge::shared().for_running_loop(py)?;
     let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let mut work = Box::pin(AssertUnwindSafe(work).catch_unwind());
     let first = {
