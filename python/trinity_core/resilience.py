@@ -24,7 +24,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar, overload
+from typing import Any, Literal, ParamSpec, TypeVar, Union, overload
 
 from trinity_core import _native
 from trinity_core._native import Admission, BreakerTicket, QueuePermit, RetryPolicy, is_retryable
@@ -47,7 +47,7 @@ B = TypeVar("B", bound="CircuitBreaker")
 L = TypeVar("L", bound="RateLimiter")
 
 Outcome = Literal["success", "failure", "cancelled"]
-Work = Awaitable[T] | Callable[[], Awaitable[T]]
+Work = Union[Awaitable[T], Callable[[], Awaitable[T]]]  # noqa: UP007 - subscriptable as Work[T] on 3.10
 
 # The breakers entered by `with` / `async with` in this context and their tickets, innermost
 # last: one entry per block, so one breaker serves any number of concurrent tasks.
