@@ -316,7 +316,9 @@ async fn retry_run_returns_the_first_success_and_counts_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn limiter_admits_at_most_60_per_sliding_minute_and_uses_95_percent() {
-    let limiter = Arc::new(RateLimiter::new("p", RateLimit::per_minute(Some(60), None)).unwrap());
+    let limiter = Arc::new(
+        RateLimiter::with_clock("p", RateLimit::per_minute(Some(60), None), Clock::Tokio).unwrap(),
+    );
     let start = tokio::time::Instant::now();
     let admitted = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -356,7 +358,10 @@ async fn limiter_admits_at_most_60_per_sliding_minute_and_uses_95_percent() {
 
 #[tokio::test(start_paused = true)]
 async fn limiter_tokens_fail_fast_when_too_large_and_large_requests_are_not_starved() {
-    let limiter = Arc::new(RateLimiter::new("p", RateLimit::per_minute(None, Some(1000))).unwrap());
+    let limiter = Arc::new(
+        RateLimiter::with_clock("p", RateLimit::per_minute(None, Some(1000)), Clock::Tokio)
+            .unwrap(),
+    );
     let e = limiter.try_acquire(1001).unwrap_err();
     assert_eq!(
         (e.kind, e.details.unwrap()["retryable"].clone()),
@@ -448,7 +453,7 @@ async fn queue_never_exceeds_8_in_flight_over_10000_requests_with_10_percent_can
         max_length: 20_000,
         aging: Duration::from_secs(5),
     };
-    let queue = Arc::new(RequestQueue::new(settings).unwrap());
+    let queue = Arc::new(RequestQueue::with_clock(settings, Clock::Tokio).unwrap());
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
@@ -500,7 +505,7 @@ async fn queue_serves_higher_priority_first_and_ages_the_rest() {
         max_length: 100,
         aging: Duration::from_millis(100),
     };
-    let queue = Arc::new(RequestQueue::new(settings).unwrap());
+    let queue = Arc::new(RequestQueue::with_clock(settings, Clock::Tokio).unwrap());
     let hold = queue.acquire(0).await.unwrap();
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let spawn = |name: &'static str, priority: i64| {

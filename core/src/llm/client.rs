@@ -151,7 +151,7 @@ impl Engine {
             limiters,
             breaker,
             policy: RetryPolicy::from(&config.retry),
-            budget: RetryBudget::new(config.retry.budget_ratio.0, MIN_RETRIES, Clock::Tokio),
+            budget: RetryBudget::new(config.retry.budget_ratio.0, MIN_RETRIES, Clock::System),
             registry,
             config,
         };

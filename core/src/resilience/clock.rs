@@ -1,5 +1,6 @@
-//! Time for the resilience primitives: the tokio clock (so `#[tokio::test(start_paused = true)]`
-//! drives it), or a manual clock that synchronous tests advance by hand.
+//! Time for the resilience primitives: the monotonic system clock (the default: a vDSO read),
+//! the tokio clock (so `#[tokio::test(start_paused = true)]` drives it), or a manual clock that
+//! synchronous tests advance by hand.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -7,8 +8,10 @@ use std::time::Duration;
 
 #[derive(Clone, Debug, Default)]
 pub enum Clock {
-    /// `tokio::time::Instant`: real time, or the paused test clock inside a paused runtime.
+    /// `std::time::Instant`.
     #[default]
+    System,
+    /// `tokio::time::Instant`: real time, or the paused test clock inside a paused runtime.
     Tokio,
     /// Nanoseconds set by the test.
     Manual(Arc<AtomicU64>),
@@ -25,6 +28,11 @@ impl Clock {
     #[inline]
     pub fn now_ns(&self) -> u64 {
         match self {
+            Clock::System => {
+                static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+                let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+                origin.elapsed().as_nanos() as u64
+            }
             Clock::Tokio => {
                 static ORIGIN: OnceLock<tokio::time::Instant> = OnceLock::new();
                 let origin = *ORIGIN.get_or_init(tokio::time::Instant::now);
@@ -40,8 +48,8 @@ impl Clock {
         self.now_ns() / 1_000_000
     }
 
-    /// Sleeps until `ns` on this clock. A manual clock cannot be slept on: tests of waiting use
-    /// the paused tokio clock instead.
+    /// Sleeps until `ns` on this clock (with tokio's timer). A manual clock cannot be slept on,
+    /// and the system clock does not follow a paused runtime: tests of waiting use `Clock::Tokio`.
     pub async fn sleep_until_ns(&self, ns: u64) {
         let now = self.now_ns();
         if ns > now {
