@@ -71,10 +71,16 @@ impl<T> Handles<T> {
         Handles(RwLock::new(Vec::new()))
     }
 
-    fn insert(&self, v: Arc<T>) -> u32 {
+    /// Registers `v` until the returned `Handle` is dropped.
+    fn register(&'static self, v: T) -> Handle<T> {
+        let v = Arc::new(v);
         let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
-        g.push(Some(v));
-        (g.len() - 1) as u32
+        g.push(Some(v.clone()));
+        Handle {
+            table: self,
+            id: (g.len() - 1) as u32,
+            value: v,
+        }
     }
 
     fn remove(&self, h: u32) {
@@ -88,6 +94,28 @@ impl<T> Handles<T> {
     fn with<R>(&self, h: u32, f: impl FnOnce(&T) -> R) -> Option<R> {
         let g = self.0.read().unwrap_or_else(|p| p.into_inner());
         g.get(h as usize).and_then(|v| v.as_deref()).map(f)
+    }
+}
+
+/// A class object's entry in a `Handles` table: the object and its number, unregistered on drop
+/// (when JS collects the class object that owns it).
+struct Handle<T: 'static> {
+    table: &'static Handles<T>,
+    id: u32,
+    value: Arc<T>,
+}
+
+impl<T> std::ops::Deref for Handle<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Drop for Handle<T> {
+    fn drop(&mut self) {
+        self.table.remove(self.id);
     }
 }
 
@@ -302,14 +330,7 @@ pub fn breaker_record(handle: u32, ticket: u32, outcome: u32) -> bool {
 
 #[napi]
 pub struct NativeCircuitBreaker {
-    cell: Arc<BreakerCell>,
-    handle: u32,
-}
-
-impl Drop for NativeCircuitBreaker {
-    fn drop(&mut self) {
-        BREAKERS.remove(self.handle);
-    }
+    cell: Handle<BreakerCell>,
 }
 
 #[napi]
@@ -322,19 +343,22 @@ impl NativeCircuitBreaker {
             let settings = options
                 .unwrap_or_default()
                 .apply(BreakerSettings::default())?;
-            let cell = Arc::new(BreakerCell {
-                breaker: CircuitBreaker::new(name.unwrap_or_else(|| "breaker".into()), settings)?,
-                tickets: Mutex::new(Slab::new()),
-            });
-            let handle = BREAKERS.insert(cell.clone());
-            Ok(NativeCircuitBreaker { cell, handle })
+            Ok(NativeCircuitBreaker {
+                cell: BREAKERS.register(BreakerCell {
+                    breaker: CircuitBreaker::new(
+                        name.unwrap_or_else(|| "breaker".into()),
+                        settings,
+                    )?,
+                    tickets: Mutex::new(Slab::new()),
+                }),
+            })
         })
     }
 
     /// For `breakerTryAcquire`/`breakerRecord`; valid while this object lives.
     #[napi(getter)]
     pub fn handle(&self) -> u32 {
-        self.handle
+        self.cell.id
     }
 
     /// Admits a call (returns its ticket for `record`) or throws `circuit_open`.
@@ -455,29 +479,22 @@ pub fn limiter_try_acquire(env: Env, handle: u32, name: String, tokens: f64) -> 
 /// Rate limits by name (a provider): the core's `LimiterSet`.
 #[napi]
 pub struct NativeLimiterSet {
-    set: Arc<LimiterSet>,
-    handle: u32,
-}
-
-impl Drop for NativeLimiterSet {
-    fn drop(&mut self) {
-        LIMITERS.remove(self.handle);
-    }
+    set: Handle<LimiterSet>,
 }
 
 #[napi]
 impl NativeLimiterSet {
     #[napi(constructor)]
     pub fn new() -> Self {
-        let set = Arc::new(LimiterSet::new());
-        let handle = LIMITERS.insert(set.clone());
-        NativeLimiterSet { set, handle }
+        NativeLimiterSet {
+            set: LIMITERS.register(LimiterSet::new()),
+        }
     }
 
     /// For `limiterTryAcquire`; valid while this object lives.
     #[napi(getter)]
     pub fn handle(&self) -> u32 {
-        self.handle
+        self.set.id
     }
 
     /// `rpm`/`tpm` null or undefined: no limit of that kind. `windowMs` defaults to a minute.
@@ -519,7 +536,7 @@ impl NativeLimiterSet {
         abort: Option<&AbortToken>,
     ) -> Result<PromiseRaw<'env, ()>> {
         let tokens = if tokens >= 0.0 { tokens as u64 } else { 0 };
-        let set = self.set.clone();
+        let set = self.set.value.clone();
         let token = abort.map(|a| a.token.clone());
         spawn_promise(
             env,
