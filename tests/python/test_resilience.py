@@ -393,13 +393,13 @@ def test_queue_bound_respected_with_concurrency_8_and_cancellations() -> None:
 
     async def main() -> list[Any]:
         tasks = [asyncio.create_task(q.submit(functools.partial(work, i), priority=i % 3)) for i in range(40)]
-        await until_async(lambda: q.in_flight == 8 and len(q) == 32, "8 run, 32 wait")
+        await until_async(lambda: q.in_flight == 8 and len(q) == 32 and running == 8, "8 run, 32 wait")
         for t in tasks[30:]:  # 10 waiting
             t.cancel()
         for t in tasks[:2]:  # 2 running
             t.cancel()
-        await until_async(lambda: q.in_flight == 8 and q.len() == 20, "the freed slots are handed on")
-        assert running == 8
+        # The freed slots go to the next waiters, whose tasks then start running.
+        await until_async(lambda: q.in_flight == 8 and q.len() == 20 and running == 8, "slots handed on")
         gate.set()
         return await asyncio.gather(*tasks, return_exceptions=True)
 
