@@ -206,8 +206,8 @@ class RequestQueue(_native.RequestQueue):
 class LLMQueue:
     """Seed 002's ``LLMQueue``: LLM calls under bounded concurrency, retried on transient errors.
 
-    ``submit(fn, *args, retry=..., attempts=6, base=1.0, cap=30.0, priority=0, **kwargs)`` runs
-    ``fn(*args, **kwargs)`` in a queue slot. With ``retry``, a failure the core calls retryable
+    ``submit(fn, *args, retry=False, attempts=6, base=1.0, cap=30.0, priority=0, **kwargs)`` runs
+    ``fn(*args, **kwargs)`` in a queue slot. With ``retry=True``, a failure the core calls retryable
     (``RateLimitedError``, ``TimeoutError``, ``NetworkError``, 5xx ``ProviderError``; or one of
     ``retry_on``) is retried after the core's full-jitter backoff (``base * 2**n`` capped at
     ``cap`` seconds, or the error's Retry-After), for ``attempts`` attempts in all. The slot is
