@@ -223,3 +223,55 @@ fn chaos_every_request_ends_with_its_own_answer_or_a_typed_error() {
         "{retries} retries for 2,000 requests"
     );
 }
+
+#[test]
+fn a_redis_limit_is_shared_by_every_client_using_it() {
+    let redis =
+        trinity_core::testing::RedisServer::start().expect("redis-server (make setup-redis)");
+    let s = server(json!({}), json!({}));
+    let make = || {
+        client(json!({
+            "providers": {"p": provider(&s)},
+            "rate_limits": {"p": {"rpm": 5, "scope": "redis", "redis_url": redis.url()}},
+            "retry": {"max_retry_after_ms": 100},
+        }))
+    };
+    let (a, b) = (make(), make());
+    let outcomes: Vec<_> = rt::block_on(async {
+        let mut out = Vec::new();
+        for i in 0..8 {
+            let c = if i % 2 == 0 { &a } else { &b };
+            out.push(
+                c.chat(req("p/m", &format!("q{i}")))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.kind),
+            );
+        }
+        out
+    });
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        5,
+        "{outcomes:?}"
+    );
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Ok(()) | Err(ErrorKind::RateLimited))));
+    assert_eq!(s.stats().requests, 5);
+    // With the Redis server gone the limit fails open: local calls keep working.
+    drop(redis);
+    assert!(rt::block_on(a.chat(req("p/m", "after redis"))).is_ok());
+}
+
+#[test]
+fn a_redis_limit_without_a_url_is_a_config_error() {
+    let config = json!({"providers": {"p": {"kind": "mock"}}, "rate_limits": {"p": {"rpm": 5, "scope": "redis"}}});
+    let e = Client::new(Config::from_value(config, EnvOverrides::Ignore).unwrap())
+        .err()
+        .unwrap();
+    assert_eq!(
+        (e.kind, e.details.unwrap()["path"].clone()),
+        (ErrorKind::Config, json!("rate_limits.p.redis_url"))
+    );
+}

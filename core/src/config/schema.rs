@@ -206,6 +206,9 @@ pub struct RateLimitConfig {
     pub tpm: Option<PositiveInt>,
     #[serde(default)]
     pub scope: LimitScope,
+    /// For `scope: redis`: the server shared by every process (default: `cache.redis.url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use crate::resilience::{
     BreakerSettings, CircuitBreaker, Clock, LimiterSet, QueuePermit, QueueSettings, QueueSnapshot,
     RateLimit, RequestQueue, RetryBudget, RetryPolicy, SingleFlight,
 };
-use crate::router::{Health, HealthSnapshot, Member, Plan, Route, UsedTokens};
+use crate::router::{Health, HealthSnapshot, Member, Plan, Route, SharedLimit, UsedTokens};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -44,6 +44,8 @@ struct Engine {
     queues: BTreeMap<String, Arc<RequestQueue>>,
     /// `rate_limits` by key: a deployment (`provider/model`) or a provider (its API key).
     limiters: LimiterSet,
+    /// The same, for `scope: redis` limits shared by every process using the Redis server.
+    shared_limits: HashMap<String, Arc<SharedLimit>>,
     breaker: Option<BreakerSettings>,
     policy: RetryPolicy,
     budget: RetryBudget,
@@ -131,15 +133,29 @@ impl Engine {
             .enabled
             .then(|| BreakerSettings::from(&config.breaker));
         let limiters = LimiterSet::new();
-        for (key, l) in config
-            .rate_limits
-            .iter()
-            .filter(|(_, l)| l.scope == LimitScope::Local)
-        {
-            limiters.set_limit(
-                key,
-                RateLimit::per_minute(l.rpm.map(|v| v.get()), l.tpm.map(|v| v.get())),
-            )?;
+        let mut shared_limits = HashMap::new();
+        for (key, l) in &config.rate_limits {
+            let limit = RateLimit::per_minute(l.rpm.map(|v| v.get()), l.tpm.map(|v| v.get()));
+            if l.scope == LimitScope::Local {
+                limiters.set_limit(key, limit)?;
+                continue;
+            }
+            let url = l
+                .redis_url
+                .clone()
+                .or_else(|| config.cache.redis.as_ref().map(|r| r.url.clone()));
+            let url = url.ok_or_else(|| {
+                let path = format!("rate_limits.{key}.redis_url");
+                Error::config(format!(
+                    "{path}: a shared (redis) limit needs a Redis URL, here or in cache.redis.url"
+                ))
+                .with_details(serde_json::json!({ "path": path }))
+            })?;
+            crate::resilience::RateLimiter::new(key, limit.clone())?; // the same validation as local limits
+            shared_limits.insert(
+                key.clone(),
+                Arc::new(SharedLimit::new(url, key.clone(), limit)),
+            );
         }
         let mut engine = Engine {
             providers,
@@ -149,6 +165,7 @@ impl Engine {
             health: Mutex::default(),
             queues,
             limiters,
+            shared_limits,
             breaker,
             policy: RetryPolicy::from(&config.retry),
             budget: RetryBudget::new(config.retry.budget_ratio.0, MIN_RETRIES, Clock::System),
@@ -203,11 +220,17 @@ impl Engine {
             Some(s) => Some(Arc::new(CircuitBreaker::new(name.clone(), s.clone())?)),
             None => None,
         };
-        let limiters = [name.as_str(), t.provider.name()]
+        let keys = [name.as_str(), t.provider.name()];
+        let limiters = keys
             .into_iter()
             .filter_map(|key| self.limiters.get(key))
             .collect();
-        let h = Arc::new(Health::new(name.clone(), breaker, limiters));
+        let mut health = Health::new(name.clone(), breaker, limiters);
+        health.shared = keys
+            .into_iter()
+            .filter_map(|key| self.shared_limits.get(key).cloned())
+            .collect();
+        let h = Arc::new(health);
         all.insert(name, h.clone());
         Ok(h)
     }

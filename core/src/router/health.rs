@@ -1,7 +1,8 @@
 //! What the router knows about one deployment: its breaker, its rate limiters, calls in
 //! flight and an EWMA of its latency. Shared by every route that uses the deployment.
 
-use crate::resilience::{BreakerState, CircuitBreaker, RateLimiter};
+use crate::resilience::limiter_redis::RedisRateLimiter;
+use crate::resilience::{BreakerState, CircuitBreaker, RateLimit, RateLimiter};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub struct Health {
     pub breaker: Option<Arc<CircuitBreaker>>,
     /// Checked in order (a deployment's own limit, then its provider's / API key's).
     pub limiters: Vec<Arc<RateLimiter>>,
+    /// Limits shared with other processes through Redis, checked after the local ones.
+    pub shared: Vec<Arc<SharedLimit>>,
     in_flight: AtomicU32,
     /// f64 bits; 0 = no sample yet.
     ewma_ms: AtomicU64,
@@ -42,6 +45,7 @@ impl Health {
             name: name.into(),
             breaker,
             limiters,
+            shared: Vec::new(),
             in_flight: AtomicU32::new(0),
             ewma_ms: AtomicU64::new(0),
             calls: AtomicU64::new(0),
@@ -105,5 +109,34 @@ pub(crate) struct InFlight<'a>(&'a Health);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A Redis-backed limit, connected on first use (the client is built outside any runtime).
+pub struct SharedLimit {
+    pub url: String,
+    pub key: String,
+    pub limit: RateLimit,
+    limiter: tokio::sync::OnceCell<Arc<RedisRateLimiter>>,
+}
+
+impl SharedLimit {
+    pub fn new(url: impl Into<String>, key: impl Into<String>, limit: RateLimit) -> Self {
+        SharedLimit {
+            url: url.into(),
+            key: key.into(),
+            limit,
+            limiter: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub async fn limiter(&self) -> crate::Result<&Arc<RedisRateLimiter>> {
+        self.limiter
+            .get_or_try_init(|| async {
+                RedisRateLimiter::new(&self.url, &self.key, self.limit.clone())
+                    .await
+                    .map(Arc::new)
+            })
+            .await
     }
 }

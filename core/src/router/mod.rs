@@ -12,10 +12,11 @@
 
 mod health;
 
-pub use health::{Health, HealthSnapshot};
+pub use health::{Health, HealthSnapshot, SharedLimit};
 
 use crate::config::RouteStrategy;
 use crate::error::{Error, ErrorKind, Result};
+use crate::resilience::limiter_redis::{RedisAdmission, RedisRateLimiter};
 use crate::resilience::retry::{self, merged};
 use crate::resilience::{
     is_retryable, Admission, Outcome, RateLimiter, RetryBudget, RetryPolicy, Ticket,
@@ -268,7 +269,7 @@ impl<D: Clone> Route<D> {
     {
         let m = &self.members[i];
         retry::retry_counted(plan.policy, plan.budget, |n| async move {
-            let guard = Attempt::admit(&m.health, plan.tokens)?;
+            let guard = Attempt::admit(&m.health, plan.tokens).await?;
             let _in_flight = m.health.start();
             let started = Instant::now();
             let result = call(m.target.clone(), n).await;
@@ -312,10 +313,13 @@ struct Attempt<'a> {
     health: &'a Health,
     ticket: Option<Ticket>,
     admissions: Vec<(&'a Arc<RateLimiter>, Admission)>,
+    shared: Vec<(Arc<RedisRateLimiter>, RedisAdmission)>,
 }
 
 impl<'a> Attempt<'a> {
-    fn admit(health: &'a Health, tokens: u64) -> Result<Self> {
+    /// Breaker, then local limits, then shared ones. A Redis that cannot be reached fails open:
+    /// the local limits still hold, and an outage of the limiter is not one of the provider.
+    async fn admit(health: &'a Health, tokens: u64) -> Result<Attempt<'a>> {
         let ticket = match &health.breaker {
             Some(b) => Some(b.try_acquire().map_err(skip)?),
             None => None,
@@ -324,16 +328,22 @@ impl<'a> Attempt<'a> {
             health,
             ticket,
             admissions: Vec::new(),
+            shared: Vec::new(),
         };
         for limiter in &health.limiters {
-            let admission = limiter.try_acquire(tokens).map_err(|e| {
-                let details = merged(
-                    &e,
-                    serde_json::json!({ "local_limit": true, "should_retry": false }),
-                );
-                e.with_details(details)
-            })?;
+            let admission = limiter.try_acquire(tokens).map_err(limited_here)?;
             attempt.admissions.push((limiter, admission));
+        }
+        for shared in &health.shared {
+            let limiter = match shared.limiter().await {
+                Ok(l) => l,
+                Err(_) => continue,
+            };
+            match limiter.try_acquire(tokens).await {
+                Ok(a) => attempt.shared.push((limiter.clone(), a)),
+                Err(e) if e.kind == ErrorKind::RateLimited => return Err(limited_here(e)),
+                Err(_) => continue,
+            }
         }
         Ok(attempt)
     }
@@ -344,6 +354,11 @@ impl<'a> Attempt<'a> {
                 if let Some(used) = v.used_tokens() {
                     for (limiter, admission) in &self.admissions {
                         limiter.reconcile(*admission, used);
+                    }
+                    for (limiter, admission) in std::mem::take(&mut self.shared) {
+                        crate::rt::spawn_here(
+                            async move { limiter.reconcile(&admission, used).await },
+                        );
                     }
                 }
                 Outcome::Success
@@ -365,6 +380,16 @@ impl Drop for Attempt<'_> {
             b.record(t, Outcome::Cancelled);
         }
     }
+}
+
+/// A rate limit of this client's own (local or shared) was reached: try another deployment
+/// rather than retry this one.
+fn limited_here(e: Error) -> Error {
+    let details = merged(
+        &e,
+        serde_json::json!({ "local_limit": true, "should_retry": false }),
+    );
+    e.with_details(details)
 }
 
 /// An open breaker met at attempt time: move on to the next deployment, no retry here.
