@@ -1,16 +1,36 @@
 //! The one tokio runtime of the process, shared by every binding.
 //!
-//! Fork-safe: the runtime remembers the pid that built it. A child created by `fork()` has
-//! none of the parent's worker threads, so it builds a fresh runtime on first use and
-//! leaks (never drops) the parent's, whose threads it cannot join.
+//! Fork-safe: the runtime remembers the process generation that built it (bumped in every
+//! child by a `pthread_atfork` handler — an atomic load per call rather than a `getpid`
+//! system call). A child created by `fork()` has none of the parent's worker threads, so it
+//! builds a fresh runtime on first use and leaks (never drops) the parent's, whose threads it
+//! cannot join.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use tokio::runtime::{Builder, Handle, Runtime};
 
 struct Owned {
-    pid: u32,
+    generation: u64,
     runtime: Arc<Runtime>,
+}
+
+/// Forks seen by this process image: 0 in the original process, +1 in each child.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The process generation: changes in a child after `fork()` (see the module comment).
+pub fn generation() -> u64 {
+    static WATCH: Once = Once::new();
+    WATCH.call_once(|| {
+        // SAFETY: registers a handler that only touches an atomic (async-signal-safe).
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+    FORKS.load(Ordering::Relaxed)
 }
 
 static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
@@ -27,11 +47,11 @@ fn build() -> Runtime {
         .expect("tokio runtime could not start (out of threads or file descriptors)")
 }
 
-/// The process runtime for `pid`, rebuilt when `pid` is not the one that built it.
-fn runtime_for(pid: u32) -> Arc<Runtime> {
+/// The runtime of process generation `generation`, rebuilt when another generation built it.
+fn runtime_for(generation: u64) -> Arc<Runtime> {
     let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     match slot.as_ref() {
-        Some(owned) if owned.pid == pid => owned.runtime.clone(),
+        Some(owned) if owned.generation == generation => owned.runtime.clone(),
         _ => {
             if let Some(stale) = slot.take() {
                 // Inherited from the parent across fork: its threads are gone, so it is never dropped.
@@ -39,7 +59,7 @@ fn runtime_for(pid: u32) -> Arc<Runtime> {
             }
             let runtime = Arc::new(build());
             *slot = Some(Owned {
-                pid,
+                generation,
                 runtime: runtime.clone(),
             });
             runtime
@@ -49,7 +69,7 @@ fn runtime_for(pid: u32) -> Arc<Runtime> {
 
 /// The shared runtime.
 pub fn runtime() -> Arc<Runtime> {
-    runtime_for(std::process::id())
+    runtime_for(generation())
 }
 
 /// A handle to the shared runtime, for bindings that drive futures themselves (pyo3, napi).
@@ -110,13 +130,13 @@ mod tests {
             42
         );
 
-        let here = std::process::id();
+        let here = generation();
         let parent = runtime_for(here);
-        // Simulate the child side of a fork: a different pid sees a fresh runtime that works.
-        let child = runtime_for(here.wrapping_add(1));
+        // Simulate the child side of a fork: another generation sees a fresh runtime that works.
+        let child = runtime_for(here + 1);
         assert!(!Arc::ptr_eq(&parent, &child));
         assert_eq!(child.block_on(async { 7 }), 7);
-        // Back in "our" pid, a fresh runtime is built again and works.
+        // Back in our generation, a fresh runtime is built again and works.
         // A blocking call from a runtime thread is refused, not a panic.
         let nested = block_on(async { spawn(async { wait(async { Ok(1) }) }).await.unwrap() });
         assert_eq!(nested.unwrap_err().kind, crate::ErrorKind::InvalidInput);

@@ -7,11 +7,13 @@ use super::types::{ChatChunk, ChatRequest, ChatResponse};
 use super::wire::{Format, StreamState};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::error::{Error, ErrorKind, Result};
+use crate::rt;
 use crate::secret::Secret;
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 /// Largest non-streamed answer accepted.
@@ -24,7 +26,8 @@ pub struct HttpProvider {
     name: String,
     format: Format,
     base_url: String,
-    http: reqwest::Client,
+    http: RwLock<(u64, reqwest::Client)>,
+    settings: HttpSettings,
     total: Duration,
     first_token: Duration,
 }
@@ -64,6 +67,26 @@ fn auth_headers(kind: ProviderKind, key: Option<&Secret>, name: &str) -> Result<
     Ok(h)
 }
 
+/// What the connection pool is built from (kept to rebuild it in a forked child).
+struct HttpSettings {
+    headers: HeaderMap,
+    connect_timeout: Duration,
+    max_idle: usize,
+}
+
+impl HttpSettings {
+    fn build(&self) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .default_headers(self.headers.clone())
+            .user_agent(concat!("trinity-core/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.connect_timeout)
+            .pool_max_idle_per_host(self.max_idle)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+    }
+}
+
 impl HttpProvider {
     pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self> {
         let base_url = match (&cfg.base_url, default_base(cfg.kind)) {
@@ -92,25 +115,43 @@ impl HttpProvider {
             let (n, v) = header(k, v, &format!("providers.{name}.headers.{k}"))?;
             headers.insert(n, v);
         }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("trinity-core/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms.get()))
-            .pool_max_idle_per_host(cfg.max_connections.get() as usize)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| {
-                Error::config(format!("providers.{name}: cannot build HTTP client: {e}"))
-            })?;
+        let settings = HttpSettings {
+            headers,
+            connect_timeout: Duration::from_millis(cfg.connect_timeout_ms.get()),
+            max_idle: cfg.max_connections.get() as usize,
+        };
+        let http = settings.build().map_err(|e| {
+            Error::config(format!("providers.{name}: cannot build HTTP client: {e}"))
+        })?;
         Ok(HttpProvider {
             name: name.to_string(),
             format,
             base_url,
-            http,
+            http: RwLock::new((rt::generation(), http)),
+            settings,
             total: Duration::from_millis(cfg.timeout_ms.get()),
             first_token: Duration::from_millis(cfg.first_token_timeout_ms.get()),
         })
+    }
+
+    /// The connection pool of this process: a forked child cannot use the parent's pooled
+    /// connections (their I/O driver lived on the parent's runtime), so it gets a fresh pool.
+    fn http(&self) -> reqwest::Client {
+        let generation = rt::generation();
+        {
+            let current = self.http.read().unwrap_or_else(|p| p.into_inner());
+            if current.0 == generation {
+                return current.1.clone();
+            }
+        }
+        let mut current = self.http.write().unwrap_or_else(|p| p.into_inner());
+        if current.0 != generation {
+            // Built once already with the same settings, so this cannot fail differently.
+            if let Ok(fresh) = self.settings.build() {
+                *current = (generation, fresh);
+            }
+        }
+        current.1.clone()
     }
 
     pub fn name(&self) -> &str {
@@ -138,7 +179,7 @@ impl HttpProvider {
         let body = serde_json::to_vec(&self.format.body(req, model, stream, max_output))
             .expect("JSON serializes");
         let mut post = self
-            .http
+            .http()
             .post(self.format.url(&self.base_url, model, stream))
             .header(CONTENT_TYPE, "application/json");
         if let Some(key) = idempotency_key {
