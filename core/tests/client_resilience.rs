@@ -151,7 +151,8 @@ fn chaos_every_request_ends_with_its_own_answer_or_a_typed_error() {
     let primary = server(
         json!({"rates": {"500": 0.10, "429": 0.10, "timeout": 0.05, "reset": 0.05, "cut": 0.02},
                "retry_after_ms": 20, "timeout_hold_ms": 400}),
-        json!({"latency": {"dist": "fixed", "ms": 1}}),
+        // The slowest 1% of answers take 150 ms or more (a lognormal tail with p99 = 150 ms).
+        json!({"latency": {"dist": "lognormal", "p50_ms": 1, "p99_ms": 150}}),
     );
     let fallback = server(json!({}), json!({}));
     let mut p = provider(&primary);
