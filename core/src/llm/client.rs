@@ -16,7 +16,7 @@ use crate::resilience::{
     BreakerSettings, CircuitBreaker, Clock, LimiterSet, QueuePermit, QueueSettings, QueueSnapshot,
     RateLimit, RequestQueue, RetryBudget, RetryPolicy, SingleFlight,
 };
-use crate::router::{Health, HealthSnapshot, Member, Plan, Route, SharedLimit, UsedTokens};
+use crate::router::{Health, HealthSnapshot, Member, Plan, Route, Served, SharedLimit, UsedTokens};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -364,23 +364,30 @@ impl Client {
     }
 }
 
+/// One attempt at one deployment, as the route hands it to the provider call.
+struct Attempt {
+    target: Target,
+    /// The same for every attempt of the request.
+    idempotency_key: Arc<str>,
+    /// The provider queue's slot, held for the attempt (for a stream: until it is dropped).
+    slot: Option<QueuePermit>,
+}
+
+impl Attempt {
+    fn max_output(&self) -> Option<u64> {
+        self.target.info.as_ref().map(|m| m.max_output_tokens)
+    }
+}
+
 impl Engine {
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse> {
-        let route = self.route_for(&req.model)?;
         let started = Instant::now();
-        let (tokens, costs) = self.estimate(req, &route);
-        let key = &idempotency_key();
-        let plan = Plan {
-            tokens,
-            costs: &costs,
-            policy: &self.policy,
-            budget: Some(&self.budget),
-        };
-        let served = route
-            .execute(&plan, |t, _attempt| async move {
-                let _slot = self.queue_slot(&t, req).await?;
-                let max_output = t.info.as_ref().map(|m| m.max_output_tokens);
-                t.provider.chat(req, &t.model, max_output, Some(key)).await
+        let (served, route) = self
+            .routed(req, |a| async move {
+                let t = &a.target;
+                t.provider
+                    .chat(req, &t.model, a.max_output(), Some(&a.idempotency_key))
+                    .await
             })
             .await?;
         let target = &route.members[served.member].target;
@@ -396,23 +403,14 @@ impl Engine {
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream> {
-        let route = self.route_for(&req.model)?;
-        let (tokens, costs) = self.estimate(req, &route);
-        let key = &idempotency_key();
-        let plan = Plan {
-            tokens,
-            costs: &costs,
-            policy: &self.policy,
-            budget: Some(&self.budget),
-        };
-        let served = route
-            .execute(&plan, |t, _attempt| async move {
-                let slot = self.queue_slot(&t, req).await?;
-                let max_output = t.info.as_ref().map(|m| m.max_output_tokens);
+        let (served, _) = self
+            .routed(req, |a| async move {
+                let t = &a.target;
                 let stream = t
                     .provider
-                    .chat_stream(req, &t.model, max_output, Some(key))
+                    .chat_stream(req, &t.model, a.max_output(), Some(&a.idempotency_key))
                     .await?;
+                let slot = a.slot;
                 // The queue slot is held until the stream is dropped.
                 Ok(Box::pin(stream.map(move |chunk| {
                     let _ = &slot;
@@ -421,6 +419,45 @@ impl Engine {
             })
             .await?;
         Ok(served.value)
+    }
+
+    /// The request path shared by chats and streams: the model's route, estimates for limits
+    /// and costs, one idempotency key, then each attempt in a slot of its provider's queue.
+    async fn routed<T, F, Fut>(
+        &self,
+        req: &ChatRequest,
+        send: F,
+    ) -> Result<(Served<T>, Arc<Route<Target>>)>
+    where
+        F: Fn(Attempt) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+        T: UsedTokens,
+    {
+        let route = self.route_for(&req.model)?;
+        let (tokens, costs) = self.estimate(req, &route);
+        let idempotency_key: Arc<str> = idempotency_key().into();
+        let plan = Plan {
+            tokens,
+            costs: &costs,
+            policy: &self.policy,
+            budget: Some(&self.budget),
+        };
+        let send = &send;
+        let served = route
+            .execute(&plan, |target, _attempt| {
+                let idempotency_key = idempotency_key.clone();
+                async move {
+                    let slot = self.queue_slot(&target, req).await?;
+                    send(Attempt {
+                        target,
+                        idempotency_key,
+                        slot,
+                    })
+                    .await
+                }
+            })
+            .await?;
+        Ok((served, route))
     }
 
     /// A slot in the provider's queue; the request's `metadata.priority` (an integer) orders it.
