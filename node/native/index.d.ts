@@ -25,6 +25,12 @@ export declare class NativeChatStream {
 
 export declare class NativeCircuitBreaker {
   /**
+   * Calls `listener` after every state change, on the JS thread and without blocking the
+   * breaker (the core's `on_state_change` queues the call). The listener does not keep the
+   * process alive.
+   */
+  onStateChange(listener: (change: BreakerStateChange) => void): void
+  /**
    * `options` over the core defaults (count window 20, minimum 10 calls, failure rate 0.5,
    * open 30 s, 3 half-open probes).
    */
@@ -91,6 +97,29 @@ export declare class NativeMockServer {
    * A promise, so waiting for slow answers never blocks the event loop.
    */
   stop(): Promise<undefined>
+}
+
+export declare class NativeProviderRoute {
+  /** `strategy`: failover (default), weighted, least_busy, latency, cost, race or parallel. */
+  constructor(strategy?: string | undefined | null, retry?: RouteRetryOptions | undefined | null)
+  /**
+   * Adds a provider guarded by `breaker` (shared with the JS `CircuitBreaker` object);
+   * returns its index, the number the callback receives.
+   */
+  addProvider(name: string, breaker: NativeCircuitBreaker, weight?: number | undefined | null): number
+  /**
+   * One answer by the strategy. Resolves (never rejects, unless the arguments are wrong)
+   * with a `RouteResult`; `abort` cancels every attempt in flight (code `cancelled`).
+   */
+  execute(callback: (index: number, attempt: number) => Promise<ProviderOutcome>, options?: RouteCallOptions | undefined | null, abort?: AbortToken | undefined | null): Promise<RouteResult>
+  /**
+   * Every available member at once (the core's `execute_all`); one result per member, in
+   * member order. A member the route left out gets, without being called, `budget_exceeded`
+   * (priced over the cap) or `circuit_open` (its breaker was open).
+   */
+  executeAll(callback: (index: number, attempt: number) => Promise<ProviderOutcome>, options?: RouteCallOptions | undefined | null, abort?: AbortToken | undefined | null): Promise<Array<RouteResult>>
+  /** Names in index order. */
+  providers(): Array<string>
 }
 
 export declare class NativeRedisServer {
@@ -179,6 +208,16 @@ export interface BreakerSettingsInfo {
   halfOpenCalls: number
 }
 
+/** A breaker transition, as `onStateChange` listeners receive it. */
+export interface BreakerStateChange {
+  breaker: string
+  /** `closed`, `open`, `half_open`, `forced_open` or `disabled`. */
+  from: string
+  to: string
+  failureRate: number
+  slowCallRate: number
+}
+
 /** The core's `BreakerSnapshot`. */
 export interface BreakerStats {
   /** `closed`, `open`, `half_open`, `forced_open` or `disabled`. */
@@ -252,6 +291,12 @@ export interface FunctionCall {
   arguments: string
 }
 
+/**
+ * The core's `is_retryable` over an error's code and details: whether the same provider is
+ * worth another attempt (429, 5xx, timeouts, network; never 400, 401, 404).
+ */
+export declare function isRetryable(code: string, details?: any | undefined | null): boolean
+
 /** The core's `LimiterSnapshot`; absent limits (and their remainders) are `null`. */
 export interface LimiterStats {
   rpm?: number
@@ -281,6 +326,17 @@ export declare function panicForTest(): void
 
 export declare function parseConfig(text: string, applyEnv?: boolean | undefined | null): any
 
+/** What the JS callback resolves with for one attempt. */
+export interface ProviderOutcome {
+  ok: boolean
+  /** The key under which the JS side keeps the value (or the error) of this attempt. */
+  token?: number
+  /** A core error code; anything else counts as `provider`. */
+  code?: string
+  message?: string
+  details?: any
+}
+
 export interface QueueOptions {
   /** Permits out at once (default 64). */
   maxConcurrency?: number
@@ -302,6 +358,46 @@ export interface QueueStats {
   averageServiceMs: number
   estimatedWaitMs: number
   throughputPerS: number
+}
+
+export interface RouteCallOptions {
+  /** Provider indexes to route over, in order (default: every provider, in the order added). */
+  members?: Array<number>
+  /** Overrides the route's strategy for this call. */
+  strategy?: string
+  /** Estimated USD per member (same order as `members`); null where unknown. */
+  costs?: Array<number | undefined | null>
+  /** Members estimated above it are skipped. */
+  maxCostUsd?: number
+  /** Estimated tokens, for rate limits. */
+  tokens?: number
+}
+
+/**
+ * The answer of `execute` (one per member for `executeAll`): the member that served and the
+ * token of its value, or the core's final error. `member` is a position in the request's
+ * member list.
+ */
+export interface RouteResult {
+  ok: boolean
+  member?: number
+  /** The token of the value (ok) or of the provider error the final error came from. */
+  token?: number
+  /** Calls made in all. */
+  attempts: number
+  code?: string
+  message?: string
+  details?: any
+}
+
+export interface RouteRetryOptions {
+  /** Attempts per provider, the first included (default 1: no retries, straight to the next). */
+  maxAttempts?: number
+  baseMs?: number
+  capMs?: number
+  /** `full` (default), `decorrelated` or `none`. */
+  jitter?: string
+  maxRetryAfterMs?: number
 }
 
 export interface TokenCount {

@@ -1,26 +1,33 @@
 // Resilience (seed 004): CircuitBreaker, RateLimiter, RequestQueue, ProviderPool and
-// ProviderFailover. The decisions (admit, reject, wait, whose turn) are the core's: resilience4j's
-// breaker, exact sliding-window rate limits, a priority queue with aging. The protected functions
-// run here in JS; only their admission and outcome cross into the core.
+// ProviderFailover. The decisions (admit, reject, wait, whose turn, which provider next) are the
+// core's: resilience4j's breaker, exact sliding-window rate limits, a priority queue with aging,
+// the router's strategies and failover. The protected functions run here in JS; only their
+// admission and outcome cross into the core.
 
 import {
   AbortToken,
   NativeCircuitBreaker,
   NativeLimiterSet,
+  NativeProviderRoute,
   NativeRequestQueue,
   breakerRecord,
   breakerTryAcquire,
+  isRetryable,
   limiterTryAcquire,
+  type ProviderOutcome,
+  type RouteResult,
 } from '../native/index.js';
 import {
-  BudgetExceededError,
   CancelledError,
   CircuitOpenError,
+  ERROR_CLASSES,
+  InternalError,
   InvalidInputError,
   ProviderError,
   TrinityError,
   call,
   toTrinityError,
+  type ErrorCode,
   type ErrorDetails,
 } from './errors';
 
@@ -132,6 +139,19 @@ function countThreshold(what: string, count: number, window: number): BreakerOpt
 /** The states of `breakerTryAcquire`'s rejection code, in the core's words. */
 const REJECTED_STATES = ['open', 'half_open', 'forced_open'] as const;
 
+/** A breaker's transition, as `onStateChange` listeners receive it. */
+export interface BreakerStateChange {
+  readonly breaker: string;
+  readonly from: BreakerState;
+  readonly to: BreakerState;
+  /** The window's rates when it changed. */
+  readonly failureRate: number;
+  readonly slowCallRate: number;
+}
+
+/** The native breaker of a CircuitBreaker, for the provider route (module-private). */
+let nativeBreaker: (b: CircuitBreaker) => NativeCircuitBreaker;
+
 function defaultIsFailure(e: unknown): boolean {
   return !isAbort(e);
 }
@@ -154,6 +174,10 @@ function defaultIsFailure(e: unknown): boolean {
  * Each setter restarts the window empty and keeps the state.
  */
 export class CircuitBreaker {
+  static {
+    nativeBreaker = (b) => b.#native;
+  }
+
   readonly #native: NativeCircuitBreaker;
   /** The native object's number for the hot calls (free functions cost less than methods). */
   readonly #h: number;
@@ -255,6 +279,18 @@ export class CircuitBreaker {
   stats(): BreakerStats {
     const s = this.#native.stats();
     return { ...s, state: STATE_FROM_CORE[s.state] ?? 'closed' };
+  }
+
+  /**
+   * Calls `listener` after every state change (from the core, whoever made the call: `execute`,
+   * a provider route, `setState`). Called on the event loop soon after the change, never inside
+   * the breaker; a listener that throws is reported as an uncaught exception. It does not keep
+   * the process alive.
+   */
+  onStateChange(listener: (change: BreakerStateChange) => void): void {
+    this.#native.onStateChange((c) =>
+      listener({ ...c, from: STATE_FROM_CORE[c.from] ?? 'closed', to: STATE_FROM_CORE[c.to] ?? 'closed' }),
+    );
   }
 }
 
@@ -418,7 +454,7 @@ export class RequestQueue {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Providers: ProviderPool and ProviderFailover over JS provider callbacks
+// Providers: ProviderPool and ProviderFailover over JS provider callbacks, routed by the core
 
 /** Calls one provider with the task; abort work when `signal` fires (a race was won elsewhere). */
 export type ProviderCallback<TTask, TResult> = (task: TTask, ctx: { provider: string; signal: AbortSignal }) => Promise<TResult>;
@@ -427,19 +463,34 @@ export interface ProviderSpec<TTask, TResult> {
   call: ProviderCallback<TTask, TResult>;
   /** Estimated cost of the task in USD (for `executeCostOptimal`): a number or a function of the task. */
   cost?: number | ((task: TTask) => number);
+  /** For a `weighted` route (default 1). */
+  weight?: number;
 }
 
 export type ProviderEntry<TTask, TResult> = ProviderCallback<TTask, TResult> | ProviderSpec<TTask, TResult>;
+
+/** The core's retry policy per provider (config section `retry`). Default: one attempt, then the next provider. */
+export interface ProviderRetryOptions {
+  maxAttempts?: number;
+  baseMs?: number;
+  capMs?: number;
+  jitter?: 'full' | 'decorrelated' | 'none';
+  /** A Retry-After (`details.retry_after_ms`) longer than this is not waited for. */
+  maxRetryAfterMs?: number;
+}
 
 export interface ProvidersOptions<TTask, TResult> {
   providers?: Record<string, ProviderEntry<TTask, TResult>>;
   /** Each provider's breaker (default: the core defaults). */
   breaker?: BreakerOptions;
+  retry?: ProviderRetryOptions;
   /**
-   * Whether an error lets the next provider try. Default: the core's classification — rate
-   * limits, timeouts, network errors, provider errors with status 5xx/408/409 or none, and any
-   * error with `details.retryable === true` go on; invalid input, auth, not found, context too
-   * large (400-like) are final. Plain errors: by `.status` when present, else they go on.
+   * Overrides the core's classification of a provider's error as `details.should_retry` (the
+   * `x-should-retry` header's meaning): true retries it (and fails over), false does not retry
+   * the same provider. Default: the core's `is_retryable` — rate limits, timeouts, network
+   * errors, provider errors with status 5xx/408/409 or none go on; invalid input, auth, not
+   * found, context too large (400-like) are final. Plain errors become `provider` errors with
+   * their `.status`.
    */
   isRetryable?: (error: unknown) => boolean;
 }
@@ -448,13 +499,13 @@ export interface ProviderResult<TResult> {
   readonly provider: string;
   readonly value: TResult;
   readonly latencyMs: number;
-  /** Providers tried before this one (skipped, or failed with a retryable error). */
+  /** Calls that failed, and providers skipped, before the answer (in the order given). */
   readonly attempts: readonly ProviderAttempt[];
 }
 
 export interface ProviderAttempt {
   readonly provider: string;
-  /** `skipped`: its breaker was open. */
+  /** `skipped`: its breaker was open, so the route did not call it. */
   readonly outcome: 'failed' | 'skipped';
   readonly error: TrinityError;
 }
@@ -463,68 +514,155 @@ export type SettledProvider<TResult> =
   | { readonly provider: string; readonly ok: true; readonly value: TResult; readonly latencyMs: number }
   | { readonly provider: string; readonly ok: false; readonly error: TrinityError; readonly latencyMs: number };
 
-const RETRYABLE_CODES = new Set(['rate_limited', 'timeout', 'network', 'circuit_open']);
-
-/** The core's `is_retryable` (resilience/retry.rs), over JS errors. */
+/** The core's `is_retryable` (resilience/retry.rs) over a JS error: worth another attempt at the same provider. */
 export function isRetryableError(e: unknown): boolean {
-  const details = (e as { details?: ErrorDetails } | null)?.details;
-  if (typeof details?.should_retry === 'boolean') return details.should_retry;
-  if (details?.retryable === false) return false;
-  const status = typeof details?.status === 'number' ? details.status : (e as { status?: unknown } | null)?.status;
-  if (e instanceof TrinityError) {
-    if (RETRYABLE_CODES.has(e.code)) return true;
-    if (e.code !== 'provider') return false;
-  }
-  if (typeof status === 'number') return status >= 500 || status === 408 || status === 409 || status === 429;
-  return !isAbort(e);
+  const t = asTrinity(e);
+  return isRetryable(t.code, t.details ?? null);
 }
 
+/** What a provider threw, as the TrinityError the core classifies. */
 function asTrinity(e: unknown): TrinityError {
   if (e instanceof TrinityError) return e;
+  if (isAbort(e)) return new CancelledError(e instanceof Error ? e.message : 'aborted', undefined, { cause: e });
   const msg = e instanceof Error ? e.message : String(e);
   const status = (e as { status?: unknown } | null)?.status;
   return new ProviderError(msg, typeof status === 'number' ? { status } : undefined, { cause: e });
 }
 
-function allFailed(attempts: readonly ProviderAttempt[]): TrinityError {
-  const last = attempts[attempts.length - 1]!.error;
-  const details = {
-    providers: attempts.map((a) => ({ provider: a.provider, outcome: a.outcome, code: a.error.code, message: a.error.message })),
-  };
-  const msg = `every provider failed (${attempts.map((a) => `${a.provider}: ${a.outcome === 'skipped' ? 'circuit open' : a.error.message}`).join('; ')})`;
-  // Every breaker open: a circuit_open error, so callers can wait and retry.
-  if (attempts.every((a) => a.outcome === 'skipped')) return new CircuitOpenError(msg, details, { cause: last });
-  const failed = [...attempts].reverse().find((a) => a.outcome === 'failed')!.error;
-  return new ProviderError(msg, { ...details, code: failed.code, ...(failed.details ?? {}) }, { cause: failed });
+/** One call of a provider by the route. */
+interface Call<TResult> {
+  readonly provider: string;
+  readonly position: number;
+  readonly ctl: AbortController & { dispose(): void };
+  settled: boolean;
+  value?: TResult;
+  error?: unknown;
+  latencyMs: number;
 }
 
-/** What ProviderFailover and ProviderPool share: named providers, each with its own core breaker. */
+/**
+ * The calls of one routed request: the callback the core calls per attempt runs the provider,
+ * keeps its value or error here under a token, and reports the outcome.
+ */
+class Calls<TTask, TResult> {
+  readonly calls = new Map<number, Call<TResult>>();
+  #next = 0;
+
+  constructor(
+    readonly names: readonly string[],
+    private readonly specs: (index: number) => { name: string; spec: ProviderSpec<TTask, TResult> },
+    private readonly positions: ReadonlyMap<number, number>,
+    private readonly task: TTask,
+    private readonly parent: AbortSignal | undefined,
+    private readonly isRetryable: ((error: unknown) => boolean) | undefined,
+  ) {}
+
+  readonly callback = async (index: number): Promise<ProviderOutcome> => {
+    const token = this.#next++;
+    const ctl = linked(this.parent);
+    const started = performance.now();
+    try {
+      const { name, spec } = this.specs(index);
+      const call: Call<TResult> = { provider: name, position: this.positions.get(index) ?? 0, ctl, settled: false, latencyMs: 0 };
+      this.calls.set(token, call);
+      try {
+        call.value = await spec.call(this.task, { provider: name, signal: ctl.signal });
+        return { ok: true, token };
+      } catch (e) {
+        call.error = e;
+        const t = asTrinity(e);
+        let details: Record<string, unknown> | undefined = t.details === undefined ? undefined : { ...t.details };
+        if (this.isRetryable !== undefined) details = { ...details, should_retry: this.isRetryable(e) };
+        return { ok: false, token, code: t.code, message: t.message, ...(details === undefined ? {} : { details }) };
+      } finally {
+        call.settled = true;
+        call.latencyMs = performance.now() - started;
+      }
+    } catch (e) {
+      const t = asTrinity(e);
+      return { ok: false, token, code: t.code, message: t.message };
+    } finally {
+      ctl.dispose();
+    }
+  };
+
+  /** Aborts the signal of every call still running except `keep` (a race was won). */
+  abortOthers(keep: number | undefined): void {
+    for (const [token, c] of this.calls) if (token !== keep && !c.settled) c.ctl.abort();
+  }
+
+  /** Failed calls and skipped providers, by position in `names`, leaving out `winner`. */
+  attempts(breaker: (name: string) => CircuitBreaker, winner?: number): ProviderAttempt[] {
+    const out: ProviderAttempt[] = [];
+    const called = new Set<number>();
+    for (const c of this.calls.values()) called.add(c.position);
+    this.names.forEach((name, position) => {
+      if (!called.has(position)) {
+        const state = breaker(name).getState();
+        if (state === 'open' || state === 'forced-open') {
+          out.push({ provider: name, outcome: 'skipped', error: new CircuitOpenError(`circuit breaker '${name}' is ${state}`, { breaker: name, state }) });
+        }
+        return;
+      }
+      for (const [token, c] of this.calls) {
+        if (c.position === position && token !== winner && c.error !== undefined) out.push({ provider: name, outcome: 'failed', error: asTrinity(c.error) });
+      }
+    });
+    return out;
+  }
+
+  /** The core's final error as a TrinityError, with the provider's own error as `cause`. */
+  error(r: RouteResult, attempts?: readonly ProviderAttempt[]): TrinityError {
+    const cause = r.token == null ? undefined : this.calls.get(r.token)?.error;
+    const code = (r.code ?? 'internal') as ErrorCode;
+    const Kind = ERROR_CLASSES[code] ?? InternalError;
+    let details = (r.details ?? undefined) as ErrorDetails | undefined;
+    if (attempts !== undefined && attempts.length > 0) {
+      details = {
+        ...details,
+        providers: attempts.map((a) => ({ provider: a.provider, outcome: a.outcome, code: a.error.code, message: a.error.message })),
+      };
+    }
+    return new Kind(r.message ?? code, details, cause === undefined ? undefined : { cause });
+  }
+}
+
+/**
+ * What ProviderFailover and ProviderPool share: named providers, each with its own core breaker,
+ * routed by the core router (`NativeProviderRoute`): strategy, breaker admission and recording,
+ * retries and failover are decided there exactly as for `Client.chat`.
+ */
 export abstract class ProviderGroup<TTask, TResult> {
   readonly #specs = new Map<string, ProviderSpec<TTask, TResult>>();
   readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #index = new Map<string, number>();
+  readonly #names: string[] = [];
+  readonly #route: NativeProviderRoute;
   #breakerOptions: BreakerOptions;
-  readonly #isRetryable: (error: unknown) => boolean;
+  readonly #isRetryable: ((error: unknown) => boolean) | undefined;
 
   constructor(options: ProvidersOptions<TTask, TResult> = {}) {
     this.#breakerOptions = { ...options.breaker };
-    this.#isRetryable = options.isRetryable ?? isRetryableError;
+    this.#isRetryable = options.isRetryable;
+    this.#route = call(() => new NativeProviderRoute('failover', options.retry ?? {}));
     for (const [name, entry] of Object.entries(options.providers ?? {})) this.addProvider(name, entry);
   }
 
   /** Adds (or replaces the callback of) a provider; its breaker is kept across replacements. */
   addProvider(name: string, provider: ProviderEntry<TTask, TResult>): this {
-    this.#specs.set(name, typeof provider === 'function' ? { call: provider } : provider);
+    const spec = typeof provider === 'function' ? { call: provider } : provider;
     if (!this.#breakers.has(name)) {
-      const isRetryable = this.#isRetryable;
-      this.#breakers.set(
-        name,
-        new CircuitBreaker({ ...this.#breakerOptions, name, isFailure: (e) => !isAbort(e) && isRetryable(e) }),
-      );
+      const breaker = new CircuitBreaker({ ...this.#breakerOptions, name });
+      const index = call(() => this.#route.addProvider(name, nativeBreaker(breaker), spec.weight ?? 1));
+      this.#breakers.set(name, breaker);
+      this.#index.set(name, index);
+      this.#names[index] = name;
     }
+    this.#specs.set(name, spec);
     return this;
   }
 
-  /** The breaker of `provider` (state, stats, manual `setState`). */
+  /** The breaker of `provider` (state, stats, manual `setState`, `onStateChange`). */
   breaker(provider: string): CircuitBreaker {
     this.spec(provider);
     return this.#breakers.get(provider)!;
@@ -546,50 +684,78 @@ export abstract class ProviderGroup<TTask, TResult> {
     return s;
   }
 
-  /** One attempt under the provider's breaker; throws what the provider threw, or `CircuitOpenError`. */
-  protected async attempt(name: string, task: TTask, signal: AbortSignal): Promise<{ value: TResult; latencyMs: number }> {
-    const spec = this.spec(name);
-    const breaker = this.#breakers.get(name)!;
-    const started = performance.now();
-    const value = await breaker.execute(() => spec.call(task, { provider: name, signal }));
-    return { value, latencyMs: performance.now() - started };
+  #calls(task: TTask, names: readonly string[], signal: AbortSignal | undefined): { calls: Calls<TTask, TResult>; members: number[] } {
+    const members = names.map((n) => {
+      this.spec(n);
+      return this.#index.get(n)!;
+    });
+    const positions = new Map<number, number>();
+    members.forEach((m, i) => positions.has(m) || positions.set(m, i));
+    const specs = (index: number) => {
+      const name = this.#names[index]!;
+      return { name, spec: this.spec(name) };
+    };
+    return { calls: new Calls(names, specs, positions, task, signal, this.#isRetryable), members };
   }
 
-  /** Tries `order` one after the other until one answers; a final error ends it at once. */
-  protected async failover(task: TTask, order: readonly string[], signal?: AbortSignal): Promise<ProviderResult<TResult>> {
-    if (order.length === 0) throw new InvalidInputError('no providers to try');
-    for (const name of order) this.spec(name);
-    const attempts: ProviderAttempt[] = [];
-    const sig = signal ?? new AbortController().signal;
-    for (const name of order) {
-      if (sig.aborted) throw new CancelledError('the call was aborted');
-      try {
-        const { value, latencyMs } = await this.attempt(name, task, sig);
-        return { provider: name, value, latencyMs, attempts };
-      } catch (e) {
-        if (e instanceof CircuitOpenError) {
-          attempts.push({ provider: name, outcome: 'skipped', error: e });
-          continue;
-        }
-        if (isAbort(e) || !this.#isRetryable(e)) throw e;
-        attempts.push({ provider: name, outcome: 'failed', error: asTrinity(e) });
-      }
+  /**
+   * One answer for `task` over `names` by `strategy` (the core's `Route::execute`). A final
+   * error, or the last one when every provider failed, is thrown as its TrinityError class with
+   * `details.providers` listing the attempts and the provider's own error as `cause`.
+   */
+  protected async route(
+    task: TTask,
+    names: readonly string[],
+    how: { strategy: string; costs?: (number | null)[]; maxCostUsd?: number },
+    options: PoolOptions = {},
+  ): Promise<ProviderResult<TResult>> {
+    if (names.length === 0) throw new InvalidInputError('no providers to try');
+    const { calls, members } = this.#calls(task, names, options.signal);
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => calls.abortOthers(undefined), options.timeoutMs);
+    let r: RouteResult;
+    try {
+      r = await withToken(options.signal, (t) => this.#route.execute(calls.callback, { members, ...how }, t));
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
     }
-    throw allFailed(attempts);
+    const winner = r.ok ? (r.token ?? undefined) : undefined;
+    calls.abortOthers(winner);
+    const attempts = calls.attempts((n) => this.#breakers.get(n)!, winner);
+    if (!r.ok || winner === undefined) throw calls.error(r, attempts);
+    const c = calls.calls.get(winner)!;
+    return { provider: c.provider, value: c.value as TResult, latencyMs: c.latencyMs, attempts };
+  }
+
+  /** Every provider at once (the core's `Route::execute_all`), settled in the order given. */
+  protected async routeAll(task: TTask, names: readonly string[], options: PoolOptions = {}): Promise<SettledProvider<TResult>[]> {
+    const { calls, members } = this.#calls(task, names, options.signal);
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => calls.abortOthers(undefined), options.timeoutMs);
+    let rs: RouteResult[];
+    try {
+      rs = await withToken(options.signal, (t) => this.#route.executeAll(calls.callback, { members, strategy: 'parallel' }, t));
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    return rs.map((r, i): SettledProvider<TResult> => {
+      const c = r.token == null ? undefined : calls.calls.get(r.token);
+      const provider = names[i]!;
+      if (r.ok && c !== undefined) return { provider, ok: true, value: c.value as TResult, latencyMs: c.latencyMs };
+      return { provider, ok: false, error: calls.error(r), latencyMs: c?.latencyMs ?? 0 };
+    });
   }
 }
 
 export interface FailoverOptions<TTask, TResult> extends ProvidersOptions<TTask, TResult> {}
 
 /**
- * Tries the primary, then the fallbacks in order. A provider whose breaker is open is skipped;
- * a retryable error (503-like) moves on to the next; a final error (400-like) is thrown at once.
- * When all fail: `ProviderError` (`CircuitOpenError` if every breaker was open) with
- * `details.providers` listing each attempt, and the last error as `cause`.
+ * Tries the primary, then the fallbacks in order (the core router's `failover` strategy). A
+ * provider whose breaker is open is skipped; a retryable error (503-like) moves on to the next;
+ * a final error (400-like) is thrown at once. When all fail: the last error's class (or
+ * `CircuitOpenError` if every breaker was open) with `details.providers` listing each attempt.
  */
 export class ProviderFailover<TTask = unknown, TResult = unknown> extends ProviderGroup<TTask, TResult> {
   async execute(task: TTask, primary: string, fallbacks: readonly string[] = [], opts?: QueueCallOptions): Promise<ProviderResult<TResult>> {
-    return this.failover(task, [primary, ...fallbacks], opts?.signal);
+    return this.route(task, [primary, ...fallbacks], { strategy: 'failover' }, { signal: opts?.signal });
   }
 
   /**
@@ -612,66 +778,29 @@ export class ProviderFailover<TTask = unknown, TResult = unknown> extends Provid
 
 export interface PoolOptions {
   /** Aborts the `signal` given to every provider call still running after this many ms. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
 }
 
 /**
- * Runs a task over several providers: all at once (`executeParallel`), the first good answer
- * (`executeRaceFirst`, the others aborted), or the cheapest providers first
- * (`executeCostOptimal`). Every call goes through the provider's breaker.
+ * Runs a task over several providers through the core router: all at once (`executeParallel`),
+ * the first good answer (`executeRaceFirst`, the others aborted), or the cheapest providers
+ * first (`executeCostOptimal`). Every call goes through the provider's breaker.
  */
 export class ProviderPool<TTask = unknown, TResult = unknown> extends ProviderGroup<TTask, TResult> {
   /** Every provider at once; settles when all have, in the order given. Never rejects for a provider's error. */
   async executeParallel(task: TTask, providers: readonly string[], options: PoolOptions = {}): Promise<SettledProvider<TResult>[]> {
-    for (const name of providers) this.spec(name);
-    const ctl = linked(options.signal);
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => ctl.abort(), options.timeoutMs);
-    try {
-      return await Promise.all(
-        providers.map(async (name): Promise<SettledProvider<TResult>> => {
-          const started = performance.now();
-          try {
-            const { value, latencyMs } = await this.attempt(name, task, ctl.signal);
-            return { provider: name, ok: true, value, latencyMs };
-          } catch (e) {
-            return { provider: name, ok: false, error: asTrinity(e), latencyMs: performance.now() - started };
-          }
-        }),
-      );
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      ctl.dispose();
-    }
+    return this.routeAll(task, providers, options);
   }
 
   /**
    * Starts every provider at once and resolves with the first good answer; the others get
    * their signal aborted. Any error, final or not, only rules its provider out; when all fail it
-   * rejects as `ProviderFailover` does.
+   * rejects with the last error, as `ProviderFailover` does.
    */
   async executeRaceFirst(task: TTask, providers: readonly string[], options: PoolOptions = {}): Promise<ProviderResult<TResult>> {
     if (providers.length === 0) throw new InvalidInputError('no providers to race');
-    for (const name of providers) this.spec(name);
-    const ctl = linked(options.signal);
-    const attempts: ProviderAttempt[] = [];
-    try {
-      return await new Promise<ProviderResult<TResult>>((resolve, reject) => {
-        let pending = providers.length;
-        for (const name of providers) {
-          this.attempt(name, task, ctl.signal).then(
-            ({ value, latencyMs }) => resolve({ provider: name, value, latencyMs, attempts }),
-            (e: unknown) => {
-              attempts.push({ provider: name, outcome: e instanceof CircuitOpenError ? 'skipped' : 'failed', error: asTrinity(e) });
-              if (--pending === 0) reject(ctl.signal.aborted ? new CancelledError('the call was aborted') : allFailed(attempts));
-            },
-          );
-        }
-      });
-    } finally {
-      ctl.abort();
-      ctl.dispose();
-    }
+    return this.route(task, providers, { strategy: 'race' }, options);
   }
 
   /**
@@ -680,19 +809,11 @@ export class ProviderPool<TTask = unknown, TResult = unknown> extends ProviderGr
    * `BudgetExceededError`.
    */
   async executeCostOptimal(task: TTask, providers: readonly string[], maxCost: number, options: PoolOptions = {}): Promise<ProviderResult<TResult>> {
-    const priced = providers.map((name, i) => {
+    const costs = providers.map((name) => {
       const c = this.spec(name).cost;
-      return { name, i, cost: typeof c === 'function' ? c(task) : c };
+      return (typeof c === 'function' ? c(task) : c) ?? null;
     });
-    const within = priced.filter((p) => p.cost === undefined || p.cost <= maxCost);
-    if (within.length === 0) {
-      throw new BudgetExceededError(`no provider within the budget of ${maxCost} USD`, {
-        max_cost_usd: maxCost,
-        costs: Object.fromEntries(priced.map((p) => [p.name, p.cost])),
-      });
-    }
-    within.sort((a, b) => (a.cost ?? Infinity) - (b.cost ?? Infinity) || a.i - b.i);
-    return this.failover(task, within.map((p) => p.name), options.signal);
+    return this.route(task, providers, { strategy: 'cost', costs, maxCostUsd: maxCost }, options);
   }
 }
 

@@ -428,3 +428,185 @@ describe('ProviderPool', () => {
     assert.ok(e instanceof core.BudgetExceededError);
   });
 });
+
+describe('provider routing on the core router', () => {
+  test('failover: a primary always failing 503 serves ≥ 99% from the fallback over 200 calls; its breaker opens', async () => {
+    let primaryCalls = 0;
+    let fallbackCalls = 0;
+    const f = new core.ProviderFailover<Task, string>({
+      breaker: { openWaitMs: 60_000 },
+      providers: {
+        primary: async () => {
+          primaryCalls++;
+          throw new core.ProviderError('service unavailable', { status: 503 });
+        },
+        fallback: async () => {
+          fallbackCalls++;
+          return 'ok';
+        },
+      },
+    });
+    let served = 0;
+    for (let i = 0; i < 200; i++) {
+      const r = await f.execute({ prompt: String(i) }, 'primary', ['fallback']);
+      if (r.provider === 'fallback' && r.value === 'ok') served++;
+    }
+    assert.ok(served >= 198, `served by the fallback: ${served}/200`);
+    assert.equal(fallbackCalls, 200);
+    assert.equal(f.breaker('primary').getState(), 'open');
+    // The core defaults: evaluated from 10 calls on, opens at a failure rate of 0.5.
+    assert.equal(primaryCalls, 10, 'the open breaker keeps the router off the primary');
+    assert.ok(primaryCalls < 200);
+  });
+
+  test('a 400-like InvalidInputError never fails over, even with retries allowed', async () => {
+    let primaryCalls = 0;
+    let fallbackCalls = 0;
+    const f = new core.ProviderFailover<Task, string>({
+      retry: { maxAttempts: 3, baseMs: 1, capMs: 2 },
+      providers: {
+        primary: async () => {
+          primaryCalls++;
+          throw new core.InvalidInputError('bad request', { status: 400 });
+        },
+        fallback: async () => {
+          fallbackCalls++;
+          return 'x';
+        },
+      },
+    });
+    for (let i = 0; i < 5; i++) {
+      const e = await rejection(f.execute({ prompt: '' }, 'primary', ['fallback']));
+      assert.ok(e instanceof core.InvalidInputError, String(e));
+      assert.equal(e.details?.status, 400);
+      assert.ok(e.cause instanceof core.InvalidInputError, "the provider's own error is the cause");
+    }
+    assert.equal(primaryCalls, 5, 'not retried');
+    assert.equal(fallbackCalls, 0);
+    assert.equal(f.breaker('primary').getState(), 'closed');
+  });
+
+  test('retry policy: a 503 is retried on the same provider before failing over', async () => {
+    let calls = 0;
+    const f = new core.ProviderFailover<Task, string>({
+      retry: { maxAttempts: 3, baseMs: 1, capMs: 2 },
+      providers: {
+        flaky: async () => {
+          calls++;
+          if (calls < 3) throw new core.ProviderError('unavailable', { status: 503 });
+          return 'third time';
+        },
+        fallback: async () => 'fallback',
+      },
+    });
+    const r = await f.execute({ prompt: '' }, 'flaky', ['fallback']);
+    assert.equal(r.provider, 'flaky');
+    assert.equal(r.value, 'third time');
+    assert.equal(r.attempts.length, 2);
+    assert.equal(calls, 3);
+  });
+
+  test('race returns the first good answer and aborts every loser', async () => {
+    const hold = gate<string>();
+    const aborted: string[] = [];
+    let winnerSignal: AbortSignal | undefined;
+    const slow = (_t: Task, { provider, signal }: { provider: string; signal: AbortSignal }) => {
+      signal.addEventListener('abort', () => aborted.push(provider));
+      return hold.promise;
+    };
+    const pool = new core.ProviderPool<Task, string>({
+      providers: {
+        slow1: slow,
+        slow2: slow,
+        broken: fail,
+        fast: async (t, { signal }) => {
+          winnerSignal = signal;
+          await tick();
+          return `fast: ${t.prompt}`;
+        },
+      },
+    });
+    const r = await pool.executeRaceFirst({ prompt: 'q' }, ['slow1', 'broken', 'slow2', 'fast']);
+    assert.equal(r.provider, 'fast');
+    assert.equal(r.value, 'fast: q');
+    assert.deepEqual(aborted.sort(), ['slow1', 'slow2']);
+    assert.equal(winnerSignal?.aborted, false);
+    hold.open('late');
+    // The losers' breakers recorded nothing against them (cancelled), the broken one a failure.
+    assert.equal(pool.breaker('slow1').stats().calls, 0);
+    assert.equal(pool.breaker('broken').stats().failures, 1);
+  });
+
+  test('parallel returns every answer, in the order given', async () => {
+    const pool = new core.ProviderPool<Task, string>({
+      providers: { a: ok('A'), b: ok('B'), c: async (t) => `C ${t.prompt}` },
+    });
+    const rs = await pool.executeParallel({ prompt: 'p' }, ['c', 'a', 'b']);
+    assert.deepEqual(
+      rs.map((r) => (r.ok ? [r.provider, r.value] : [r.provider, r.error.code])),
+      [
+        ['c', 'C p'],
+        ['a', 'A'],
+        ['b', 'B'],
+      ],
+    );
+    // An open breaker: that provider is not called and reports circuit_open.
+    pool.breaker('b').setState('forced-open');
+    const again = await pool.executeParallel({ prompt: 'p' }, ['a', 'b']);
+    const b = again[1]!;
+    assert.ok(!b.ok && b.error instanceof core.CircuitOpenError, JSON.stringify(b));
+  });
+
+  test('cost-optimal skips the providers over the cap and calls the cheapest first', async () => {
+    const calls: string[] = [];
+    const mk = (name: string, cost: number | ((t: Task) => number)) => ({
+      cost,
+      call: async () => {
+        calls.push(name);
+        return name;
+      },
+    });
+    const pool = new core.ProviderPool<Task, string>({
+      providers: {
+        gold: mk('gold', 1),
+        silver: mk('silver', (t) => t.prompt.length * 0.01),
+        bronze: mk('bronze', 0.05),
+      },
+    });
+    // silver costs 0.10 here, over a 0.08 cap; gold too.
+    const r = await pool.executeCostOptimal({ prompt: '0123456789' }, ['gold', 'silver', 'bronze'], 0.08);
+    assert.equal(r.provider, 'bronze');
+    assert.deepEqual(calls, ['bronze']);
+    // A shorter prompt makes silver the cheapest.
+    const r2 = await pool.executeCostOptimal({ prompt: '0' }, ['gold', 'silver', 'bronze'], 0.08);
+    assert.equal(r2.provider, 'silver');
+    assert.deepEqual(calls, ['bronze', 'silver']);
+  });
+
+  test('CircuitBreaker.onStateChange fires closed → open (and on setState)', async () => {
+    const b = new core.CircuitBreaker({ name: 'watched', windowSize: 2, minimumCalls: 2, openWaitMs: 60_000 });
+    const changes: core.BreakerStateChange[] = [];
+    b.onStateChange((c) => changes.push(c));
+    await rejection(b.execute(fail));
+    await rejection(b.execute(fail));
+    assert.equal(b.getState(), 'open');
+    await until(() => changes.length >= 1);
+    assert.deepEqual(
+      [changes[0]!.breaker, changes[0]!.from, changes[0]!.to, changes[0]!.failureRate],
+      ['watched', 'closed', 'open', 1],
+    );
+    b.setState('closed');
+    await until(() => changes.length >= 2);
+    assert.deepEqual([changes[1]!.from, changes[1]!.to], ['open', 'closed']);
+  });
+
+  test('isRetryableError is the core classification', () => {
+    assert.equal(core.isRetryableError(new core.ProviderError('503', { status: 503 })), true);
+    assert.equal(core.isRetryableError(new core.ProviderError('400', { status: 400 })), false);
+    assert.equal(core.isRetryableError(new core.ProviderError('x', { status: 503, should_retry: false })), false);
+    assert.equal(core.isRetryableError(new core.TimeoutError('slow')), true);
+    assert.equal(core.isRetryableError(new core.ContextTooLargeError('big')), false);
+    assert.equal(core.isRetryableError(Object.assign(new Error('bad gateway'), { status: 502 })), true);
+    assert.equal(core.isRetryableError(new core.CancelledError('aborted')), false);
+  });
+});

@@ -9,6 +9,7 @@ mod mock;
 mod redis_server;
 mod registry;
 mod resilience;
+mod router;
 mod stream;
 mod task;
 mod tokens;

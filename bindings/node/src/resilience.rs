@@ -16,13 +16,14 @@
 use crate::error::{guard, to_js};
 use crate::task::{spawn_promise, unless_cancelled, AbortToken};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use trinity_core::config::{QueueConfig, WindowType};
 use trinity_core::resilience::{
     BreakerSettings, BreakerState, CircuitBreaker, LimiterSet, Outcome, QueuePermit, QueueSettings,
-    RateLimit, RequestQueue, Ticket,
+    RateLimit, RequestQueue, StateChange, Ticket,
 };
 use trinity_core::{Error as CoreError, ErrorKind};
 
@@ -262,7 +263,7 @@ const SUCCESS: u32 = 0;
 const FAILURE: u32 = 1;
 
 struct BreakerCell {
-    breaker: CircuitBreaker,
+    breaker: Arc<CircuitBreaker>,
     tickets: Mutex<Slab<Ticket>>,
 }
 
@@ -333,8 +334,48 @@ pub struct NativeCircuitBreaker {
     cell: Handle<BreakerCell>,
 }
 
+impl NativeCircuitBreaker {
+    /// The core breaker, for a route's `Health` (the router records into the same breaker).
+    pub(crate) fn core(&self) -> Arc<CircuitBreaker> {
+        self.cell.breaker.clone()
+    }
+}
+
+/// A breaker transition, as `onStateChange` listeners receive it.
+#[napi(object)]
+pub struct BreakerStateChange {
+    pub breaker: String,
+    /// `closed`, `open`, `half_open`, `forced_open` or `disabled`.
+    pub from: String,
+    pub to: String,
+    pub failure_rate: f64,
+    pub slow_call_rate: f64,
+}
+
+type StateListener =
+    ThreadsafeFunction<BreakerStateChange, (), BreakerStateChange, Status, false, true>;
+
 #[napi]
 impl NativeCircuitBreaker {
+    /// Calls `listener` after every state change, on the JS thread and without blocking the
+    /// breaker (the core's `on_state_change` queues the call). The listener does not keep the
+    /// process alive.
+    #[napi(ts_args_type = "listener: (change: BreakerStateChange) => void")]
+    pub fn on_state_change(&self, listener: StateListener) {
+        self.cell.breaker.on_state_change(move |c: &StateChange| {
+            listener.call(
+                BreakerStateChange {
+                    breaker: c.breaker.clone(),
+                    from: c.from.as_str().into(),
+                    to: c.to.as_str().into(),
+                    failure_rate: c.failure_rate,
+                    slow_call_rate: c.slow_call_rate,
+                },
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        });
+    }
+
     /// `options` over the core defaults (count window 20, minimum 10 calls, failure rate 0.5,
     /// open 30 s, 3 half-open probes).
     #[napi(constructor)]
@@ -345,10 +386,10 @@ impl NativeCircuitBreaker {
                 .apply(BreakerSettings::default())?;
             Ok(NativeCircuitBreaker {
                 cell: BREAKERS.register(BreakerCell {
-                    breaker: CircuitBreaker::new(
+                    breaker: Arc::new(CircuitBreaker::new(
                         name.unwrap_or_else(|| "breaker".into()),
                         settings,
-                    )?,
+                    )?),
                     tickets: Mutex::new(Slab::new()),
                 }),
             })
