@@ -73,6 +73,16 @@ export declare class NativeLimiterSet {
   setLimit(name: string, rpm?: number | undefined | null, tpm?: number | undefined | null, windowMs?: number | undefined | null): void
   /** See `limiter_admit`. */
   tryAcquire(name: string, tokens: number): boolean
+  /**
+   * `tryAcquire` that returns the admission's id (>= 0) for `reconcile`; -1: admitted, the
+   * name has no limits; -2: not admitted now.
+   */
+  admit(name: string, tokens: number): number
+  /**
+   * Replaces the token estimate of admission `id` (from `admit`) with the tokens really
+   * used; the core's `RateLimiter::reconcile`. A no-op once the admission left the window.
+   */
+  reconcile(name: string, id: number, actualTokens: number): void
   /** Resolves when `tokens` are admitted (waiting in line, first come first served). */
   acquire(name: string, tokens: number, abort?: AbortToken | undefined | null): Promise<undefined>
   /** Milliseconds until `tokens` more would be admitted (0: now, or no limit). */

@@ -310,6 +310,15 @@ export interface LimiterStats {
   readonly rejected: number;
 }
 
+/** An admitted request, from `RateLimiter.admit`. */
+export interface RateAdmission {
+  readonly provider: string;
+  /** The core's admission id (-1: the provider has no limits). */
+  readonly id: number;
+  /** The estimate it was admitted with. */
+  readonly tokens: number;
+}
+
 export interface QueueCallOptions {
   /** Aborting while waiting rejects with `CancelledError` and leaves the line. */
   signal?: AbortSignal | undefined;
@@ -341,6 +350,24 @@ export class RateLimiter {
     } catch (e) {
       throw toTrinityError(e);
     }
+  }
+
+  /**
+   * `allowRequest` for callers who learn the real token count later: the admission to hand to
+   * `reconcile`, or null when not admitted now.
+   */
+  admit(provider: string, tokens = 0): RateAdmission | null {
+    const id = call(() => this.#native.admit(provider, tokens));
+    return id === -2 ? null : { provider, id, tokens };
+  }
+
+  /**
+   * Replaces an admission's estimate with the tokens it really used (the core's
+   * `RateLimiter::reconcile`), so an over-estimate frees its share of the window. A no-op once the
+   * admission has left the window, or for a provider without limits.
+   */
+  reconcile(admission: RateAdmission, actualTokens: number): void {
+    this.#native.reconcile(admission.provider, admission.id, actualTokens);
   }
 
   /** Waits its turn for `tokens` under `provider`'s limits, then runs `fn`. */

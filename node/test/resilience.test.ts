@@ -187,6 +187,21 @@ describe('RateLimiter', () => {
     assert.deepEqual(r.providers(), ['rpm-only', 'small']);
   });
 
+  test('admit + reconcile: an over-estimate gives its tokens back', () => {
+    const r = new core.RateLimiter();
+    r.setLimit('p', undefined, 1000);
+    const a = r.admit('p', 800);
+    assert.ok(a !== null && a.id >= 0);
+    assert.equal(r.admit('p', 300), null, '800 + 300 > 1000');
+    r.reconcile(a, 100);
+    assert.equal(r.getRemainingTokens('p'), 900);
+    assert.notEqual(r.admit('p', 300), null);
+    assert.equal(r.getRemainingTokens('p'), 600);
+    const free = r.admit('unlimited', 1e9);
+    assert.equal(free?.id, -1);
+    r.reconcile(free!, 5);
+  });
+
   test('queue waits its turn, then runs fn; an aborted wait leaves the line', async () => {
     const r = new core.RateLimiter();
     r.setLimit('p', 1, undefined, 50);
@@ -598,6 +613,30 @@ describe('provider routing on the core router', () => {
     b.setState('closed');
     await until(() => changes.length >= 2);
     assert.deepEqual([changes[1]!.from, changes[1]!.to], ['open', 'closed']);
+  });
+
+  test("aborting the caller's signal cancels the route and the provider's signal", async () => {
+    let providerAborted = false;
+    const f = new core.ProviderFailover<Task, string>({
+      providers: {
+        hang: (_t, { signal }) =>
+          new Promise((_, reject) => {
+            signal.addEventListener('abort', () => {
+              providerAborted = true;
+              reject(new core.CancelledError('gave up'));
+            });
+          }),
+        fallback: ok('never'),
+      },
+    });
+    const ac = new AbortController();
+    const p = f.execute({ prompt: '' }, 'hang', ['fallback'], { signal: ac.signal });
+    await tick();
+    ac.abort();
+    const e = await rejection(p);
+    assert.ok(e instanceof core.CancelledError, String(e));
+    assert.equal(providerAborted, true);
+    assert.equal(f.breaker('hang').stats().failures, 0);
   });
 
   test('isRetryableError is the core classification', () => {

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use trinity_core::config::{QueueConfig, WindowType};
 use trinity_core::resilience::{
-    BreakerSettings, BreakerState, CircuitBreaker, LimiterSet, Outcome, QueuePermit, QueueSettings,
-    RateLimit, RequestQueue, StateChange, Ticket,
+    Admission, BreakerSettings, BreakerState, CircuitBreaker, LimiterSet, Outcome, QueuePermit,
+    QueueSettings, RateLimit, RequestQueue, StateChange, Ticket,
 };
 use trinity_core::{Error as CoreError, ErrorKind};
 
@@ -565,6 +565,33 @@ impl NativeLimiterSet {
     #[napi]
     pub fn try_acquire(&self, env: Env, name: String, tokens: f64) -> Result<bool> {
         limiter_admit(&self.set, &name, tokens).map_err(|e| to_js(&env, e))
+    }
+
+    /// `tryAcquire` that returns the admission's id (>= 0) for `reconcile`; -1: admitted, the
+    /// name has no limits; -2: not admitted now.
+    #[napi]
+    pub fn admit(&self, env: Env, name: String, tokens: f64) -> Result<f64> {
+        let tokens = if tokens >= 0.0 { tokens as u64 } else { 0 };
+        match self.set.try_acquire(&name, tokens) {
+            Ok(Some(a)) => Ok(a.id() as f64),
+            Ok(None) => Ok(-1.0),
+            Err(e) if e.kind == ErrorKind::RateLimited && !never_fits(&e) => Ok(-2.0),
+            Err(e) => Err(to_js(&env, e)),
+        }
+    }
+
+    /// Replaces the token estimate of admission `id` (from `admit`) with the tokens really
+    /// used; the core's `RateLimiter::reconcile`. A no-op once the admission left the window.
+    #[napi]
+    pub fn reconcile(&self, name: String, id: f64, actual_tokens: f64) {
+        if let (Some(l), true) = (self.set.get(&name), id >= 0.0) {
+            let actual = if actual_tokens >= 0.0 {
+                actual_tokens as u64
+            } else {
+                0
+            };
+            l.reconcile(Admission::from_id(id as u64, actual), actual);
+        }
     }
 
     /// Resolves when `tokens` are admitted (waiting in line, first come first served).
