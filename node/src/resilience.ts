@@ -584,8 +584,12 @@ class Calls<TTask, TResult> {
     private readonly isRetryable: ((error: unknown) => boolean) | undefined,
   ) {}
 
+  /** Set once the route has answered: a call the core queued before that is not made. */
+  done = false;
+
   readonly callback = async (index: number): Promise<ProviderOutcome> => {
     const token = this.#next++;
+    if (this.done || this.parent?.aborted === true) return { ok: false, token, code: 'cancelled', message: 'the call was aborted' };
     const ctl = linked(this.parent);
     const started = performance.now();
     try {
@@ -613,7 +617,13 @@ class Calls<TTask, TResult> {
     }
   };
 
-  /** Aborts the signal of every call still running except `keep` (a race was won). */
+  /** The route answered: aborts the signal of every call still running except `keep` (a race was won). */
+  finish(keep: number | undefined): void {
+    this.done = true;
+    this.abortOthers(keep);
+  }
+
+  /** Aborts the signal of every call still running except `keep`. */
   abortOthers(keep: number | undefined): void {
     for (const [token, c] of this.calls) if (token !== keep && !c.settled) c.ctl.abort();
   }
@@ -742,11 +752,14 @@ export abstract class ProviderGroup<TTask, TResult> {
     let r: RouteResult;
     try {
       r = await withToken(options.signal, (t) => this.#route.execute(calls.callback, { members, ...how }, t));
+    } catch (e) {
+      calls.finish(undefined);
+      throw e;
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
     const winner = r.ok ? (r.token ?? undefined) : undefined;
-    calls.abortOthers(winner);
+    calls.finish(winner);
     const attempts = calls.attempts((n) => this.#breakers.get(n)!, winner);
     if (!r.ok || winner === undefined) throw calls.error(r, attempts);
     const c = calls.calls.get(winner)!;
@@ -762,6 +775,7 @@ export abstract class ProviderGroup<TTask, TResult> {
       rs = await withToken(options.signal, (t) => this.#route.executeAll(calls.callback, { members, strategy: 'parallel' }, t));
     } finally {
       if (timer !== undefined) clearTimeout(timer);
+      calls.finish(undefined);
     }
     return rs.map((r, i): SettledProvider<TResult> => {
       const c = r.token == null ? undefined : calls.calls.get(r.token);

@@ -617,10 +617,12 @@ describe('provider routing on the core router', () => {
 
   test("aborting the caller's signal cancels the route and the provider's signal", async () => {
     let providerAborted = false;
+    let started = false;
     const f = new core.ProviderFailover<Task, string>({
       providers: {
         hang: (_t, { signal }) =>
           new Promise((_, reject) => {
+            started = true;
             signal.addEventListener('abort', () => {
               providerAborted = true;
               reject(new core.CancelledError('gave up'));
@@ -631,7 +633,7 @@ describe('provider routing on the core router', () => {
     });
     const ac = new AbortController();
     const p = f.execute({ prompt: '' }, 'hang', ['fallback'], { signal: ac.signal });
-    await tick();
+    await until(() => started);
     ac.abort();
     const e = await rejection(p);
     assert.ok(e instanceof core.CancelledError, String(e));
