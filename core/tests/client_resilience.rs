@@ -276,3 +276,20 @@ fn a_redis_limit_without_a_url_is_a_config_error() {
         (ErrorKind::Config, json!("rate_limits.p.redis_url"))
     );
 }
+
+#[test]
+fn the_cost_strategy_picks_the_cheapest_deployment_under_the_cap() {
+    let (a, b) = (server(json!({}), json!({})), server(json!({}), json!({})));
+    let route = |cap: f64| {
+        client(json!({
+            "providers": {"a": provider(&a), "b": provider(&b)},
+            "models": {"m": {"strategy": "cost", "max_cost_usd": cap, "deployments": [
+                {"provider": "a", "model": "gpt-4o"}, {"provider": "b", "model": "gpt-4o-mini"}]}},
+        }))
+    };
+    let r = rt::block_on(route(1.0).chat(req("m", "hello"))).unwrap();
+    assert_eq!(r.provider, "b", "gpt-4o-mini is the cheaper deployment");
+    let e = rt::block_on(route(1e-12).chat(req("m", "hello"))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BudgetExceeded);
+    assert_eq!(a.stats().requests + b.stats().requests, 1);
+}

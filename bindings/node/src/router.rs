@@ -239,20 +239,6 @@ impl RouteResult {
     }
 }
 
-/// Every member priced over the cap: `budget_exceeded` rather than "none available".
-fn over_budget(costs: &[Option<f64>], n: usize, cap: Option<f64>) -> Option<CoreError> {
-    let cap = cap?;
-    let all_over =
-        n > 0 && (0..n).all(|i| costs.get(i).copied().flatten().is_some_and(|c| c > cap));
-    all_over.then(|| {
-        CoreError::new(
-            ErrorKind::BudgetExceeded,
-            format!("no provider within the budget of {cap} USD"),
-        )
-        .with_details(serde_json::json!({ "max_cost_usd": cap, "costs": costs }))
-    })
-}
-
 /// One call's route and plan inputs.
 struct Prepared {
     route: Arc<Route<usize>>,
@@ -401,7 +387,9 @@ impl NativeProviderRoute {
         spawn_promise(
             env,
             async move {
-                if let Some(e) = over_budget(&p.costs, p.route.members.len(), p.cap) {
+                if let Some(e) =
+                    trinity_core::router::over_budget(&p.costs, p.route.members.len(), p.cap)
+                {
                     return Ok(RouteResult::failed(None, e));
                 }
                 let (plan, cb) = (p.plan(), &callback);
@@ -484,7 +472,7 @@ fn left_out(
     costs: &[Option<f64>],
     cap: Option<f64>,
 ) -> RouteResult {
-    if let Some(e) = over_budget(costs.get(i..=i).unwrap_or(&[]), 1, cap) {
+    if let Some(e) = trinity_core::router::over_budget(costs.get(i..=i).unwrap_or(&[]), 1, cap) {
         return RouteResult::failed(Some(i), e);
     }
     let h = &route.members[i].health;

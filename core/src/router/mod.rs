@@ -133,6 +133,9 @@ impl<D: Clone> Route<D> {
         Fut: Future<Output = Result<T>>,
         T: UsedTokens,
     {
+        if let Some(e) = over_budget(plan.costs, self.members.len(), self.max_cost_usd) {
+            return Err(e);
+        }
         if let Some(b) = plan.budget {
             b.record_request();
         }
@@ -294,6 +297,21 @@ impl<D: Clone> Route<D> {
         )
         .with_details(serde_json::json!({ "deployments": names }))
     }
+}
+
+/// `budget_exceeded` when a cap is set and every member's estimated cost is over it (rather
+/// than "no deployment available").
+pub fn over_budget(costs: &[Option<f64>], members: usize, cap: Option<f64>) -> Option<Error> {
+    let cap = cap?;
+    let all_over = members > 0
+        && (0..members).all(|i| costs.get(i).copied().flatten().is_some_and(|c| c > cap));
+    all_over.then(|| {
+        Error::new(
+            ErrorKind::BudgetExceeded,
+            format!("no deployment within the budget of {cap} USD per call"),
+        )
+        .with_details(serde_json::json!({ "max_cost_usd": cap, "costs": costs }))
+    })
 }
 
 /// Token usage of a result, to reconcile the tokens-per-minute estimate.
