@@ -17,6 +17,8 @@ pub mod stats;
 mod stream;
 pub mod value;
 
+/// The payload type, re-exported so bindings need not depend on `bytes`.
+pub use bytes::Bytes;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entry::{Entry, Kind};
 pub use fs::FsReport;
@@ -28,7 +30,6 @@ use crate::config::CacheConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::{ChatRequest, ChatResponse};
 use crate::rt;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -228,17 +229,50 @@ impl Cache {
         }
     }
 
-    /// `get` for callers outside the runtime (Python, Node, C and Go): the memory tier
-    /// without entering the runtime at all.
-    pub fn get_blocking(&self, key: &str) -> Option<Entry> {
-        if let Some(e) = self.memory.as_ref().and_then(|m| m.get(key)) {
-            self.hits.fetch_add(1, Relaxed);
-            return Some(e);
+    /// The memory tier alone, for bindings that answer a hit without leaving their thread
+    /// (or releasing their interpreter lock). A miss is counted only when there is no tier
+    /// below to ask next.
+    pub fn get_memory(&self, key: &str) -> Option<Entry> {
+        let found = self.memory.as_ref().and_then(|m| m.get(key));
+        match &found {
+            Some(_) => self.hits.fetch_add(1, Relaxed),
+            None if !self.has_lower_tiers() => self.misses.fetch_add(1, Relaxed),
+            None => 0,
+        };
+        found
+    }
+
+    /// Redis or a filesystem is configured: lookups below memory may block.
+    pub fn has_lower_tiers(&self) -> bool {
+        self.redis.is_some() || self.fs.is_some()
+    }
+
+    /// The tiers below memory, from a thread outside the runtime; fills memory on a hit.
+    pub fn get_lower_blocking(&self, key: &str) -> Option<Entry> {
+        if !self.has_lower_tiers() {
+            return None;
         }
         if self.redis.is_none() {
             return rt_free(self.get_fs(key));
         }
-        rt::wait(async { Ok(self.get(key).await) }).ok().flatten()
+        rt::wait(async {
+            let r = self.redis.as_ref().expect("checked");
+            Ok(match r.get(key).await {
+                Some(e) => {
+                    self.fill(key, &e, 1).await;
+                    Some(e)
+                }
+                None => self.get_fs(key).await,
+            })
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// `get` for callers outside the runtime (Python, Node, C and Go).
+    pub fn get_blocking(&self, key: &str) -> Option<Entry> {
+        self.get_memory(key)
+            .or_else(|| self.get_lower_blocking(key))
     }
 
     /// Builds an entry that expires after `ttl_s` (the configured TTL when None).
