@@ -16,7 +16,7 @@ build-node: setup-node ## Build the addon (PROFILE=debug|release) into node/nati
 	npm run -s build:native -- $(NAPI_PROFILE_FLAG)
 	npm run -s build:ts
 
-test-node: build-node ## Node tests (client against the mock server included), the conformance runner, both examples
+test-node: setup-redis build-node ## Node tests (client against the mock server included), the conformance runner, both examples
 	node --test --test-reporter=spec node/dist/test/
 	node tests/conformance/node/run.mjs
 	node examples/node/main.mjs > /dev/null

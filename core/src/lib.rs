@@ -8,6 +8,7 @@ pub mod error;
 pub mod llm;
 pub mod mock;
 pub mod registry;
+pub mod resilience;
 pub mod rt;
 pub mod secret;
 pub mod testing;

@@ -66,6 +66,18 @@ where
     runtime().spawn(future)
 }
 
+/// Spawns on the runtime running the caller (a paused test runtime included), else on the shared one.
+pub fn spawn_here<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match Handle::try_current() {
+        Ok(h) => h.spawn(future),
+        Err(_) => spawn(future),
+    }
+}
+
 /// Runs a future to completion from a thread that is not a runtime worker (C, Go, `_sync` calls).
 pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)

@@ -23,6 +23,28 @@ export declare class NativeChatStream {
   close(): void
 }
 
+export declare class NativeCircuitBreaker {
+  /**
+   * `options` over the core defaults (count window 20, minimum 10 calls, failure rate 0.5,
+   * open 30 s, 3 half-open probes).
+   */
+  constructor(name?: string | undefined | null, options?: BreakerOptions | undefined | null)
+  /** Admits a call (returns its ticket for `record`) or throws `circuit_open`. */
+  tryAcquire(): number
+  /**
+   * Hands a ticket back: 0 success, 1 failure, anything else cancelled (counts as neither).
+   * Returns false for a ticket already recorded or never issued.
+   */
+  record(ticket: number, outcome: number): boolean
+  state(): string
+  setState(state: string): void
+  /** Changes the given settings (the window restarts empty; the state is kept). */
+  configure(options: BreakerOptions): void
+  settings(): BreakerSettingsInfo
+  stats(): BreakerStats
+  get name(): string
+}
+
 export declare class NativeClient {
   constructor(config?: any | undefined | null)
   /**
@@ -32,6 +54,25 @@ export declare class NativeClient {
   chat(request: any, abort?: AbortToken | undefined | null): Promise<ChatResponse>
   /** Validates the request and starts it at once; chunks and failures come from `next()`. */
   chatStream(request: any): NativeChatStream
+}
+
+/** Rate limits by name (a provider): the core's `LimiterSet`. */
+export declare class NativeLimiterSet {
+  constructor()
+  /** `rpm`/`tpm` null or undefined: no limit of that kind. `windowMs` defaults to a minute. */
+  setLimit(name: string, rpm?: number | undefined | null, tpm?: number | undefined | null, windowMs?: number | undefined | null): void
+  /**
+   * Admits now (true) or not (false); a name without limits is always admitted. A request
+   * larger than the token limit can never fit: that throws `rate_limited` (retryable false).
+   */
+  tryAcquire(name: string, tokens: number): boolean
+  /** Resolves when `tokens` are admitted (waiting in line, first come first served). */
+  acquire(name: string, tokens: number, abort?: AbortToken | undefined | null): Promise<undefined>
+  /** Milliseconds until `tokens` more would be admitted (0: now, or no limit). */
+  retryAfter(name: string, tokens?: number | undefined | null): number
+  /** Null for a name without limits. */
+  stats(name: string): LimiterStats | null
+  names(): Array<string>
 }
 
 export declare class NativeMockServer {
@@ -49,6 +90,19 @@ export declare class NativeMockServer {
    * A promise, so waiting for slow answers never blocks the event loop.
    */
   stop(): Promise<undefined>
+}
+
+export declare class NativeRedisServer {
+  /** Starts `redis-server` on a free port (waits for its PING, at most 10 s). */
+  constructor()
+  get url(): string
+  get port(): number
+  /** Kills the server (its data is lost) and starts a fresh one on the same port. */
+  restart(): void
+  /** Sends one inline command such as `SCRIPT FLUSH`; returns the raw reply line. */
+  command(line: string): string
+  /** Stops the server (idempotent; `restart` starts it again). */
+  stop(): void
 }
 
 /** A handle on a core registry: the process-wide one, or a private copy. */
@@ -75,7 +129,64 @@ export declare class NativeRegistry {
   loadLitellmFile(path: string): LoadSummary
 }
 
+export declare class NativeRequestQueue {
+  constructor(options?: QueueOptions | undefined | null)
+  /**
+   * Resolves with a permit once the core grants a slot (higher priority first); rejects with
+   * `rate_limited` when the queue is full, `cancelled` when `abort` fires while waiting.
+   * Hand the permit back with `release`.
+   */
+  acquire(priority: number, abort?: AbortToken | undefined | null): Promise<number>
+  /** Frees the permit's slot for the next waiter; false if it was already released. */
+  release(permit: number): boolean
+  get length(): number
+  get inFlight(): number
+  stats(): QueueStats
+}
+
 export declare function abiVersion(): number
+
+/**
+ * The core's breaker settings; every field optional (missing ones keep their current value).
+ * Names as in the config schema's `breaker` section, in camelCase.
+ */
+export interface BreakerOptions {
+  /** `count` (the last `windowSize` calls) or `time` (the last `windowSize` seconds). */
+  windowType?: string
+  windowSize?: number
+  minimumCalls?: number
+  /** (0, 1]: the failure rate at or above which the breaker opens. */
+  failureRateThreshold?: number
+  slowCallMs?: number
+  slowCallRateThreshold?: number
+  openWaitMs?: number
+  halfOpenCalls?: number
+}
+
+/** The breaker's settings as they are now (all fields set). */
+export interface BreakerSettingsInfo {
+  windowType: string
+  windowSize: number
+  minimumCalls: number
+  failureRateThreshold: number
+  slowCallMs: number
+  slowCallRateThreshold: number
+  openWaitMs: number
+  halfOpenCalls: number
+}
+
+/** The core's `BreakerSnapshot`. */
+export interface BreakerStats {
+  /** `closed`, `open`, `half_open`, `forced_open` or `disabled`. */
+  state: string
+  calls: number
+  failures: number
+  slowCalls: number
+  failureRate: number
+  slowCallRate: number
+  notPermitted: number
+  retryAfterMs: number
+}
 
 export interface ChatChunk {
   delta: string
@@ -129,6 +240,19 @@ export interface FunctionCall {
   arguments: string
 }
 
+/** The core's `LimiterSnapshot`; absent limits (and their remainders) are `null`. */
+export interface LimiterStats {
+  rpm?: number
+  tpm?: number
+  requestsInWindow: number
+  tokensInWindow: number
+  remainingRequests?: number
+  remainingTokens?: number
+  retryAfterMs: number
+  admitted: number
+  rejected: number
+}
+
 export declare function loadConfig(path: string, applyEnv?: boolean | undefined | null): any
 
 export interface LoadSummary {
@@ -141,6 +265,29 @@ export interface LoadSummary {
 export declare function panicForTest(): void
 
 export declare function parseConfig(text: string, applyEnv?: boolean | undefined | null): any
+
+export interface QueueOptions {
+  /** Permits out at once (default 64). */
+  maxConcurrency?: number
+  /** Waiters at most; one more is rejected with `rate_limited` (default 10 000). */
+  maxLength?: number
+  /** Waiting this long raises a waiter's priority by one step (default 5000 ms). */
+  agingMs?: number
+}
+
+/** The core's `QueueSnapshot`. */
+export interface QueueStats {
+  length: number
+  inFlight: number
+  maxConcurrency: number
+  completed: number
+  cancelled: number
+  rejected: number
+  averageWaitMs: number
+  averageServiceMs: number
+  estimatedWaitMs: number
+  throughputPerS: number
+}
 
 export interface TokenCount {
   tokens: number

@@ -8,7 +8,8 @@ export * from './tokens';
 export * from './config';
 export * from './client';
 export * from './stream';
-export { MockServer, type MockServerConfig, type MockStats } from './testing';
+export * from './resilience';
+export { MockServer, RedisServer, type MockServerConfig, type MockStats } from './testing';
 
 /** The package version (equal to the Rust core's). */
 export const version: string = native.version();

@@ -1,7 +1,7 @@
 // MockServer: the core's mock provider server (OpenAI, Anthropic and Gemini wire formats,
 // streaming, latency and fault injection) on a free loopback port, served from this process.
 
-import { NativeMockServer } from '../native/index.js';
+import { NativeMockServer, NativeRedisServer } from '../native/index.js';
 import { call, toTrinityError } from './errors';
 
 /**
@@ -79,5 +79,41 @@ export class MockServer {
     } catch (e) {
       throw toTrinityError(e);
     }
+  }
+}
+
+/**
+ * A real `redis-server` (it must be installed) on a free loopback port with no persistence, for
+ * tests of the shared cache tier and shared rate limits. `restart()` keeps the port.
+ */
+export class RedisServer {
+  readonly #native: NativeRedisServer;
+
+  constructor() {
+    this.#native = call(() => new NativeRedisServer());
+  }
+
+  /** `redis://127.0.0.1:PORT/0`. */
+  get url(): string {
+    return this.#native.url;
+  }
+
+  get port(): number {
+    return this.#native.port;
+  }
+
+  /** Kills the server (its data is lost) and starts a fresh one on the same port. */
+  restart(): void {
+    call(() => this.#native.restart());
+  }
+
+  /** Sends one inline command such as `SCRIPT FLUSH`; returns the raw reply line. */
+  command(line: string): string {
+    return call(() => this.#native.command(line));
+  }
+
+  /** Stops the server; idempotent. */
+  stop(): void {
+    this.#native.stop();
   }
 }

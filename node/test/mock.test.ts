@@ -53,3 +53,16 @@ test('the official wire format: plain fetch gets an OpenAI answer', async () => 
     await s.stop();
   }
 });
+
+test('RedisServer: a real redis-server that restarts empty on the same port', () => {
+  const redis = new core.RedisServer();
+  try {
+    assert.equal(redis.url, `redis://127.0.0.1:${redis.port}/0`);
+    assert.equal(redis.command('SET k v'), '+OK');
+    redis.restart();
+    assert.equal(redis.command('GET k'), '$-1');
+  } finally {
+    redis.stop();
+  }
+  assert.throws(() => redis.command('PING'), core.TrinityError);
+});

@@ -10,8 +10,11 @@ The server speaks the OpenAI (`/v1/chat/completions`), Anthropic (`/v1/messages`
 (`/v1beta/models/{model}:generateContent`) wire formats, streaming included, with latency and
 fault injection (`faults={"script": ["429", "ok"]}` or `faults={"rates": {"503": 0.1}}`),
 deterministic for a given `seed`.
+
+`RedisServer()` starts a real `redis-server` (it must be installed) on a free loopback port with
+no persistence, for the shared cache tier and shared rate limits; `restart()` keeps the port.
 """
 
-from trinity_core._native import MockServer
+from trinity_core._native import MockServer, RedisServer
 
-__all__ = ["MockServer"]
+__all__ = ["MockServer", "RedisServer"]

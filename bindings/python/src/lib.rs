@@ -8,6 +8,7 @@ mod conv;
 mod error;
 mod llm;
 mod mock;
+mod redis_server;
 mod registry;
 mod tokens;
 
@@ -33,5 +34,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<llm::PyChatChunk>()?;
     m.add_class::<llm::PyUsage>()?;
     m.add_class::<mock::PyMockServer>()?;
+    m.add_class::<redis_server::PyRedisServer>()?;
     Ok(())
 }
