@@ -4,7 +4,7 @@
 //! Redis and disk release it.
 
 use crate::conv;
-use crate::error::{call, invalid_input};
+use crate::error::call;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use std::sync::Arc;
@@ -177,17 +177,7 @@ impl PyCache {
         namespace: Option<String>,
         pattern: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let purge = match (what, namespace, pattern) {
-            (Some("all"), None, None) => Purge::All,
-            (Some("expired"), None, None) => Purge::Expired,
-            (None, Some(ns), None) => Purge::Namespace(ns),
-            (None, None, Some(p)) => Purge::Pattern(p),
-            _ => {
-                return Err(invalid_input(
-                    "purge: give one of 'all', 'expired', namespace= or pattern=",
-                ))
-            }
-        };
+        let purge = call(|| Purge::from_parts(what, namespace, pattern))?;
         let report = self.wait(py, self.0.purge(purge))?;
         conv::serialized(py, &report)
     }

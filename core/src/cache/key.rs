@@ -27,16 +27,17 @@ use std::fmt::Write;
 /// How requests share entries (seed 004's `byContent`, `byModel`, `byUser`, `globally`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum Strategy {
     /// Same provider, model and content: the default.
     #[default]
-    Content,
+    Content = 0,
     /// As `content`, with the model in the key so `ns:model:gpt-4o:*` invalidates one model.
-    Model,
+    Model = 1,
     /// As `content`, per user: one user's answers are never served to another.
-    User,
+    User = 2,
     /// The same messages and parameters share one answer across providers and models.
-    Global,
+    Global = 3,
 }
 
 impl Strategy {
@@ -46,6 +47,15 @@ impl Strategy {
             Strategy::Model => "model",
             Strategy::User => "user",
             Strategy::Global => "global",
+        }
+    }
+
+    pub(crate) fn from_u8(n: u8) -> Strategy {
+        match n {
+            1 => Strategy::Model,
+            2 => Strategy::User,
+            3 => Strategy::Global,
+            _ => Strategy::Content,
         }
     }
 

@@ -31,7 +31,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::llm::{ChatRequest, ChatResponse};
 use crate::rt;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// Per-request control, the `cache` field of a chat request.
@@ -62,6 +62,26 @@ pub enum Purge {
     Pattern(String),
 }
 
+impl Purge {
+    /// From the shape every binding and the CLI offer: `"all"` or `"expired"`, or a
+    /// namespace, or a pattern: exactly one.
+    pub fn from_parts(
+        what: Option<&str>,
+        namespace: Option<String>,
+        pattern: Option<String>,
+    ) -> Result<Purge> {
+        match (what, namespace, pattern) {
+            (Some("all"), None, None) => Ok(Purge::All),
+            (Some("expired"), None, None) => Ok(Purge::Expired),
+            (None, Some(ns), None) => Ok(Purge::Namespace(ns)),
+            (None, None, Some(p)) => Ok(Purge::Pattern(p)),
+            _ => Err(Error::invalid_input(
+                "purge: give one of 'all', 'expired', a namespace or a pattern",
+            )),
+        }
+    }
+}
+
 /// What `validate` found (filesystem counts; memory and Redis entries cannot be corrupt
 /// at rest without being caught on read, so only their sizes are reported).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -82,11 +102,13 @@ pub struct Cache {
     memory: Option<memory::MemoryTier>,
     redis: Option<redis::RedisTier>,
     fs: Option<fs::FsTier>,
-    ttl_ms: u64,
+    /// Default TTL and strategy: atomics, because seed 004's `byContent(ttl)`, `byModel(ttl)`...
+    /// switch them on a live cache.
+    ttl_ms: AtomicU64,
+    strategy: AtomicU8,
     redis_ttl_ms: Option<u64>,
     fs_ttl_ms: Option<u64>,
     namespace: String,
-    strategy: Strategy,
     nonzero_temperature: bool,
     clock: Arc<dyn Clock>,
     hits: AtomicU64,
@@ -134,7 +156,8 @@ impl Cache {
             memory,
             redis,
             fs,
-            ttl_ms: cfg.ttl_s.get() * 1000,
+            ttl_ms: AtomicU64::new(cfg.ttl_s.get() * 1000),
+            strategy: AtomicU8::new(cfg.strategy as u8),
             redis_ttl_ms: cfg
                 .redis
                 .as_ref()
@@ -146,7 +169,6 @@ impl Cache {
                 .and_then(|f| f.ttl_s)
                 .map(|s| s.get() * 1000),
             namespace: cfg.namespace.clone(),
-            strategy: cfg.strategy,
             nonzero_temperature: cfg.cache_nonzero_temperature,
             clock,
             hits: AtomicU64::new(0),
@@ -160,7 +182,15 @@ impl Cache {
     }
 
     pub fn strategy(&self) -> Strategy {
-        self.strategy
+        Strategy::from_u8(self.strategy.load(Relaxed))
+    }
+
+    /// Switches how later requests share entries, and their TTL when given.
+    pub fn set_strategy(&self, strategy: Strategy, ttl_s: Option<u64>) {
+        self.strategy.store(strategy as u8, Relaxed);
+        if let Some(s) = ttl_s {
+            self.ttl_ms.store(s.saturating_mul(1000), Relaxed);
+        }
     }
 
     /// The key for a request under this cache's namespace and strategy.
@@ -170,7 +200,7 @@ impl Cache {
             .as_ref()
             .and_then(|c| c.namespace.as_deref())
             .unwrap_or(&self.namespace);
-        chat_key(req, provider, self.strategy, ns)
+        chat_key(req, provider, self.strategy(), ns)
     }
 
     /// None when the request must not touch the cache (sampled with temperature > 0 while
@@ -278,7 +308,7 @@ impl Cache {
     /// Builds an entry that expires after `ttl_s` (the configured TTL when None).
     pub fn entry(&self, kind: Kind, payload: Bytes, ttl_s: Option<u64>) -> Entry {
         let now = self.clock.now_ms();
-        let ttl_ms = ttl_s.map_or(self.ttl_ms, |s| s.saturating_mul(1000));
+        let ttl_ms = ttl_s.map_or(self.ttl_ms.load(Relaxed), |s| s.saturating_mul(1000));
         Entry {
             kind,
             created_ms: now,
