@@ -272,6 +272,11 @@ impl Cache {
         found
     }
 
+    /// Counts a lookup that could not be made (a key that is not UTF-8, from C or Go) as a miss.
+    pub fn count_unusable_key(&self) {
+        self.misses.fetch_add(1, Relaxed);
+    }
+
     /// Redis or a filesystem is configured: lookups below memory may block.
     pub fn has_lower_tiers(&self) -> bool {
         self.redis.is_some() || self.fs.is_some()
