@@ -12,8 +12,15 @@ use trinity_core::llm::ChatRequest;
 
 fn cache(v: serde_json::Value) -> Cache {
     let mut c = json!({"enabled": true, "memory": null});
-    c.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
-    Cache::new(&Config::from_value(json!({ "cache": c }), EnvOverrides::Ignore).unwrap().cache).unwrap()
+    c.as_object_mut()
+        .unwrap()
+        .extend(v.as_object().unwrap().clone());
+    Cache::new(
+        &Config::from_value(json!({ "cache": c }), EnvOverrides::Ignore)
+            .unwrap()
+            .cache,
+    )
+    .unwrap()
 }
 
 /// Best of 5 of the mean nanoseconds per call.
@@ -31,14 +38,20 @@ fn ns_per(mut f: impl FnMut(), n: u32) -> f64 {
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 fn main() {
     let payload = trinity_core::cache::Bytes::from("x".repeat(300));
     let mem = cache(json!({"memory": {"max_entries": 100000}}));
-    let keys: Vec<String> = (0..10_000).map(|i| format!("trinity:content:{i:064x}")).collect();
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| format!("trinity:content:{i:064x}"))
+        .collect();
     for k in &keys {
         mem.put_blocking(k, mem.entry(Kind::Value, payload.clone(), None));
     }
@@ -58,7 +71,12 @@ fn main() {
     .unwrap();
     let key_ns = ns_per(
         || {
-            std::hint::black_box(trinity_core::cache::chat_key(&req, None, Strategy::Content, "ns"));
+            std::hint::black_box(trinity_core::cache::chat_key(
+                &req,
+                None,
+                Strategy::Content,
+                "ns",
+            ));
         },
         100_000,
     );
@@ -82,7 +100,14 @@ fn main() {
     for i in 0..1_000_000u64 {
         let k = format!("trinity:content:{i:064x}");
         // Each entry owns its payload, as entries filled from a response do.
-        big.put_blocking(&k, big.entry(Kind::Value, trinity_core::cache::Bytes::copy_from_slice(&value), None));
+        big.put_blocking(
+            &k,
+            big.entry(
+                Kind::Value,
+                trinity_core::cache::Bytes::copy_from_slice(&value),
+                None,
+            ),
+        );
     }
     let grown = rss_bytes().saturating_sub(before);
     let s = big.stats();

@@ -124,7 +124,11 @@ pub unsafe extern "C" fn trinity_cache_put(
         let c = handle(cache)?;
         let key = str_in(key, key_len, "key")?;
         let v = str_in(value, value_len, "value")?;
-        let e = c.entry(Kind::Value, value::encode_text(v), (ttl_s > 0).then_some(ttl_s));
+        let e = c.entry(
+            Kind::Value,
+            value::encode_text(v),
+            (ttl_s > 0).then_some(ttl_s),
+        );
         c.put_blocking(key, e);
         Ok(())
     })

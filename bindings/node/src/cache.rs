@@ -37,7 +37,9 @@ fn to_js(e: &Entry) -> trinity_core::Result<Value> {
 
 impl NativeCache {
     fn chat_key(&self, request: Value, provider: Option<&str>) -> trinity_core::Result<String> {
-        Ok(self.inner.key_for(&ChatRequest::from_json(request)?, provider))
+        Ok(self
+            .inner
+            .key_for(&ChatRequest::from_json(request)?, provider))
     }
 
     fn lookup(&self, key: &str) -> trinity_core::Result<Option<Value>> {
@@ -58,7 +60,8 @@ impl NativeCache {
     #[napi(constructor)]
     pub fn new(env: Env, config: Option<Value>) -> Result<Self> {
         guard(&env, || {
-            let cfg = cache::config::from_json(config.unwrap_or(Value::Object(Default::default())))?;
+            let cfg =
+                cache::config::from_json(config.unwrap_or(Value::Object(Default::default())))?;
             Ok(NativeCache {
                 inner: Arc::new(Cache::new(&cfg)?),
             })
@@ -77,7 +80,9 @@ impl NativeCache {
 
     #[napi]
     pub fn delete(&self, env: Env, key: String) -> Result<()> {
-        guard(&env, || rt::wait(async { Ok(self.inner.remove(&key).await) }))
+        guard(&env, || {
+            rt::wait(async { Ok(self.inner.remove(&key).await) })
+        })
     }
 
     /// The key of a chat request, the same in every language.
@@ -87,8 +92,15 @@ impl NativeCache {
     }
 
     #[napi]
-    pub fn lookup_chat(&self, env: Env, request: Value, provider: Option<String>) -> Result<Option<Value>> {
-        guard(&env, || self.lookup(&self.chat_key(request, provider.as_deref())?))
+    pub fn lookup_chat(
+        &self,
+        env: Env,
+        request: Value,
+        provider: Option<String>,
+    ) -> Result<Option<Value>> {
+        guard(&env, || {
+            self.lookup(&self.chat_key(request, provider.as_deref())?)
+        })
     }
 
     #[napi]
@@ -110,12 +122,16 @@ impl NativeCache {
     /// Removes keys matching a glob from every tier; returns how many.
     #[napi]
     pub fn invalidate(&self, env: Env, pattern: String) -> Result<i64> {
-        guard(&env, || Ok(rt::wait(self.inner.invalidate(&pattern))? as i64))
+        guard(&env, || {
+            Ok(rt::wait(self.inner.invalidate(&pattern))? as i64)
+        })
     }
 
     #[napi]
     pub fn invalidate_namespace(&self, env: Env, namespace: String) -> Result<i64> {
-        guard(&env, || Ok(rt::wait(self.inner.invalidate_namespace(&namespace))? as i64))
+        guard(&env, || {
+            Ok(rt::wait(self.inner.invalidate_namespace(&namespace))? as i64)
+        })
     }
 
     /// `content`, `model`, `user` or `global`, and the TTL of later entries.
@@ -135,7 +151,9 @@ impl NativeCache {
 
     #[napi]
     pub fn validate(&self, env: Env) -> Result<Value> {
-        guard(&env, || Ok(serde_json::to_value(self.inner.validate()?).unwrap_or(Value::Null)))
+        guard(&env, || {
+            Ok(serde_json::to_value(self.inner.validate()?).unwrap_or(Value::Null))
+        })
     }
 
     /// `purge("all" | "expired")`, `purge(undefined, namespace)` or `purge(undefined, undefined, pattern)`.

@@ -57,7 +57,13 @@ impl PyCache {
         found.map(|e| to_py(py, &e)).transpose()
     }
 
-    fn store(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>, ttl: Option<u64>) -> PyResult<()> {
+    fn store(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<u64>,
+    ) -> PyResult<()> {
         let e = self.0.entry(Kind::Value, payload(value)?, ttl);
         if self.0.has_lower_tiers() {
             py.detach(|| self.0.put_blocking(key, e));
@@ -100,13 +106,23 @@ impl PyCache {
     }
 
     /// The value stored under `key`, or None (missing, expired, or damaged).
-    fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.lookup(py, &conv::text(key, "key")?)
     }
 
     /// Stores a str, bytes or JSON-like value for `ttl` seconds (the configured TTL when None).
     #[pyo3(signature = (key, value, ttl=None))]
-    fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: Option<u64>) -> PyResult<()> {
+    fn set(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<u64>,
+    ) -> PyResult<()> {
         self.store(py, &conv::text(key, "key")?, value, ttl)
     }
 

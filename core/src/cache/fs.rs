@@ -16,7 +16,6 @@ use std::io::{ErrorKind as IoKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
 
 const ENTRIES: &str = "v1";
 const TMP: &str = "tmp";
@@ -80,7 +79,7 @@ impl FsTier {
 
     /// A miss on absence, expiry, damage or an I/O error; damaged files are removed.
     pub fn get(&self, key: &str) -> Option<Entry> {
-        let started = Instant::now();
+        let started = self.counters.timer();
         let path = self.path_for(key);
         let found = match fs::read(&path) {
             Ok(bytes) => match entry::decode_for(key, &bytes) {

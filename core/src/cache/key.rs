@@ -20,9 +20,10 @@
 use crate::error::{Error, Result};
 use crate::llm::ChatRequest;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// How requests share entries (seed 004's `byContent`, `byModel`, `byUser`, `globally`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,35 +69,58 @@ impl Strategy {
     }
 }
 
+/// The answer-changing fields, in byte order of their names (the canonical order).
+const FIELDS: [&str; 12] = [
+    "max_tokens",
+    "messages",
+    "model",
+    "provider",
+    "response_format",
+    "seed",
+    "stop",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_p",
+    "v",
+];
+
 /// The canonical JSON text (see the module comment) of the answer-changing fields.
 pub fn canonical(req: &ChatRequest, provider: Option<&str>, strategy: Strategy) -> String {
     let full = serde_json::to_value(req).unwrap_or(Value::Null);
-    let mut obj = Map::new();
-    obj.insert("v".into(), Value::from(1));
-    if strategy != Strategy::Global {
-        if let Some(p) = provider {
-            obj.insert("provider".into(), Value::from(p));
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'{');
+    let mut first = true;
+    for field in FIELDS {
+        let owned;
+        let v: &Value = match field {
+            "v" => {
+                owned = Value::from(1);
+                &owned
+            }
+            "provider" | "model" if strategy == Strategy::Global => continue,
+            "provider" => match provider {
+                Some(p) => {
+                    owned = Value::from(p);
+                    &owned
+                }
+                None => continue,
+            },
+            _ => match full.get(field) {
+                Some(v) if !v.is_null() => v,
+                _ => continue,
+            },
+        };
+        if !first {
+            out.push(b',');
         }
-        obj.insert("model".into(), Value::from(req.model.as_str()));
+        first = false;
+        write_str(field, &mut out);
+        out.push(b':');
+        write_canonical(v, &mut out);
     }
-    for field in [
-        "messages",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "stop",
-        "seed",
-        "tools",
-        "tool_choice",
-        "response_format",
-    ] {
-        if let Some(v) = full.get(field) {
-            obj.insert(field.into(), v.clone());
-        }
-    }
-    let mut out = String::with_capacity(1024);
-    write_canonical(&Value::Object(obj), &mut out);
-    out
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
 /// The cache key for a request.
@@ -144,10 +168,15 @@ fn escape_scope(s: &str, out: &mut String) {
     }
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // serde_json's escaping: `"`, `\` and control characters only.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
                 let _ = write!(out, "{}", f as i64);
@@ -156,30 +185,30 @@ fn write_canonical(v: &Value, out: &mut String) {
                 let _ = write!(out, "{n}");
             }
         },
-        Value::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
+        Value::String(s) => write_str(s, out),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().filter(|k| !map[*k].is_null()).collect();
             keys.sort_unstable();
-            out.push('{');
+            out.push(b'{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                write_str(k, out);
+                out.push(b':');
                 write_canonical(&map[k], out);
             }
-            out.push('}');
+            out.push(b'}');
         }
     }
 }

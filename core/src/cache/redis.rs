@@ -12,7 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DOWN_FOR_MS: u64 = 1000;
 
@@ -108,7 +108,7 @@ impl RedisTier {
     }
 
     pub async fn get(&self, key: &str) -> Option<Entry> {
-        let started = Instant::now();
+        let started = self.counters.timer();
         let full = self.full_key(key);
         let bytes: Option<Vec<u8>> = self
             .run(|mut c| async move { c.get(full).await })

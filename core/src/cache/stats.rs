@@ -4,6 +4,9 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
+/// One lookup in this many is timed.
+const SAMPLE: u64 = 16;
+
 #[derive(Default)]
 pub struct TierCounters {
     pub hits: AtomicU64,
@@ -24,12 +27,21 @@ impl TierCounters {
         counter.fetch_add(n, Relaxed);
     }
 
-    /// Records one lookup and its latency.
-    pub fn lookup(&self, started: Instant, hit: bool) {
-        self.lookups.fetch_add(1, Relaxed);
-        self.lookup_ns
-            .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+    /// Records one lookup and its latency (`started` from `timer`).
+    pub fn lookup(&self, started: Option<Instant>, hit: bool) {
+        if let Some(t) = started {
+            self.lookups.fetch_add(1, Relaxed);
+            self.lookup_ns
+                .fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+        }
         if hit { &self.hits } else { &self.misses }.fetch_add(1, Relaxed);
+    }
+
+    /// A start time for one lookup in `SAMPLE`: reading the clock twice would cost more than
+    /// a memory hit itself, and a sample gives the same mean.
+    pub fn timer(&self) -> Option<Instant> {
+        let n = self.hits.load(Relaxed) + self.misses.load(Relaxed);
+        (n % SAMPLE == 0).then(Instant::now)
     }
 
     pub fn snapshot(&self, name: &'static str) -> TierStats {
