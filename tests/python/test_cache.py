@@ -155,3 +155,15 @@ def test_client_stream_replays_identically() -> None:
         assert server.stats()["requests"] == calls
         assert [x[:2] for x in first] == [x[:2] for x in second]
         assert all(x[2] for x in second) and not any(x[2] for x in first)
+
+
+def test_the_canonical_form_is_reproducible_by_hand() -> None:
+    import hashlib
+    import json
+
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "héllo"}], "temperature": 1.0}
+    # What core/src/cache/key.rs documents: answer-changing fields plus v=1, sorted keys, no
+    # whitespace, integral floats as integers, UTF-8 unescaped.
+    canonical = {"v": 1, "model": "gpt-4o-mini", "messages": request["messages"], "temperature": 1}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert tc.Cache().key(request) == "trinity:content:" + hashlib.sha256(text.encode()).hexdigest()
