@@ -57,6 +57,7 @@ def main() -> None:
     import cachetools
     import redis as redis_py
     from litellm.caching.caching import Cache as LiteLLMCache
+    from litellm.types.caching import LiteLLMCacheType
 
     import trinity_core as tc
     from trinity_core.testing import RedisServer
@@ -81,8 +82,9 @@ def main() -> None:
     assert lru.get(ct_key(REQUEST)) == ANSWER
     t_ct = per_call_us(lambda: lru.get(ct_key(REQUEST)))
 
-    lite = LiteLLMCache(type="local")
-    lite.add_cache(ANSWER, **REQUEST)
+    lite = LiteLLMCache(type=LiteLLMCacheType.LOCAL)
+    # LiteLLM stores responses as JSON text and parses them on a hit.
+    lite.add_cache(json.dumps(ANSWER), **REQUEST)  # type: ignore[no-untyped-call]
     assert lite.get_cache(**REQUEST) == ANSWER
     t_lite = per_call_us(lambda: lite.get_cache(**REQUEST), seconds=2.0)
 
