@@ -54,7 +54,7 @@ impl MemoryTier {
     pub fn new(max_entries: u64, max_bytes: u64, idle_ms: u64, clock: Arc<dyn Clock>) -> Self {
         let counters = Arc::new(TierCounters::default());
         let floor = (max_bytes / max_entries.max(1)).max(1);
-        let estimated = (max_bytes / 1024).clamp(16, max_entries) as usize;
+        let estimated = (max_bytes / 1024).max(16).min(max_entries).max(1) as usize;
         let map = Qc::with(
             estimated,
             max_bytes,
