@@ -27,8 +27,18 @@ fn validate_counts_and_purge_repairs() {
     for k in ["ns:a", "ns:b", "other:c"] {
         c.put_blocking(k, c.entry(Kind::Value, "v".into(), None));
     }
-    let shard = std::fs::read_dir(dir.path().join("v1")).unwrap().next().unwrap().unwrap().path();
-    let file = std::fs::read_dir(shard).unwrap().next().unwrap().unwrap().path();
+    let shard = std::fs::read_dir(dir.path().join("v1"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::read_dir(shard)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&file, b"\0\0\0\0").unwrap();
 
     let (ok, out) = trinity(&["cache", "validate", "--path", root, "--json"]);
@@ -38,7 +48,15 @@ fn validate_counts_and_purge_repairs() {
     assert_eq!(report["filesystem"]["corrupt"], 1, "{out}");
     assert_eq!(report["filesystem"]["valid"], 2, "{out}");
 
-    let (ok, out) = trinity(&["cache", "purge", "--namespace", "other", "--path", root, "--json"]);
+    let (ok, out) = trinity(&[
+        "cache",
+        "purge",
+        "--namespace",
+        "other",
+        "--path",
+        root,
+        "--json",
+    ]);
     assert!(ok, "{out}");
     let (_, out) = trinity(&["cache", "validate", "--path", root]);
     assert!(out.contains("filesystem.corrupt: 0"), "{out}");

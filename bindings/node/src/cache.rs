@@ -81,7 +81,10 @@ impl NativeCache {
     #[napi]
     pub fn delete(&self, env: Env, key: String) -> Result<()> {
         guard(&env, || {
-            rt::wait(async { Ok(self.inner.remove(&key).await) })
+            rt::wait(async {
+                self.inner.remove(&key).await;
+                Ok(())
+            })
         })
     }
 

@@ -128,7 +128,10 @@ impl PyCache {
 
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let key = conv::text(key, "key")?.into_owned();
-        self.wait(py, async { Ok(self.0.remove(&key).await) })
+        self.wait(py, async {
+            self.0.remove(&key).await;
+            Ok(())
+        })
     }
 
     /// The key of a chat request (a dict in the request schema), the same in every language.

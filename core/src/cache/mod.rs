@@ -354,7 +354,10 @@ impl Cache {
         if self.redis.is_none() {
             return self.put_local(key, e);
         }
-        let _ = rt::wait(async { Ok(self.put(key, e).await) });
+        let _ = rt::wait(async {
+            self.put(key, e).await;
+            Ok(())
+        });
     }
 
     pub async fn remove(&self, key: &str) {

@@ -41,7 +41,7 @@ impl TierCounters {
     /// a memory hit itself, and a sample gives the same mean.
     pub fn timer(&self) -> Option<Instant> {
         let n = self.hits.load(Relaxed) + self.misses.load(Relaxed);
-        (n % SAMPLE == 0).then(Instant::now)
+        n.is_multiple_of(SAMPLE).then(Instant::now)
     }
 
     pub fn snapshot(&self, name: &'static str) -> TierStats {
