@@ -85,6 +85,9 @@
 // A circuit breaker. Opaque; make with `trinity_breaker_new`, free with `trinity_breaker_free`.
 typedef struct trinity_breaker trinity_breaker;
 
+// A response cache. Opaque; make with `trinity_cache_new`, free with `trinity_cache_free`.
+typedef struct trinity_cache trinity_cache;
+
 // A cancel token. Opaque; make with `trinity_cancel_token_new`, free with
 // `trinity_cancel_token_free`.
 typedef struct trinity_cancel_token trinity_cancel_token;
@@ -141,6 +144,70 @@ typedef void (*trinity_admission_callback)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Makes a cache from a JSON config: the `cache` section of the config schema (`ttl_s`,
+// `namespace`, `strategy`, `memory`, `redis: {url}`, `filesystem: {path}`) or seed 000's
+// shape (`backend`, `ttl`, `max_size`, `redis: {host, port, db}`, `filesystem: {path}`).
+// With `len` 0: a memory tier with the defaults.
+// Errors: `TRINITY_ERR_CONFIG` (details `{"path"}`), `TRINITY_ERR_INVALID_INPUT`, `TRINITY_ERR_IO`.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_cache_new(const char *config_json,
+                           size_t len,
+                           struct trinity_cache **out_cache,
+                           struct trinity_error **out_err);
+
+// Frees a cache. NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user.
+void trinity_cache_free(struct trinity_cache *cache);
+
+// Looks `key` up: memory, then Redis, then the filesystem. On a hit `*out_found` is true and
+// `out_value` holds the value (text; a JSON value set from another language as JSON text); on
+// a miss (missing, expired, damaged, or a key that is not UTF-8) `*out_found` is false and
+// `out_value` is `{NULL, 0}`. A failing tier is a miss, never an error.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL handle or out-parameter).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_cache_get(const struct trinity_cache *cache,
+                           const char *key,
+                           size_t key_len,
+                           struct trinity_string *out_value,
+                           bool *out_found,
+                           struct trinity_error **out_err);
+
+// Stores UTF-8 `value` under `key` in every tier for `ttl_s` seconds (0: the configured TTL).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL handle, key or value not UTF-8).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_cache_put(const struct trinity_cache *cache,
+                           const char *key,
+                           size_t key_len,
+                           const char *value,
+                           size_t value_len,
+                           uint64_t ttl_s,
+                           struct trinity_error **out_err);
+
+// The cache key of a chat request (a ChatRequest JSON object) under this cache's namespace
+// and strategy, `provider` optional (NULL/0): the same key every language derives.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad JSON or request, details `{"path"}`).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_cache_key(const struct trinity_cache *cache,
+                           const char *request_json,
+                           size_t len,
+                           const char *provider,
+                           size_t provider_len,
+                           struct trinity_string *out_key,
+                           struct trinity_error **out_err);
+
+// Statistics as JSON: hits, misses, hit_rate, saved_usd, entries, and per tier hits, misses,
+// writes, bytes, evictions, errors, corrupt, mean_lookup_us.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_cache_stats(const struct trinity_cache *cache,
+                             struct trinity_string *out_stats_json,
+                             struct trinity_error **out_err);
 
 // Makes a cancel token.
 //

@@ -14,8 +14,9 @@ demo-rust:
 	cargo run -q -p trinity-core --example demo
 
 .PHONY: bench-rust
-bench-rust: ## Rust client: engine overhead per call, throughput next to wrk, memory over 1M requests; resilience primitives ns/call
+bench-rust: ## Rust client (overhead, throughput next to wrk, memory over 1M requests); cache (memory hit, fs hit, 1M-entry bound); resilience primitives ns/call
 	@command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }
 	cargo build -q --release -p trinity-cli
 	cargo bench -q -p trinity-core --bench client
+	cargo bench -q -p trinity-core --bench cache
 	cargo bench -q -p trinity-core --bench resilience

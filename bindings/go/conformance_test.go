@@ -178,6 +178,21 @@ func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 	case "parse_config":
 		cfg, err := ParseConfig(str(in, "text"), false)
 		return map[string]any{"config": cfg}, err
+	case "cache_key":
+		ns, strategy := str(in, "namespace"), str(in, "strategy")
+		if ns == "" {
+			ns = "trinity"
+		}
+		if strategy == "" {
+			strategy = "content"
+		}
+		cache, err := NewCache(map[string]any{"namespace": ns, "strategy": strategy})
+		if err != nil {
+			return nil, err
+		}
+		defer cache.Close()
+		key, err := cache.Key(in["request"], str(in, "provider"))
+		return map[string]any{"key": key}, err
 	}
 	return nil, fmt.Errorf("unknown op %q: every runner must handle every op", c.Op)
 }
@@ -225,7 +240,7 @@ func check(t *testing.T, c fixtureCase, reg *Registry, got map[string]any, err e
 		t.Fatal(err)
 	}
 	for _, key := range []string{"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
-		"content", "finish_reason", "provider", "tool_names"} {
+		"content", "finish_reason", "provider", "tool_names", "key"} {
 		if w, ok := want[key]; ok && !reflect.DeepEqual(got[key], w) {
 			t.Fatalf("%s: got %v, want %v", key, got[key], w)
 		}
@@ -319,7 +334,7 @@ func fixturesDir() string {
 
 func TestConformance(t *testing.T) {
 	var passed []string
-	for _, file := range []string{"errors", "tokens", "registry", "config", "chat"} {
+	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache"} {
 		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))
 		if err != nil {
 			t.Fatal(err)

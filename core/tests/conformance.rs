@@ -123,6 +123,15 @@ fn run(case: &Value, reg: &Registry) -> Result<Value, Error> {
         "parse_config" => {
             json!({"config": Config::parse(input["text"].as_str().unwrap(), EnvOverrides::Ignore)?.to_json()})
         }
+        "cache_key" => {
+            let cfg = trinity_core::cache::config::from_json(json!({
+                "namespace": input.get("namespace").cloned().unwrap_or(json!("trinity")),
+                "strategy": input.get("strategy").cloned().unwrap_or(json!("content")),
+            }))?;
+            let cache = trinity_core::cache::Cache::new(&cfg)?;
+            let req = ChatRequest::from_json(input["request"].clone())?;
+            json!({"key": cache.key_for(&req, opt(input, "provider"))})
+        }
         other => panic!("unknown op '{other}': every runner must handle every op"),
     })
 }
@@ -157,6 +166,7 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
         "estimated",
         "encoding",
         "ok",
+        "key",
     ] {
         if let Some(want) = expect.get(key) {
             assert_eq!(&got[key], want, "{id}: {key}");
@@ -241,7 +251,7 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
 #[test]
 fn replay_shared_fixtures() {
     let mut ran = Vec::new();
-    for file in ["errors", "tokens", "registry", "config", "chat"] {
+    for file in ["errors", "tokens", "registry", "config", "chat", "cache"] {
         let path = root().join("tests/fixtures").join(format!("{file}.json"));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for case in doc["cases"].as_array().unwrap() {

@@ -16,6 +16,27 @@ export declare class AbortToken {
   abort(): void
 }
 
+export declare class NativeCache {
+  /** Our `cache` config section, or seed 000's `cache_config.yaml` shape. */
+  constructor(config?: any | undefined | null)
+  get(key: string): any | null
+  set(key: string, value: any, ttlS?: number | undefined | null): void
+  delete(key: string): void
+  /** The key of a chat request, the same in every language. */
+  key(request: any, provider?: string | undefined | null): string
+  lookupChat(request: any, provider?: string | undefined | null): any | null
+  storeChat(request: any, value: any, ttlS?: number | undefined | null, provider?: string | undefined | null): string
+  /** Removes keys matching a glob from every tier; returns how many. */
+  invalidate(pattern: string): number
+  invalidateNamespace(namespace: string): number
+  /** `content`, `model`, `user` or `global`, and the TTL of later entries. */
+  setStrategy(strategy: string, ttlS?: number | undefined | null): void
+  stats(): any
+  validate(): any
+  /** `purge("all" | "expired")`, `purge(undefined, namespace)` or `purge(undefined, undefined, pattern)`. */
+  purge(what?: string | undefined | null, namespace?: string | undefined | null, pattern?: string | undefined | null): any
+}
+
 export declare class NativeChatStream {
   /** The next chunks (an empty array at the end); rejects with `cancelled` once closed. */
   next(): Promise<Array<ChatChunk>>
@@ -55,6 +76,8 @@ export declare class NativeCircuitBreaker {
 
 export declare class NativeClient {
   constructor(config?: any | undefined | null)
+  /** The client's response cache (`cache.enabled` with a tier configured), else null. */
+  cache(): NativeCache | null
   /**
    * Throws `invalid_input` for a bad request; the promise rejects with what the call met.
    * Aborting `abort` drops the call, which closes its HTTP request.
@@ -254,6 +277,8 @@ export interface ChatChunk {
   toolCalls: Array<ToolCallDelta>
   finishReason?: string
   usage?: Usage
+  /** Replayed from the response cache. */
+  cached: boolean
 }
 
 export interface ChatResponse {

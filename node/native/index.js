@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.AbortToken = nativeBinding.AbortToken
+module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeChatStream = nativeBinding.NativeChatStream
 module.exports.NativeCircuitBreaker = nativeBinding.NativeCircuitBreaker
 module.exports.NativeClient = nativeBinding.NativeClient

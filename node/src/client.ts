@@ -5,6 +5,7 @@
 
 import { AbortToken, NativeClient } from '../native/index.js';
 import { CancelledError, call, toTrinityError } from './errors';
+import { CacheStrategy } from './cache';
 import { ChatStream } from './stream';
 import type { TrinityConfig } from './config';
 import type { ChatMessage } from './tokens';
@@ -44,6 +45,8 @@ export interface ChatRequest {
   metadata?: Record<string, unknown>;
   /** This call's overall timeout, instead of the provider's `timeout_ms`. */
   timeout_ms?: number;
+  /** This call's cache control: `ttl_s`, `no_cache` (refresh), `no_store`, `namespace`. */
+  cache?: { ttl_s?: number; no_cache?: boolean; no_store?: boolean; namespace?: string };
 }
 
 export interface Usage {
@@ -102,6 +105,12 @@ export class Client {
    */
   constructor(config?: ClientConfig) {
     this.#native = call(() => new NativeClient(config));
+  }
+
+  /** The client's response cache (`cache.enabled` with a tier configured), else null. */
+  get cache(): CacheStrategy | null {
+    const native = this.#native.cache();
+    return native === null || native === undefined ? null : new CacheStrategy(native);
   }
 
   /** Sends a request and resolves with the whole answer. */

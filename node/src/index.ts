@@ -6,6 +6,7 @@ export * from './errors';
 export * from './registry';
 export * from './tokens';
 export * from './config';
+export * from './cache';
 export * from './client';
 export * from './stream';
 export * from './resilience';

@@ -20,6 +20,8 @@ export interface ChatChunk {
   readonly finishReason?: string;
   /** On the last chunk, where the provider reports it. */
   readonly usage?: Usage;
+  /** Replayed from the response cache. */
+  readonly cached: boolean;
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });

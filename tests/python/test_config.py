@@ -9,7 +9,7 @@ import trinity_core as tc
 
 def test_defaults_and_dict() -> None:
     d = tc.Config(env=False).to_dict()
-    assert d["cache"]["enabled"] is True and d["breaker"]["window_size"] == 20
+    assert d["cache"]["enabled"] is False and d["breaker"]["window_size"] == 20
     c = tc.Config({"providers": {"openai": {"kind": "openai", "timeout_ms": 5000}}}, env=False)
     assert c.to_dict()["providers"]["openai"]["timeout_ms"] == 5000
 
@@ -26,10 +26,10 @@ def test_env_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     f = tmp_path / "trinity.yaml"
     f.write_text("providers:\n  openai: {kind: openai}\n")
     monkeypatch.setenv("TRINITY_PROVIDERS__OPENAI__TIMEOUT_MS", "1234")
-    monkeypatch.setenv("TRINITY_CACHE__ENABLED", "false")
+    monkeypatch.setenv("TRINITY_CACHE__ENABLED", "true")
     d = tc.Config.from_file(str(f)).to_dict()
-    assert d["providers"]["openai"]["timeout_ms"] == 1234 and d["cache"]["enabled"] is False
-    assert tc.Config.from_file(str(f), env=False).to_dict()["cache"]["enabled"] is True
+    assert d["providers"]["openai"]["timeout_ms"] == 1234 and d["cache"]["enabled"] is True
+    assert tc.Config.from_file(str(f), env=False).to_dict()["cache"]["enabled"] is False
     monkeypatch.setenv("TRINITY_QUEUE__MAX_CONCURRENCY", "lots")
     with pytest.raises(tc.ConfigError) as info:
         tc.Config.from_file(str(f))

@@ -20,7 +20,7 @@ impl trinity_string {
         len: 0,
     };
 
-    fn new(s: String) -> trinity_string {
+    pub(crate) fn new(s: String) -> trinity_string {
         let len = s.len();
         let mut bytes = s.into_bytes();
         bytes.push(0);

@@ -17,6 +17,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod boundary;
+mod cache;
 mod cancel;
 mod client;
 mod config;
@@ -28,6 +29,7 @@ mod resilience;
 mod tokens;
 mod version;
 
+pub use cache::*;
 pub use cancel::*;
 pub use client::*;
 pub use config::*;

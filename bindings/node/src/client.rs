@@ -39,6 +39,15 @@ impl NativeClient {
         })
     }
 
+    /// The client's response cache (`cache.enabled` with a tier configured), else null.
+    #[napi]
+    pub fn cache(&self) -> Option<crate::cache::NativeCache> {
+        self.inner
+            .cache()
+            .cloned()
+            .map(|inner| crate::cache::NativeCache { inner })
+    }
+
     /// Throws `invalid_input` for a bad request; the promise rejects with what the call met.
     /// Aborting `abort` drops the call, which closes its HTTP request.
     #[napi]

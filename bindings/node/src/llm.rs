@@ -103,6 +103,8 @@ pub struct ChatChunk {
     pub tool_calls: Vec<ToolCallDelta>,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
+    /// Replayed from the response cache.
+    pub cached: bool,
 }
 
 impl From<llm::ChatChunk> for ChatChunk {
@@ -121,6 +123,7 @@ impl From<llm::ChatChunk> for ChatChunk {
                 .collect(),
             finish_reason: c.finish_reason,
             usage: c.usage.map(Into::into),
+            cached: c.cached,
         }
     }
 }

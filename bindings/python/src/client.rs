@@ -159,6 +159,12 @@ impl PyClient {
         })
     }
 
+    /// The client's response cache (`cache.enabled` with a tier configured), else None.
+    #[getter]
+    fn cache(&self) -> Option<crate::cache::PyCache> {
+        self.inner.cache().cloned().map(crate::cache::PyCache)
+    }
+
     /// `await client.chat(model=..., messages=[...], ...)` → `ChatResponse`.
     ///
     /// Returns a coroutine, as the `openai` SDK does, so `asyncio.create_task`, `gather` and

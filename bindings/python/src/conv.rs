@@ -34,7 +34,53 @@ pub fn opt_text(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<S
 
 /// Any JSON-like Python value (dict, list, str, number, bool, None) as JSON.
 pub fn json(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<serde_json::Value> {
-    pythonize::depythonize(obj).map_err(|e| invalid_input(format!("{what}: {e}")))
+    match exact_json(obj, 0) {
+        Some(v) => Ok(v),
+        None => pythonize::depythonize(obj).map_err(|e| invalid_input(format!("{what}: {e}"))),
+    }
+}
+
+/// The common case without pythonize's generic dispatch, whose `Mapping`/`Sequence` checks are
+/// Python-level isinstance calls (microseconds per nested dict, most of a cache-key lookup).
+/// Exact built-in types only; None sends anything else (tuples, subclasses, surrogates,
+/// huge ints, deep nesting) to pythonize, which also words the errors.
+fn exact_json(obj: &Bound<'_, PyAny>, depth: usize) -> Option<serde_json::Value> {
+    use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList};
+    use serde_json::Value;
+    if depth > 64 {
+        return None;
+    }
+    if obj.is_none() {
+        return Some(Value::Null);
+    }
+    if let Ok(s) = obj.cast_exact::<PyString>() {
+        return s.to_str().ok().map(|t| Value::String(t.to_owned()));
+    }
+    if let Ok(d) = obj.cast_exact::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (k, v) in d.iter() {
+            let k = k.cast_exact::<PyString>().ok()?.to_str().ok()?.to_owned();
+            map.insert(k, exact_json(&v, depth + 1)?);
+        }
+        return Some(Value::Object(map));
+    }
+    if let Ok(l) = obj.cast_exact::<PyList>() {
+        return l
+            .iter()
+            .map(|v| exact_json(&v, depth + 1))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array);
+    }
+    if obj.is_exact_instance_of::<PyBool>() {
+        return Some(Value::Bool(obj.is_truthy().ok()?));
+    }
+    if obj.is_exact_instance_of::<PyInt>() {
+        return obj.extract::<i64>().ok().map(Value::from);
+    }
+    if obj.is_exact_instance_of::<PyFloat>() {
+        return serde_json::Number::from_f64(obj.extract::<f64>().ok()?).map(Value::Number);
+    }
+    None
 }
 
 /// An optional dict argument with `**keywords` merged over it (keywords win): the shape of

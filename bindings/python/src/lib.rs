@@ -1,6 +1,7 @@
 //! `trinity_core._native`: the Python face of the core. Each file converts one core module.
 
 mod bridge;
+mod cache;
 mod client;
 mod config;
 mod conv;
@@ -27,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::PyRegistry>()?;
     m.add_class::<registry::PyModel>()?;
     m.add_class::<config::PyConfig>()?;
+    m.add_class::<cache::PyCache>()?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyChatStream>()?;
     m.add_class::<llm::PyChatResponse>()?;

@@ -136,6 +136,11 @@ impl PyChatChunk {
     fn usage(&self) -> Option<PyUsage> {
         self.0.usage.map(Into::into)
     }
+    /// Replayed from the response cache.
+    #[getter]
+    fn cached(&self) -> bool {
+        self.0.cached
+    }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         conv::serialized(py, &self.0)
     }

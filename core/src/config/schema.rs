@@ -111,9 +111,13 @@ pub struct RegistryConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
+    /// Off by default: a client caches only when asked to, so code that counts provider
+    /// calls (tests, retries, breakers) keeps its meaning unless it opts in.
     pub enabled: bool,
     pub ttl_s: PositiveInt,
     pub namespace: String,
+    /// How requests share entries: content (default), model, user or global.
+    pub strategy: crate::cache::Strategy,
     /// Cache answers sampled with temperature > 0 too.
     pub cache_nonzero_temperature: bool,
     pub memory: Option<MemoryTier>,
@@ -126,6 +130,8 @@ pub struct CacheConfig {
 pub struct MemoryTier {
     pub max_entries: PositiveInt,
     pub max_bytes: PositiveInt,
+    /// Drop an entry not read for this long (none: only the TTL applies).
+    pub idle_s: Option<PositiveInt>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,6 +140,25 @@ pub struct RedisTier {
     pub url: String,
     #[serde(default)]
     pub ttl_s: Option<PositiveInt>,
+    /// Prepended to every key, so several applications can share one database.
+    #[serde(default = "d_redis_prefix")]
+    pub prefix: String,
+    /// Multiplexed connections, used round-robin.
+    #[serde(default = "d_redis_pool")]
+    pub pool_size: PositiveInt,
+    /// Per command; past it the tier counts an error and the call goes on without Redis.
+    #[serde(default = "d_redis_timeout")]
+    pub timeout_ms: PositiveInt,
+}
+
+fn d_redis_prefix() -> String {
+    "trinity:cache:".into()
+}
+fn d_redis_pool() -> PositiveInt {
+    PositiveInt(4)
+}
+fn d_redis_timeout() -> PositiveInt {
+    PositiveInt(250)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -285,9 +310,10 @@ fn d_weight() -> NonNegative {
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
-            enabled: true,
+            enabled: false,
             ttl_s: PositiveInt(3600),
             namespace: "trinity".into(),
+            strategy: crate::cache::Strategy::Content,
             cache_nonzero_temperature: false,
             memory: Some(MemoryTier::default()),
             redis: None,
@@ -301,6 +327,7 @@ impl Default for MemoryTier {
         MemoryTier {
             max_entries: PositiveInt(10_000),
             max_bytes: PositiveInt(256 << 20),
+            idle_s: None,
         }
     }
 }

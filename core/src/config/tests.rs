@@ -18,7 +18,7 @@ fn err_path(text: &str) -> (String, String) {
 fn empty_gives_defaults() {
     let c = parse("").unwrap();
     assert_eq!(c, Config::default());
-    assert!(c.cache.enabled);
+    assert!(!c.cache.enabled, "the client caches only when asked to");
     assert_eq!(c.breaker.window_size.get(), 20);
     assert_eq!(c.retry.max_attempts.get(), 3);
 }

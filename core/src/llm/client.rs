@@ -8,6 +8,7 @@
 use super::http::ChunkStream;
 use super::provider::Provider;
 use super::types::{ChatRequest, ChatResponse, Usage};
+use crate::cache::{self, Cache};
 use crate::config::{Config, ProviderKind};
 use crate::config::{LimitScope, RouteStrategy};
 use crate::error::{Error, Result};
@@ -26,6 +27,8 @@ pub struct Client {
     engine: Arc<Engine>,
     /// Identical non-streamed requests in flight at once share one upstream call.
     flights: SingleFlight<String, ChatResponse>,
+    /// The response cache, when `cache.enabled` and a tier is configured.
+    cache: Option<Arc<Cache>>,
 }
 
 /// Everything past validation and the cache: resolution, routes with their deployments'
@@ -84,10 +87,32 @@ impl Client {
     }
 
     pub fn with_registry(config: Config, registry: Arc<Registry>) -> Result<Client> {
+        let c = &config.cache;
+        let tiers = c.memory.is_some() || c.redis.is_some() || c.filesystem.is_some();
+        let cache = match c.enabled && tiers {
+            true => Some(Arc::new(Cache::new(c)?)),
+            false => None,
+        };
         Ok(Client {
             engine: Arc::new(Engine::new(config, registry)?),
             flights: SingleFlight::new(),
+            cache,
         })
+    }
+
+    /// The response cache, for stats, invalidation and maintenance.
+    pub fn cache(&self) -> Option<&Arc<Cache>> {
+        self.cache.as_ref()
+    }
+
+    /// The cache and what to do with it for `req`; the key names the provider the model
+    /// resolves to, so one model name on two providers gets two entries.
+    fn cache_plan(&self, req: &ChatRequest) -> Option<(&Arc<Cache>, cache::Plan, Option<Target>)> {
+        let cache = self.cache.as_ref()?;
+        let target = self.resolve(&req.model).ok();
+        let provider = target.as_ref().map(|t| t.provider.name());
+        let plan = cache.plan(req, provider)?;
+        Some((cache, plan, target))
     }
 
     pub fn config(&self) -> &Config {
@@ -334,13 +359,51 @@ impl Client {
     /// Sends a request and waits for the whole answer. Dropping the future aborts the call.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
         req.validate()?;
-        self.chat_upstream(&req).await
+        let Some((cache, plan, _)) = self.cache_plan(&req) else {
+            return self.chat_upstream(&req).await;
+        };
+        if plan.lookup {
+            let started = Instant::now();
+            if let Some(mut hit) = cache.get_response(&plan.key).await {
+                // The stored cost is what the call cost when it was made: now it is saved.
+                cache.record_saved(hit.cost_usd.unwrap_or(0.0));
+                hit.cost_usd = Some(0.0);
+                hit.attempts = 0;
+                hit.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                return Ok(hit);
+            }
+        }
+        let resp = self.chat_upstream(&req).await?;
+        if plan.store {
+            cache.put_response(&plan.key, &resp, plan.ttl_s).await;
+        }
+        Ok(resp)
     }
 
     /// Sends a request and streams the answer. Dropping the stream aborts the call.
     pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChunkStream> {
         req.validate()?;
-        self.chat_stream_upstream(&req).await
+        let Some((cache, plan, target)) = self.cache_plan(&req) else {
+            return self.chat_stream_upstream(&req).await;
+        };
+        if plan.lookup {
+            let replayed = cache.get(&plan.key).await.and_then(|e| cache::replay(&e));
+            if let Some(chunks) = replayed {
+                let usage = chunks.iter().rev().find_map(|c| c.usage);
+                if let (Some(m), Some(u)) = (target.as_ref().and_then(|t| t.info.as_deref()), usage)
+                {
+                    cache.record_saved(cost(m, &u));
+                }
+                return Ok(Box::pin(futures_util::stream::iter(
+                    chunks.into_iter().map(Ok),
+                )));
+            }
+        }
+        let stream = self.chat_stream_upstream(&req).await?;
+        if !plan.store {
+            return Ok(stream);
+        }
+        Ok(cache::record(cache.clone(), plan.key, plan.ttl_s, stream))
     }
 
     /// The provider side of `chat`: everything after validation and the cache. Identical

@@ -245,6 +245,41 @@ static void threads(trinity_registry *reg) {
     report("abi/threads-share-registry", ok, "a thread failed");
 }
 
+/* The cache handle: put, get, a miss, an invalid-UTF-8 key (a miss, never an error), stats, and
+ * NULL handles. */
+static void cache_handle(void) {
+    trinity_cache *c = NULL;
+    trinity_error *err = NULL;
+    uint32_t rc = trinity_cache_new(S("{\"backend\": \"memory\", \"max_size\": 10}"), &c, &err);
+    if (rc != TRINITY_OK) {
+        report("abi/cache-new", false, "rc %u: %s", rc, trinity_error_message(err));
+        trinity_error_free(err);
+        return;
+    }
+    rc = trinity_cache_put(c, S("k"), S("v\u00e9"), 60, &err);
+    trinity_string v = {0};
+    bool found = false;
+    uint32_t rc2 = trinity_cache_get(c, S("k"), &v, &found, &err);
+    report("abi/cache-put-get", rc == TRINITY_OK && rc2 == TRINITY_OK && found && v.len == 3 &&
+                                    memcmp(v.ptr, "v\xc3\xa9", 3) == 0,
+           "rc %u/%u found %d", rc, rc2, found);
+    trinity_string_free(&v);
+    rc = trinity_cache_get(c, S("missing"), &v, &found, &err);
+    report("abi/cache-miss", rc == TRINITY_OK && !found && v.ptr == NULL, "rc %u", rc);
+    rc = trinity_cache_get(c, "\xff\xfe../", 5, &v, &found, &err);
+    report("abi/cache-bad-utf8-key-is-a-miss", rc == TRINITY_OK && !found, "rc %u", rc);
+    trinity_string stats = {0};
+    rc = trinity_cache_stats(c, &stats, &err);
+    report("abi/cache-stats", rc == TRINITY_OK && strstr(stats.ptr, "\"hits\":1,\"misses\":2") != NULL,
+           "rc %u %s", rc, stats.ptr ? stats.ptr : "");
+    trinity_string_free(&stats);
+    rc = trinity_cache_get(NULL, S("k"), &v, &found, &err);
+    report("abi/cache-null-handle", ERR_IS(rc, err, TRINITY_ERR_INVALID_INPUT), "rc %u", rc);
+    trinity_error_free(err);
+    trinity_cache_free(c);
+    trinity_cache_free(NULL);
+}
+
 void run_abi_checks(const char *fixtures_dir) {
     trinity_registry *reg = NULL;
     if (trinity_registry_new(&reg, NULL) != TRINITY_OK) {
@@ -260,5 +295,6 @@ void run_abi_checks(const char *fixtures_dir) {
     json_inputs(reg);
     files(reg, fixtures_dir);
     threads(reg);
+    cache_handle();
     trinity_registry_free(reg);
 }

@@ -192,6 +192,28 @@ static json_t *run(const json_t *c, trinity_registry *reg, outcome *o) {
         o->rc = trinity_config_parse(STR(json_object_get(in, "text")), false, &s, &o->err);
         return o->rc ? NULL : json_pack("{s:o}", "config", take_json(&s));
     }
+    if (strcmp(op, "cache_key") == 0) {
+        const json_t *ns = json_object_get(in, "namespace"), *strategy = json_object_get(in, "strategy");
+        json_t *cfg = json_pack("{s:s,s:s}", "namespace", ns ? json_string_value(ns) : "trinity", "strategy",
+                                strategy ? json_string_value(strategy) : "content");
+        char *cfg_text = json_dumps(cfg, JSON_COMPACT);
+        json_decref(cfg);
+        trinity_cache *cache = NULL;
+        o->rc = trinity_cache_new(cfg_text, strlen(cfg_text), &cache, &o->err);
+        free(cfg_text);
+        if (o->rc) return NULL;
+        char *req = json_dumps(json_object_get(in, "request"), JSON_COMPACT | JSON_ENCODE_ANY);
+        const char *provider;
+        size_t provider_len;
+        opt_str(in, "provider", &provider, &provider_len);
+        o->rc = trinity_cache_key(cache, req, strlen(req), provider, provider_len, &s, &o->err);
+        free(req);
+        trinity_cache_free(cache);
+        if (o->rc) return NULL;
+        json_t *key = json_stringn(s.ptr, s.len);
+        trinity_string_free(&s);
+        return json_pack("{s:o}", "key", key);
+    }
     snprintf(o->why, sizeof o->why, "unknown op '%s': every runner must handle every op", op);
     return NULL;
 }
@@ -256,7 +278,7 @@ static bool check_error(const char *id, const json_t *expect, const outcome *o) 
 
 static bool check_result(const char *id, const json_t *expect, json_t *got, trinity_registry *reg) {
     static const char *keys[] = {"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
-                                 "content", "finish_reason", "provider", "tool_names"};
+                                 "content", "finish_reason", "provider", "tool_names", "key"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         const json_t *want = json_object_get(expect, keys[i]);
         if (want && !same(json_object_get(got, keys[i]), want)) return report(id, false, "%s differs", keys[i]);

@@ -1,4 +1,4 @@
-// Replays tests/fixtures/{errors,tokens,registry,config,chat}.json through the public Node API,
+// Replays tests/fixtures/{errors,tokens,registry,config,chat,cache}.json through the public Node API,
 // with the same meaning for every op and expect key as core/tests/conformance.rs, and writes
 // the ids that passed to target/conformance/node.json (scripts/check_conformance.py checks
 // that none was skipped). Fixtures spell model fields snake_case; the JS API camelCase.
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@pi-builder/core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const FILES = ['errors', 'tokens', 'registry', 'config', 'chat'];
+const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache'];
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const camelKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [camel(k), v]));
@@ -89,6 +89,10 @@ async function run(c, reg) {
       return { model: reg.getModel(input.name) };
     case 'parse_config':
       return { config: core.parseConfig(input.text, { env: false }) };
+    case 'cache_key': {
+      const cache = new core.CacheStrategy({ namespace: input.namespace ?? 'trinity', strategy: input.strategy ?? 'content' });
+      return { key: cache.keyFor(input.request, input.provider) };
+    }
     default:
       throw new Error(`unknown op '${op}': every runner must handle every op`);
   }
@@ -113,7 +117,7 @@ function check(c, reg, outcome) {
   }
   if (outcome.error) throw outcome.error;
   const got = outcome.value;
-  const keys = ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok', 'content', 'finish_reason', 'provider', 'tool_names'];
+  const keys = ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok', 'content', 'finish_reason', 'provider', 'tool_names', 'key'];
   for (const key of keys) {
     if (key in expect) assert.deepEqual(got[key], expect[key], key);
   }

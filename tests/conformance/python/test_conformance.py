@@ -19,7 +19,7 @@ import trinity_core as tc
 from trinity_core.testing import MockServer
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = ["errors", "tokens", "registry", "config", "chat"]
+FILES = ["errors", "tokens", "registry", "config", "chat", "cache"]
 CASES = [c for f in FILES for c in json.loads((ROOT / "tests" / "fixtures" / f"{f}.json").read_text())["cases"]]
 PASSED: list[str] = []
 
@@ -101,6 +101,9 @@ def run(case: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
         return {"model": reg.update_model(inp["name"], inp["updates"]).to_dict()}
     if op == "parse_config":
         return {"config": tc.Config.parse(inp["text"], env=False).to_dict()}
+    if op == "cache_key":
+        cache = tc.Cache(namespace=inp.get("namespace", "trinity"), strategy=inp.get("strategy", "content"))
+        return {"key": cache.key(inp["request"], inp.get("provider"))}
     raise AssertionError(f"unknown op {op!r}: every runner must handle every op")
 
 
@@ -138,6 +141,7 @@ def test_case(case: dict[str, Any]) -> None:
         "finish_reason",
         "provider",
         "tool_names",
+        "key",
     ):
         if key in expect:
             assert got[key] == expect[key], key
