@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod healer;
 pub mod llm;
 pub mod mock;
 pub mod registry;

@@ -41,6 +41,8 @@ from trinity_core._native import (
     count_tokens,
     count_tokens_batch,
     error_kinds,
+    heal_css,
+    heal_html,
 )
 
 __all__ = [
@@ -74,4 +76,6 @@ __all__ = [
     "count_tokens",
     "count_tokens_batch",
     "error_kinds",
+    "heal_css",
+    "heal_html",
 ]
