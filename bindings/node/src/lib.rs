@@ -4,6 +4,7 @@
 mod client;
 mod config;
 mod error;
+mod healer;
 mod llm;
 mod mock;
 mod registry;
