@@ -66,17 +66,23 @@ class Report:
         return not any(w.overflow or w.masked for w in self.widths)
 
     @property
+    def failing_widths(self) -> list[int]:
+        return [w.width for w in self.widths if w.overflow or w.masked]
+
+    @property
     def findings(self) -> list[dict[str, Any]]:
+        """Findings merged across widths. Each carries every width at which the page failed, not
+        only its own: overflow in a flex row or grid depends on all its items, so a fix scoped to
+        one item's widths can leave the row overflowing at the next width."""
+        failing = self.failing_widths
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for w in self.widths:
             for f in w.findings:
                 key = (f["selector"], f["cause"])
                 if key in merged:
-                    m = merged[key]
-                    m["widths"] = sorted(set(m["widths"]) | set(f["widths"]))
-                    m["overflow_px"] = max(m["overflow_px"], f["overflow_px"])
+                    merged[key]["overflow_px"] = max(merged[key]["overflow_px"], f["overflow_px"])
                 else:
-                    merged[key] = dict(f)
+                    merged[key] = dict(f, widths=sorted(set(failing) | set(f["widths"])))
         return list(merged.values())
 
 
@@ -167,6 +173,8 @@ class Guardian:
             page = self._page(width)
             page.set_content(html, wait_until="load")
             raw = page.evaluate(WALK_JS)
+            for f in raw["findings"]:
+                f["widths"] = [width]  # the walk cannot tell: mobile emulation zooms out on overflow
             shot = page.screenshot(full_page=True) if screenshots else None
             reports.append(
                 WidthReport(

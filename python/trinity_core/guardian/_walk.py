@@ -10,7 +10,7 @@ WALK_JS = r"""
   const masked = clipped(getComputedStyle(doc)) || (body && clipped(getComputedStyle(body)));
   const result = {
     width: window.innerWidth, client_width: vw, scroll_width: root.scrollWidth,
-    overflow: root.scrollWidth > vw + 1, masked: false, findings: [],
+    overflow: root.scrollWidth > vw + 1 && !masked, masked: false, findings: [],
   };
   const unique = (sel) => { try { return document.querySelectorAll(sel).length === 1; } catch (e) { return false; } };
   const selectorOf = (el) => {
@@ -56,6 +56,25 @@ WALK_JS = r"""
     return ['overflowing_container', el];
   };
   const found = new Map();
+  const report = (target, cause, overflow, edge, tcs) => {
+    const selector = selectorOf(target);
+    const key = selector + '|' + cause;
+    if (found.has(key)) return;
+    const f = { selector, cause, widths: [], overflow_px: Math.round(overflow), edge, masked: !!masked,
+                tag: target.tagName.toLowerCase() };
+    if (cause === 'oversized_heading') f.font_size_px = px(tcs.fontSize);
+    found.set(key, f);
+  };
+  const textPastEdge = (el) => {
+    const range = document.createRange();
+    for (const n of el.childNodes) {
+      if (n.nodeType !== Node.TEXT_NODE || !n.textContent.trim()) continue;
+      range.selectNodeContents(n);
+      const tr = range.getBoundingClientRect();
+      if (tr.right + window.scrollX > vw + 1) return true;
+    }
+    return false;
+  };
   const visit = (el, parentOut) => {
     const cs = getComputedStyle(el);
     if (cs.display === 'none' || cs.position === 'fixed') return;
@@ -64,17 +83,16 @@ WALK_JS = r"""
     const pastRight = right > vw + 1, pastLeft = left < -1 && r.width > 0;
     const out = (pastRight || pastLeft) && r.width > 0;
     const parent = el.parentElement;
+    // Text that sticks out of its own box (nowrap, a long word in a huge heading): no element
+    // is past the edge, only the text.
+    if (!out && el.scrollWidth > el.clientWidth + 1 && cs.overflowX === 'visible' && textPastEdge(el)) {
+      const cause = HEAD.has(el.tagName.toUpperCase()) ? 'oversized_heading' : 'long_text';
+      report(el, cause, r.left + el.scrollWidth - vw, 'right', cs);
+    }
     // Report where overflow starts: the parent fits, or this element sticks out of the parent too.
     if (out && el !== body && (!parentOut || (parent && (right > parent.getBoundingClientRect().right + window.scrollX + 1 || left < parent.getBoundingClientRect().left + window.scrollX - 1)))) {
       const [cause, target] = classify(el, cs, r, parent);
-      const selector = selectorOf(target);
-      const key = selector + '|' + cause;
-      if (!found.has(key)) {
-        const f = { selector, cause, widths: [window.innerWidth], overflow_px: Math.round(pastRight ? right - vw : -left),
-                    edge: pastRight ? 'right' : 'left', masked: !!masked, tag: target.tagName.toLowerCase() };
-        if (cause === 'oversized_heading') f.font_size_px = px(cs.fontSize);
-        found.set(key, f);
-      }
+      report(target, cause, pastRight ? right - vw : -left, pastRight ? 'right' : 'left', getComputedStyle(target));
     }
     // Content of scroll containers and clipping boxes cannot scroll the page.
     if (el !== body && el !== doc && cs.overflowX !== 'visible') return;
@@ -83,7 +101,8 @@ WALK_JS = r"""
   if (body) for (const c of body.children) visit(c, false);
   result.findings = [...found.values()];
   // overflow-x:hidden on body/html hides the overflow instead of fixing it: reported as masked.
-  result.masked = !!masked && found.size > 0;
+  // (The page still measures wider than the screen, but the user cannot scroll to the rest.)
+  result.masked = !!masked && (found.size > 0 || root.scrollWidth > vw + 1);
   return result;
 }
 """
