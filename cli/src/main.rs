@@ -1,6 +1,7 @@
-//! `trinity`: command-line tools around trinity-core. Today: `trinity mock-server`.
-//! (Room for `trinity cache ...` and `trinity heal ...`: one module per subcommand.)
+//! `trinity`: command-line tools around trinity-core: `trinity mock-server`, `trinity heal`.
+//! (Room for `trinity cache ...`: one module per subcommand.)
 
+mod heal;
 mod mock_server;
 
 use clap::{Parser, Subcommand};
@@ -17,12 +18,15 @@ struct Cli {
 enum Command {
     /// Serve the mock LLM provider (OpenAI, Anthropic and Gemini wire formats) on loopback.
     MockServer(mock_server::Args),
+    /// Heal a page (or .css file) so it never scrolls sideways; --guardian checks it in Chromium.
+    Heal(heal::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::MockServer(args) => mock_server::run(args),
+        Command::Heal(args) => heal::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

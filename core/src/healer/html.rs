@@ -5,6 +5,7 @@ use super::{css, Fix, HealOptions, HealedHtml};
 use crate::{Error, Result};
 use lol_html::html_content::{ContentType, Element, EndTag};
 use lol_html::{element, end, text, EndTagHandler, HtmlRewriter, Settings};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -55,7 +56,7 @@ pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
     // Our earlier block is cut out by a plain search (we wrote that markup ourselves): its
     // targeted rules are kept, and a block swallowed by broken markup cannot pile up.
     let (html, old_targeted) = strip_block(html);
-    let html = html.as_str();
+    let html: &str = &html;
     let state = Rc::new(RefCell::new(Pass::default()));
     let mut out = Vec::with_capacity(html.len() + 1024);
     {
@@ -215,7 +216,10 @@ fn inline_grid(el: &mut Element<'_, '_>, fixes: &mut Vec<Fix>) {
 }
 
 /// The page without our earlier blocks, and the targeted rules the last one held.
-fn strip_block(html: &str) -> (String, Vec<String>) {
+fn strip_block(html: &str) -> (Cow<'_, str>, Vec<String>) {
+    if !html.contains(OPEN) {
+        return (Cow::Borrowed(html), Vec::new());
+    }
     let mut rest = html;
     let mut out = String::with_capacity(html.len());
     let mut targeted = Vec::new();
@@ -228,7 +232,7 @@ fn strip_block(html: &str) -> (String, Vec<String>) {
         rest = &rest[at + len + "</style>".len()..];
     }
     out.push_str(rest);
-    (out, targeted)
+    (Cow::Owned(out), targeted)
 }
 
 fn doctype_end(html: &str) -> usize {
