@@ -27,7 +27,7 @@ SECTION = (
     '<div class="grid"><div class="card"><h3>One</h3><p>Card text.</p></div><div class="card" '
     'style="display:grid;grid-template-columns:2fr 1fr"><span>Two</span><span>2</span></div></div>'
     "<ul><li>First point</li><li>Second point</li></ul><table><tr><th>Plan</th><th>Price</th></tr>"
-    "<tr><td>Team</td><td>$29</td></tr></table><pre>fn main() { println!(\"hello\"); }</pre></section>\n"
+    '<tr><td>Team</td><td>$29</td></tr></table><pre>fn main() { println!("hello"); }</pre></section>\n'
 )
 
 

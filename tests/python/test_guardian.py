@@ -48,7 +48,7 @@ def test_clean_page_renders_identically_after_heal(guardian: Guardian, page: Pat
     result = guardian.heal(html)
     assert len(result.rounds) == 1 and result.html != html  # preventive heal applied, no targeted one
     after = guardian.check(result.html, screenshots=True)
-    for b, a in zip(before.widths, after.widths):
+    for b, a in zip(before.widths, after.widths, strict=True):
         assert b.screenshot and b.screenshot == a.screenshot, f"{page.stem} differs at {b.width}px"
 
 
@@ -109,7 +109,8 @@ def test_import_never_loads_playwright() -> None:
         "import sys; sys.modules['playwright'] = None\n"
         "import trinity_core, trinity_core.guardian as g\n"
         "assert trinity_core.heal_html('<p>x')['html']\n"
-        "try:\n    g.Guardian()\nexcept g.GuardianError as e:\n    assert 'trinity-core[guardian]' in str(e); print('ok')\n"
+        "try:\n    g.Guardian()\n"
+        "except g.GuardianError as e:\n    assert 'trinity-core[guardian]' in str(e); print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"

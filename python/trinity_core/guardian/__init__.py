@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,10 @@ class HealResult:
     @property
     def clean(self) -> bool:
         return bool(self.rounds) and self.rounds[-1].clean
+
+
+def _fix(f: Mapping[str, Any]) -> dict[str, str]:
+    return {"rule": f["rule"], "selector": f["selector"], "reason": f["reason"], "added": f["added"]}
 
 
 def find_chromium(executable_path: str | None = None) -> str | None:
@@ -193,7 +197,7 @@ class Guardian:
     def heal(self, html: str, max_rounds: int = 3) -> HealResult:
         """Preventive heal, then check → targeted heal → re-check until clean or out of rounds."""
         healed = heal_html(html)
-        page, fixes = healed["html"], list(healed["fixes"])
+        page, fixes = healed["html"], [_fix(f) for f in healed["fixes"]]
         rounds = [self.check(page)]
         for _ in range(max_rounds):
             if rounds[-1].clean:
@@ -203,7 +207,7 @@ class Guardian:
             if step["html"] == page:
                 break  # nothing new to try
             page = step["html"]
-            fixes.extend(f for f in step["fixes"] if f not in fixes)
+            fixes.extend(_fix(f) for f in step["fixes"] if _fix(f) not in fixes)
             rounds.append(self.check(page))
         return HealResult(html=page, rounds=rounds, fixes=fixes)
 
@@ -219,5 +223,3 @@ class Guardian:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-

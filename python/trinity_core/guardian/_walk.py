@@ -32,11 +32,13 @@ WALK_JS = r"""
   const MEDIA = new Set(['IMG', 'VIDEO', 'CANVAS', 'SVG', 'IFRAME', 'EMBED', 'OBJECT', 'PICTURE']);
   const HEAD = new Set(['H1', 'H2', 'H3', 'H4', 'H5', 'H6']);
   const px = (v) => parseFloat(v) || 0;
-  const contentWidth = (cs, r) => r.width - px(cs.paddingLeft) - px(cs.paddingRight) - px(cs.borderLeftWidth) - px(cs.borderRightWidth);
+  const contentWidth = (cs, r) =>
+    r.width - px(cs.paddingLeft) - px(cs.paddingRight) - px(cs.borderLeftWidth) - px(cs.borderRightWidth);
   const tracksTooWide = (pcs, pr) => {
     const t = pcs.gridTemplateColumns;
     if (!t || t === 'none') return false;
-    const sum = t.split(/\s+/).map(px).reduce((a, b) => a + b, 0) + px(pcs.columnGap) * (t.split(/\s+/).length - 1);
+    const tracks = t.split(/\s+/);
+    const sum = tracks.map(px).reduce((a, b) => a + b, 0) + px(pcs.columnGap) * (tracks.length - 1);
     return sum > contentWidth(pcs, pr) + 1;
   };
   const classify = (el, cs, r, parent) => {
@@ -47,7 +49,9 @@ WALK_JS = r"""
     if (tag === 'TABLE') return ['wide_table', el];
     if (MEDIA.has(tag)) return ['wide_media', el];
     if (HEAD.has(tag)) return ['oversized_heading', el];
-    if (pcs && pcs.display.endsWith('grid')) return tracksTooWide(pcs, pr) ? ['cramped_grid', parent] : ['grid_child', el];
+    if (pcs && pcs.display.endsWith('grid')) {
+      return tracksTooWide(pcs, pr) ? ['cramped_grid', parent] : ['grid_child', el];
+    }
     if (pcs && pcs.display.endsWith('flex') && !pcs.flexDirection.startsWith('column')) return ['flex_child', el];
     if (cs.whiteSpace === 'nowrap' || cs.whiteSpace === 'pre') return ['long_text', el];
     if (pcs && r.width > contentWidth(pcs, pr) + 1) {
@@ -90,7 +94,9 @@ WALK_JS = r"""
       report(el, cause, r.left + el.scrollWidth - vw, 'right', cs);
     }
     // Report where overflow starts: the parent fits, or this element sticks out of the parent too.
-    if (out && el !== body && (!parentOut || (parent && (right > parent.getBoundingClientRect().right + window.scrollX + 1 || left < parent.getBoundingClientRect().left + window.scrollX - 1)))) {
+    const pr = parent && parent.getBoundingClientRect();
+    const outOfParent = pr && (right > pr.right + window.scrollX + 1 || left < pr.left + window.scrollX - 1);
+    if (out && el !== body && (!parentOut || outOfParent)) {
       const [cause, target] = classify(el, cs, r, parent);
       report(target, cause, pastRight ? right - vw : -left, pastRight ? 'right' : 'left', getComputedStyle(target));
     }
