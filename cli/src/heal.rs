@@ -38,7 +38,10 @@ pub fn run(args: Args) -> Result<()> {
         None => HealOptions::default(),
     };
     let source = healer::utf8(&bytes, &args.input.display().to_string())?;
-    let is_css = args.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("css"));
+    let is_css = args
+        .input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("css"));
     let (text, fixes) = if is_css {
         let h = healer::heal_css(source, &options)?;
         (h.css, h.fixes)
@@ -61,7 +64,8 @@ pub fn run(args: Args) -> Result<()> {
 fn guardian(args: &Args) -> Result<()> {
     let python = std::env::var("TRINITY_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "trinity_core.guardian", "heal"]).arg(&args.input);
+    cmd.args(["-m", "trinity_core.guardian", "heal"])
+        .arg(&args.input);
     if let Some(out) = &args.output {
         cmd.arg("-o").arg(out);
     }

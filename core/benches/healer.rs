@@ -76,9 +76,17 @@ fn main() {
     ]}))
     .unwrap();
     println!("healer: heal_html throughput (one lol_html pass + lightningcss on each <style>)");
-    for (name, size) in [("small", 5 * 1024), ("typical", 50 * 1024), ("large", 400 * 1024)] {
+    for (name, size) in [
+        ("small", 5 * 1024),
+        ("typical", 50 * 1024),
+        ("large", 400 * 1024),
+    ] {
         let html = page(size);
-        bench(&format!("{name} preventive"), &html, &HealOptions::default());
+        bench(
+            &format!("{name} preventive"),
+            &html,
+            &HealOptions::default(),
+        );
         bench(&format!("{name} + 3 findings"), &html, &targeted);
     }
 }

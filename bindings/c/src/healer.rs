@@ -15,6 +15,24 @@ unsafe fn options(ptr: *const c_char, len: usize) -> trinity_core::Result<serde_
     unsafe { json_in(ptr, len, "options_json") }
 }
 
+type HealFn = fn(&[u8], serde_json::Value) -> trinity_core::Result<serde_json::Value>;
+
+/// The body of both exports: validate, heal, write the JSON.
+unsafe fn heal(
+    f: HealFn,
+    (text, text_len, what): (*const c_char, usize, &str),
+    (options_json, options_len): (*const c_char, usize),
+    out_json: *mut trinity_string,
+    out_err: *mut *mut trinity_error,
+) -> u32 {
+    call(out_err, || unsafe {
+        let out = string_out(out_json, "out_json")?;
+        let text = str_in(text, text_len, what)?;
+        let opts = options(options_json, options_len)?;
+        put_json(out, &f(text.as_bytes(), opts)?)
+    })
+}
+
 /// Heals a page so it never scrolls sideways. `options_json` (NULL/0 for defaults) is
 /// `{"safety_net", "viewport", "grid", "findings": [...], "widths": [...]}`. Writes
 /// `{"html", "fixes": [{"rule", "selector", "reason", "added"}]}` to `out_json`.
@@ -30,12 +48,8 @@ pub unsafe extern "C" fn trinity_heal_html(
     out_json: *mut trinity_string,
     out_err: *mut *mut trinity_error,
 ) -> u32 {
-    call(out_err, || unsafe {
-        let out = string_out(out_json, "out_json")?;
-        let html = str_in(html, html_len, "html")?;
-        let opts = options(options_json, options_len)?;
-        put_json(out, &healer::heal_html_json(html.as_bytes(), opts)?)
-    })
+    let (text, opts) = ((html, html_len, "html"), (options_json, options_len));
+    unsafe { heal(healer::heal_html_json, text, opts, out_json, out_err) }
 }
 
 /// Heals a stylesheet: the author's CSS unchanged, then the override rules. Same options and
@@ -51,10 +65,6 @@ pub unsafe extern "C" fn trinity_heal_css(
     out_json: *mut trinity_string,
     out_err: *mut *mut trinity_error,
 ) -> u32 {
-    call(out_err, || unsafe {
-        let out = string_out(out_json, "out_json")?;
-        let css = str_in(css, css_len, "css")?;
-        let opts = options(options_json, options_len)?;
-        put_json(out, &healer::heal_css_json(css.as_bytes(), opts)?)
-    })
+    let (text, opts) = ((css, css_len, "css"), (options_json, options_len));
+    unsafe { heal(healer::heal_css_json, text, opts, out_json, out_err) }
 }

@@ -15,10 +15,14 @@ fn bytes(source: &Either<String, Buffer>) -> &[u8] {
 
 #[napi(ts_args_type = "html: string | Buffer, options?: object | undefined | null")]
 pub fn heal_html(env: Env, html: Either<String, Buffer>, options: Option<Value>) -> Result<Value> {
-    guard(&env, || healer::heal_html_json(bytes(&html), options.unwrap_or(Value::Null)))
+    guard(&env, || {
+        healer::heal_html_json(bytes(&html), options.unwrap_or(Value::Null))
+    })
 }
 
 #[napi(ts_args_type = "css: string | Buffer, options?: object | undefined | null")]
 pub fn heal_css(env: Env, css: Either<String, Buffer>, options: Option<Value>) -> Result<Value> {
-    guard(&env, || healer::heal_css_json(bytes(&css), options.unwrap_or(Value::Null)))
+    guard(&env, || {
+        healer::heal_css_json(bytes(&css), options.unwrap_or(Value::Null))
+    })
 }

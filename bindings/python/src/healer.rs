@@ -13,7 +13,12 @@ fn source(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
     }
     conv::text(obj, what)
         .map(|t| t.into_owned().into_bytes())
-        .map_err(|_| invalid_input(format!("{what}: expected str or bytes, got {}", conv::type_name(obj))))
+        .map_err(|_| {
+            invalid_input(format!(
+                "{what}: expected str or bytes, got {}",
+                conv::type_name(obj)
+            ))
+        })
 }
 
 fn options(obj: Option<&Bound<'_, PyAny>>) -> PyResult<serde_json::Value> {
@@ -21,6 +26,20 @@ fn options(obj: Option<&Bound<'_, PyAny>>) -> PyResult<serde_json::Value> {
         Some(o) if !o.is_none() => conv::json(o, "options"),
         _ => Ok(serde_json::Value::Null),
     }
+}
+
+type HealFn = fn(&[u8], serde_json::Value) -> trinity_core::Result<serde_json::Value>;
+
+/// Both functions: convert, heal with the GIL released, convert back.
+fn heal<'py>(
+    py: Python<'py>,
+    f: HealFn,
+    (text, what): (&Bound<'py, PyAny>, &str),
+    options: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (bytes, opts) = (source(text, what)?, self::options(options)?);
+    let healed = py.detach(|| call(|| f(&bytes, opts)))?;
+    conv::to_py(py, &healed)
 }
 
 /// Heals a page: `{"html": str, "fixes": [{"rule", "selector", "reason", "added"}]}`.
@@ -31,9 +50,7 @@ pub fn heal_html<'py>(
     html: &Bound<'py, PyAny>,
     options: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (bytes, opts) = (source(html, "html")?, self::options(options)?);
-    let healed = py.detach(|| call(|| healer::heal_html_json(&bytes, opts)))?;
-    conv::to_py(py, &healed)
+    heal(py, healer::heal_html_json, (html, "html"), options)
 }
 
 /// Heals a stylesheet: `{"css": str, "fixes": [...]}`.
@@ -44,7 +61,5 @@ pub fn heal_css<'py>(
     css: &Bound<'py, PyAny>,
     options: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (bytes, opts) = (source(css, "css")?, self::options(options)?);
-    let healed = py.detach(|| call(|| healer::heal_css_json(&bytes, opts)))?;
-    conv::to_py(py, &healed)
+    heal(py, healer::heal_css_json, (css, "css"), options)
 }
