@@ -113,8 +113,8 @@ func chat(c fixtureCase, stream bool) (map[string]any, error) {
 	return map[string]any{"content": content.String(), "finish_reason": finish, "chunks": float64(chunks)}, nil
 }
 
-// heal runs a healer.json case: {text, fix_rules, idempotent}; `<key>_hex` inputs are raw bytes.
-func heal(in map[string]any, key string) (map[string]any, error) {
+// healCase runs a healer.json case: {text, fix_rules, idempotent}; `<key>_hex` inputs are raw bytes.
+func healCase(in map[string]any, key string) (map[string]any, error) {
 	f := HealCSS
 	if key == "html" {
 		f = HealHTML
@@ -153,7 +153,7 @@ func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 	case "chat", "chat_stream":
 		return chat(c, c.Op == "chat_stream")
 	case "heal_html", "heal_css":
-		return heal(in, strings.TrimPrefix(c.Op, "heal_"))
+		return healCase(in, strings.TrimPrefix(c.Op, "heal_"))
 	case "error_kind":
 		for class, s := range byClass {
 			if s.Code == str(in, "code") {
