@@ -129,6 +129,10 @@ export interface FunctionCall {
   arguments: string
 }
 
+export declare function healCss(css: string | Buffer, options?: object | undefined | null): any
+
+export declare function healHtml(html: string | Buffer, options?: object | undefined | null): any
+
 export declare function loadConfig(path: string, applyEnv?: boolean | undefined | null): any
 
 export interface LoadSummary {

@@ -13,8 +13,10 @@ const OPEN: &str = "<style data-trinity-heal>";
 const RAW_TEXT: &str = "style, script, textarea, title, xmp, iframe, noembed, noframes";
 const VIEWPORT: &str = r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#;
 
-#[derive(Default)]
 struct Pass {
+    opts: HealOptions,
+    /// Targeted rules of the block an earlier pass wrote: kept in the new block.
+    old_targeted: Vec<String>,
     style_text: String,
     grid: Vec<css::GridDecl>,
     has_viewport: bool,
@@ -26,13 +28,13 @@ struct Pass {
 }
 
 impl Pass {
-    fn want_meta(&self, opts: &HealOptions) -> bool {
-        opts.viewport && !self.has_viewport && !self.meta_done
+    fn want_meta(&self) -> bool {
+        self.opts.viewport && !self.has_viewport && !self.meta_done
     }
 
     /// The override block, built once every author style before it has been read.
-    fn block(&mut self, opts: &HealOptions, old_targeted: &[String]) -> String {
-        let o = rules::build(opts, &self.grid, old_targeted);
+    fn block(&mut self) -> String {
+        let o = rules::build(&self.opts, &self.grid, &self.old_targeted);
         self.fixes.extend(o.fixes);
         self.style_done = true;
         format!("{OPEN}\n{}</style>", o.css)
@@ -51,13 +53,22 @@ impl Pass {
 }
 
 pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
-    // End-tag handlers must be 'static, so they share the options and state through `Rc`.
-    let opts = Rc::new(options.clone());
     // Our earlier block is cut out by a plain search (we wrote that markup ourselves): its
     // targeted rules are kept, and a block swallowed by broken markup cannot pile up.
     let (html, old_targeted) = strip_block(html);
     let html: &str = &html;
-    let state = Rc::new(RefCell::new(Pass::default()));
+    // End-tag handlers must be 'static, so they share the options and state through `Rc`.
+    let state = Rc::new(RefCell::new(Pass {
+        opts: options.clone(),
+        old_targeted,
+        style_text: String::new(),
+        grid: Vec::new(),
+        has_viewport: false,
+        meta_done: false,
+        style_done: false,
+        open_raw: None,
+        fixes: Vec::new(),
+    }));
     let mut out = Vec::with_capacity(html.len() + 1024);
     {
         let (s1, s2, s3, s4, s5, s6, s7) = (
@@ -69,9 +80,6 @@ pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
             state.clone(),
             state.clone(),
         );
-        let old1 = old_targeted.clone();
-        let old2 = old_targeted.clone();
-        let (o1, o2, o3, o4) = (opts.clone(), opts.clone(), opts.clone(), opts.clone());
         let settings = Settings {
             element_content_handlers: vec![
                 element!("style[data-trinity-heal]", |el| {
@@ -107,16 +115,17 @@ pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
                     Ok(())
                 }),
                 element!("[style]", move |el| {
-                    if o1.grid {
-                        inline_grid(el, &mut s3.borrow_mut().fixes);
+                    let mut p = s3.borrow_mut();
+                    if p.opts.grid {
+                        inline_grid(el, &mut p.fixes);
                     }
                     Ok(())
                 }),
                 element!("head", move |el| {
-                    let (s, o) = (s4.clone(), o2.clone());
+                    let s = s4.clone();
                     let handler: EndTagHandler<'static> = Box::new(move |end: &mut EndTag<'_>| {
                         let mut p = s.borrow_mut();
-                        if p.want_meta(&o) {
+                        if p.want_meta() {
                             end.before(p.meta(), ContentType::Html);
                         }
                         Ok(())
@@ -127,18 +136,18 @@ pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
                 element!("body", move |el| {
                     {
                         let mut p = s5.borrow_mut();
-                        if p.want_meta(&o3) {
+                        if p.want_meta() {
                             // Before `<body>`, the parser still puts a meta into the head.
                             el.before(p.meta(), ContentType::Html);
                         }
                     }
-                    let (s, o, old) = (s5.clone(), o3.clone(), old1.clone());
+                    let s = s5.clone();
                     if el.can_have_content() {
                         let handler: EndTagHandler<'static> =
                             Box::new(move |end: &mut EndTag<'_>| {
                                 let mut p = s.borrow_mut();
                                 if !p.style_done {
-                                    let block = p.block(&o, &old);
+                                    let block = p.block();
                                     end.before(&block, ContentType::Html);
                                 }
                                 Ok(())
@@ -155,7 +164,7 @@ pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
                     if let Some(tag) = p.open_raw.take() {
                         end.append(&format!("</{tag}>"), ContentType::Html);
                     }
-                    let block = p.block(&o4, &old2);
+                    let block = p.block();
                     end.append(&block, ContentType::Html);
                 }
                 Ok(())
@@ -171,7 +180,7 @@ pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
     let mut p = state.borrow_mut();
     let input = html;
     let mut html = String::from_utf8(out).map_err(|e| Error::internal(e.to_string()))?;
-    if p.want_meta(&opts) {
+    if p.want_meta() {
         // Neither <head> nor <body>: after the doctype (a meta before it would mean quirks mode).
         // The output equals the input up to there: nothing is inserted before a doctype's end.
         let at = doctype_end(input);
