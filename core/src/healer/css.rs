@@ -124,7 +124,11 @@ pub fn heal_inline_style(style: &str) -> Option<(&'static str, String)> {
     .ok()?;
     let mut out = Vec::new();
     declarations(&block, &[], "", &mut out);
-    let last = out.into_iter().filter(|d| !d.important).next_back()?;
+    // An `!important` grid declaration would beat what we append: leave the attribute alone.
+    if out.iter().any(|d| d.important) {
+        return None;
+    }
+    let last = out.pop()?;
     Some((last.property, last.healed?))
 }
 
