@@ -13,7 +13,7 @@ LIBDIR := $(CARGO_TARGET_DIR)/$(PROFILE)
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-setup: setup-redis setup-python setup-node setup-c setup-go ## Install toolchain pieces the tests need (idempotent)
+setup: setup-redis setup-python setup-node setup-c setup-go setup-chromium ## Install toolchain pieces the tests need (idempotent)
 
 demo: ## Build and run the main job on embedded defaults, in every language
 	@$(MAKE) --no-print-directory demo-rust demo-python demo-node demo-c demo-go
@@ -21,8 +21,8 @@ demo: ## Build and run the main job on embedded defaults, in every language
 test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples)
 	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance test-mock
 
-bench: ## Benchmarks side by side (tiktoken, gpt-tokenizer, openai SDKs, LiteLLM, wrk), release builds
-	@$(MAKE) --no-print-directory PROFILE=release bench-rust bench-python bench-node
+bench: ## Benchmarks side by side (tiktoken, gpt-tokenizer, openai SDKs, LiteLLM, wrk), healer throughput, release builds
+	@$(MAKE) --no-print-directory PROFILE=release bench-rust bench-python bench-node bench-healer
 
 lint: ## rustfmt, clippy -D warnings, ruff, mypy, tsc
 	@$(MAKE) --no-print-directory lint-rust lint-python lint-node

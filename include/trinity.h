@@ -364,6 +364,30 @@ const char *trinity_error_code_str(uint32_t code);
 // Thread safety: the caller must be the string's only user.
 void trinity_string_free(struct trinity_string *s);
 
+// Heals a page so it never scrolls sideways. `options_json` (NULL/0 for defaults) is
+// `{"safety_net", "viewport", "grid", "findings": [...], "widths": [...]}`. Writes
+// `{"html", "fixes": [{"rule", "selector", "reason", "added"}]}` to `out_json`.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (invalid UTF-8, bad options: details `{"path"}`).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_heal_html(const char *html,
+                           size_t html_len,
+                           const char *options_json,
+                           size_t options_len,
+                           struct trinity_string *out_json,
+                           struct trinity_error **out_err);
+
+// Heals a stylesheet: the author's CSS unchanged, then the override rules. Same options and
+// errors as `trinity_heal_html`; writes `{"css", "fixes"}` to `out_json`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_heal_css(const char *css,
+                          size_t css_len,
+                          const char *options_json,
+                          size_t options_len,
+                          struct trinity_string *out_json,
+                          struct trinity_error **out_err);
+
 // Starts a mock server on 127.0.0.1 from a YAML or JSON config, e.g.
 // `{"fixtures": {"greet": {"prompt": "hi", "response": "hello"}}, "seed": 1,
 //   "latency": {"dist": "fixed", "ms": 50}, "faults": {"script": ["429", "ok"]}}`

@@ -18,7 +18,7 @@ build-python: setup-python ## Build the extension into .venv (debug; PROFILE=rel
 	cd $(ROOT) && $(VENV)/bin/maturin develop -q $(MATURIN_FLAGS) 2>&1 | grep -v -e '^Looking in links' -e '^Ignoring' || true
 	$(PY) -c "import trinity_core"
 
-test-python: setup-redis build-python test-python-wheel ## pytest: unit, tiktoken comparisons, conformance, example
+test-python: setup-redis setup-chromium build-python test-python-wheel ## pytest: unit, tiktoken comparisons, conformance, guardian (real Chromium), example
 	$(PY) -m pytest -p no:cacheprovider
 	$(PY) examples/python/demo.py > /dev/null
 	$(PY) examples/python/chat.py > /dev/null

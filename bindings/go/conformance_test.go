@@ -2,6 +2,7 @@ package trinity
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,12 +113,47 @@ func chat(c fixtureCase, stream bool) (map[string]any, error) {
 	return map[string]any{"content": content.String(), "finish_reason": finish, "chunks": float64(chunks)}, nil
 }
 
+// healCase runs a healer.json case: {text, fix_rules, idempotent}; `<key>_hex` inputs are raw bytes.
+func healCase(in map[string]any, key string) (map[string]any, error) {
+	f := HealCSS
+	if key == "html" {
+		f = HealHTML
+	}
+	src := str(in, key)
+	if h, ok := in[key+"_hex"].(string); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, err
+		}
+		src = string(b)
+	}
+	var opts any
+	if o, ok := in["options"]; ok {
+		opts = o
+	}
+	out, err := f(src, opts)
+	if err != nil {
+		return nil, err
+	}
+	again, err := f(out.Text, opts)
+	if err != nil {
+		return nil, err
+	}
+	rules := make([]any, 0, len(out.Fixes))
+	for _, fix := range out.Fixes {
+		rules = append(rules, fix.Rule)
+	}
+	return map[string]any{"text": out.Text, "fix_rules": rules, "idempotent": again.Text == out.Text}, nil
+}
+
 func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 	in := c.Input
 	name := str(in, "name")
 	switch c.Op {
 	case "chat", "chat_stream":
 		return chat(c, c.Op == "chat_stream")
+	case "heal_html", "heal_css":
+		return healCase(in, strings.TrimPrefix(c.Op, "heal_"))
 	case "error_kind":
 		for class, s := range byClass {
 			if s.Code == str(in, "code") {
@@ -240,9 +276,16 @@ func check(t *testing.T, c fixtureCase, reg *Registry, got map[string]any, err e
 		t.Fatal(err)
 	}
 	for _, key := range []string{"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
-		"content", "finish_reason", "provider", "tool_names", "key"} {
+		"content", "finish_reason", "provider", "tool_names", "key", "fix_rules", "idempotent"} {
 		if w, ok := want[key]; ok && !reflect.DeepEqual(got[key], w) {
 			t.Fatalf("%s: got %v, want %v", key, got[key], w)
+		}
+	}
+	if parts, ok := want["contains"].([]any); ok {
+		for _, p := range parts {
+			if text, _ := got["text"].(string); !strings.Contains(text, p.(string)) {
+				t.Fatalf("no %q in the healed text", p)
+			}
 		}
 	}
 	if w, ok := want["value"]; ok {
@@ -334,7 +377,7 @@ func fixturesDir() string {
 
 func TestConformance(t *testing.T) {
 	var passed []string
-	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache"} {
+	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer"} {
 		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,8 @@
 //! `trinity`: command-line tools around trinity-core: `trinity mock-server`,
-//! `trinity cache validate|purge`. One module per subcommand.
+//! `trinity cache validate|purge`, `trinity heal`. One module per subcommand.
 
 mod cache;
+mod heal;
 mod mock_server;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ enum Command {
     MockServer(mock_server::Args),
     /// Maintain the response cache: `validate` counts, `purge` removes.
     Cache(cache::Args),
+    /// Heal a page (or .css file) so it never scrolls sideways; --guardian checks it in Chromium.
+    Heal(heal::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::MockServer(args) => mock_server::run(args),
         Command::Cache(args) => cache::run(args),
+        Command::Heal(args) => heal::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

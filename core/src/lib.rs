@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod healer;
 pub mod llm;
 pub mod mock;
 pub mod registry;

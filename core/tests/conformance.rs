@@ -8,7 +8,7 @@ use trinity_core::config::{Config, EnvOverrides};
 use trinity_core::llm::{ChatRequest, Client};
 use trinity_core::mock::{MockConfig, MockServer};
 use trinity_core::registry::Registry;
-use trinity_core::{rt, tokens, Error, ErrorKind};
+use trinity_core::{healer, rt, tokens, Error, ErrorKind};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -75,11 +75,46 @@ fn chat(case: &Value, stream: bool) -> Result<Value, Error> {
     })
 }
 
+/// Raw bytes of a healer input: `html`/`css` as text, or `<key>_hex` for bytes that are not UTF-8.
+fn source(input: &Value, key: &str) -> Vec<u8> {
+    match input.get(format!("{key}_hex")).and_then(Value::as_str) {
+        Some(hex) => (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect(),
+        None => input[key].as_str().unwrap().as_bytes().to_vec(),
+    }
+}
+
+/// A heal case: `{text, fix_rules, idempotent}` (healing the output again changes nothing).
+fn heal(input: &Value, key: &str) -> Result<Value, Error> {
+    let f = |bytes: &[u8]| {
+        let options = input.get("options").cloned().unwrap_or(Value::Null);
+        if key == "html" {
+            healer::heal_html_json(bytes, options)
+        } else {
+            healer::heal_css_json(bytes, options)
+        }
+    };
+    let out = f(&source(input, key))?;
+    let text = out[key].as_str().unwrap();
+    let again = f(text.as_bytes())?;
+    let rules: Vec<&Value> = out["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["rule"])
+        .collect();
+    Ok(json!({"text": text, "fix_rules": rules, "idempotent": again[key] == out[key]}))
+}
+
 /// Runs one case: Ok(result object) or the error.
 fn run(case: &Value, reg: &Registry) -> Result<Value, Error> {
     let (op, input) = (case["op"].as_str().unwrap(), &case["input"]);
     Ok(match op {
         "chat" => chat(case, false)?,
+        "heal_html" => heal(input, "html")?,
+        "heal_css" => heal(input, "css")?,
         "chat_stream" => chat(case, true)?,
         "error_kind" => {
             let k = ErrorKind::from_code(input["code"].as_str().unwrap()).expect("known code");
@@ -167,10 +202,24 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
         "encoding",
         "ok",
         "key",
+        "fix_rules",
+        "idempotent",
     ] {
         if let Some(want) = expect.get(key) {
             assert_eq!(&got[key], want, "{id}: {key}");
         }
+    }
+    for want in expect
+        .get("contains")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = got["text"].as_str().unwrap();
+        assert!(
+            text.contains(want.as_str().unwrap()),
+            "{id}: no {want} in {text}"
+        );
     }
     if let Some(want) = expect.get("value") {
         match want.as_f64() {
@@ -251,7 +300,9 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
 #[test]
 fn replay_shared_fixtures() {
     let mut ran = Vec::new();
-    for file in ["errors", "tokens", "registry", "config", "chat", "cache"] {
+    for file in [
+        "errors", "tokens", "registry", "config", "chat", "cache", "healer",
+    ] {
         let path = root().join("tests/fixtures").join(format!("{file}.json"));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for case in doc["cases"].as_array().unwrap() {

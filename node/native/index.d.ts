@@ -326,6 +326,10 @@ export interface FunctionCall {
   arguments: string
 }
 
+export declare function healCss(css: string | Buffer, options?: object | undefined | null): any
+
+export declare function healHtml(html: string | Buffer, options?: object | undefined | null): any
+
 /**
  * The core's `is_retryable` over an error's code and details: whether the same provider is
  * worth another attempt (429, 5xx, timeouts, network; never 400, 401, 404).

@@ -45,6 +45,8 @@ from trinity_core._native import (
     count_tokens,
     count_tokens_batch,
     error_kinds,
+    heal_css,
+    heal_html,
 )
 from trinity_core.resilience import (
     Admission,
@@ -99,4 +101,6 @@ __all__ = [
     "count_tokens_batch",
     "error_kinds",
     "is_retryable",
+    "heal_css",
+    "heal_html",
 ]

@@ -50,6 +50,22 @@ class LoadReport(TypedDict):
     updated: int
     skipped: int
 
+class HealFix(TypedDict):
+    rule: str
+    selector: str
+    reason: str
+    added: str
+
+class HealedHtml(TypedDict):
+    html: str
+    fixes: list[HealFix]
+
+class HealedCss(TypedDict):
+    css: str
+    fixes: list[HealFix]
+
+def heal_html(html: str | bytes, options: Mapping[str, Any] | None = None) -> HealedHtml: ...
+def heal_css(css: str | bytes, options: Mapping[str, Any] | None = None) -> HealedCss: ...
 def count_tokens(text: str, model: str | None = None, encoding: str | None = None) -> int: ...
 def count_tokens_batch(
     texts: Sequence[str] | Iterable[str], model: str | None = None, encoding: str | None = None

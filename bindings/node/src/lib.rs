@@ -5,6 +5,7 @@ mod cache;
 mod client;
 mod config;
 mod error;
+mod healer;
 mod llm;
 mod mock;
 mod redis_server;

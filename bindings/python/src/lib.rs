@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod conv;
 mod error;
+mod healer;
 mod llm;
 mod mock;
 mod redis_server;
@@ -22,6 +23,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ABI_VERSION", trinity_core::ABI_VERSION)?;
     m.add_function(wrap_pyfunction!(error::error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(error::_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(healer::heal_html, m)?)?;
+    m.add_function(wrap_pyfunction!(healer::heal_css, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;

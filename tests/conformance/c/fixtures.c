@@ -110,6 +110,7 @@ static json_t *run(const json_t *c, trinity_registry *reg, outcome *o) {
     const json_t *in = json_object_get(c, "input");
     trinity_string s = {0};
     if (strcmp(op, "chat") == 0 || strcmp(op, "chat_stream") == 0) return run_chat(c, op[4] != 0, o);
+    if (strcmp(op, "heal_html") == 0 || strcmp(op, "heal_css") == 0) return run_heal(in, op[5] == 'h', o);
     const json_t *name = json_object_get(in, "name");
     if (strcmp(op, "error_kind") == 0) {
         json_t *got = error_kind(json_string_value(json_object_get(in, "code")));
@@ -278,10 +279,17 @@ static bool check_error(const char *id, const json_t *expect, const outcome *o) 
 
 static bool check_result(const char *id, const json_t *expect, json_t *got, trinity_registry *reg) {
     static const char *keys[] = {"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
-                                 "content", "finish_reason", "provider", "tool_names", "key"};
+                                 "content", "finish_reason", "provider", "tool_names", "key", "fix_rules",
+                                 "idempotent"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         const json_t *want = json_object_get(expect, keys[i]);
         if (want && !same(json_object_get(got, keys[i]), want)) return report(id, false, "%s differs", keys[i]);
+    }
+    size_t j;
+    const json_t *part;
+    json_array_foreach(json_object_get(expect, "contains"), j, part) {
+        if (!strstr(json_string_value(json_object_get(got, "text")), json_string_value(part)))
+            return report(id, false, "no %s in the healed text", json_string_value(part));
     }
     const json_t *want = json_object_get(expect, "value");
     if (want) {

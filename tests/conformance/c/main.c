@@ -1,4 +1,4 @@
-/* Replays tests/fixtures/{errors,tokens,registry,config,chat,cache}.json through the C ABI, then checks
+/* Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer}.json through the C ABI, then checks
  * the ABI's edge cases and the async, cancel and stream calls; writes the ids that passed for
  * scripts/check_conformance.py.
  *
@@ -12,7 +12,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s FIXTURES_DIR OUT_JSON\n", argv[0]);
         return 2;
     }
-    static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache"};
+    static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache", "healer"};
     report_init();
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[4096];

@@ -42,6 +42,9 @@ json_t *chat_fold_take(chat_fold *f);
 /* Runs a chat.json case (op chat or chat_stream); sets o->rc/o->err or o->why. */
 json_t *run_chat(const json_t *c, bool stream, outcome *o);
 
+/* Runs a healer.json case (op heal_html or heal_css); sets o->rc/o->err. */
+json_t *run_heal(const json_t *in, bool html, outcome *o);
+
 int replay_fixture_file(const char *path);
 void run_abi_checks(const char *fixtures_dir);
 void run_chat_checks(void);

@@ -1,4 +1,4 @@
-// Replays tests/fixtures/{errors,tokens,registry,config,chat,cache}.json through the public Node API,
+// Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer}.json through the public Node API,
 // with the same meaning for every op and expect key as core/tests/conformance.rs, and writes
 // the ids that passed to target/conformance/node.json (scripts/check_conformance.py checks
 // that none was skipped). Fixtures spell model fields snake_case; the JS API camelCase.
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@pi-builder/core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache'];
+const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache', 'healer'];
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const camelKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [camel(k), v]));
@@ -47,6 +47,15 @@ async function chat(c, stream) {
   }
 }
 
+/** A heal case: `{text, fix_rules, idempotent}`; `<key>_hex` inputs go in as a Buffer. */
+function heal(input, key) {
+  const f = key === 'html' ? core.healHtml : core.healCss;
+  const source = `${key}_hex` in input ? Buffer.from(input[`${key}_hex`], 'hex') : input[key];
+  const out = f(source, input.options);
+  const again = f(out[key], input.options);
+  return { text: out[key], fix_rules: out.fixes.map((x) => x.rule), idempotent: again[key] === out[key] };
+}
+
 /** Runs one case's op; returns the result object, or throws the API's error. */
 async function run(c, reg) {
   const { op, input } = c;
@@ -54,6 +63,10 @@ async function run(c, reg) {
     case 'chat':
     case 'chat_stream':
       return chat(c, op === 'chat_stream');
+    case 'heal_html':
+      return heal(input, 'html');
+    case 'heal_css':
+      return heal(input, 'css');
     case 'error_kind': {
       const kind = kinds.get(input.code);
       assert.ok(kind, `unknown code ${input.code}`);
@@ -117,10 +130,11 @@ function check(c, reg, outcome) {
   }
   if (outcome.error) throw outcome.error;
   const got = outcome.value;
-  const keys = ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok', 'content', 'finish_reason', 'provider', 'tool_names', 'key'];
+  const keys = ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok', 'content', 'finish_reason', 'provider', 'tool_names', 'key', 'fix_rules', 'idempotent'];
   for (const key of keys) {
     if (key in expect) assert.deepEqual(got[key], expect[key], key);
   }
+  for (const want of expect.contains ?? []) assert.ok(got.text.includes(want), `no ${want}`);
   if ('value' in expect) {
     if (typeof expect.value === 'number') assert.ok(Math.abs(got.value - expect.value) < 1e-9, `value ${got.value}`);
     else assert.deepEqual(got.value, expect.value, 'value');

@@ -19,7 +19,7 @@ import trinity_core as tc
 from trinity_core.testing import MockServer
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = ["errors", "tokens", "registry", "config", "chat", "cache"]
+FILES = ["errors", "tokens", "registry", "config", "chat", "cache", "healer"]
 CASES = [c for f in FILES for c in json.loads((ROOT / "tests" / "fixtures" / f"{f}.json").read_text())["cases"]]
 PASSED: list[str] = []
 
@@ -61,8 +61,19 @@ def chat(case: dict[str, Any], stream: bool) -> dict[str, Any]:
             server.stop()
 
 
+def heal(inp: dict[str, Any], key: str) -> dict[str, Any]:
+    """`{text, fix_rules, idempotent}`; `<key>_hex` inputs go in as bytes (to test non-UTF-8)."""
+    fn = tc.heal_html if key == "html" else tc.heal_css
+    source = bytes.fromhex(inp[f"{key}_hex"]) if f"{key}_hex" in inp else inp[key]
+    out: dict[str, Any] = dict(fn(source, inp.get("options")))
+    again: dict[str, Any] = dict(fn(out[key], inp.get("options")))
+    return {"text": out[key], "fix_rules": [f["rule"] for f in out["fixes"]], "idempotent": again[key] == out[key]}
+
+
 def run(case: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
     op, inp = case["op"], case["input"]
+    if op in ("heal_html", "heal_css"):
+        return heal(inp, op.removeprefix("heal_"))
     if op in ("chat", "chat_stream"):
         return chat(case, op == "chat_stream")
     if op == "error_kind":
@@ -142,9 +153,13 @@ def test_case(case: dict[str, Any]) -> None:
         "provider",
         "tool_names",
         "key",
+        "fix_rules",
+        "idempotent",
     ):
         if key in expect:
             assert got[key] == expect[key], key
+    for want in expect.get("contains", []):
+        assert want in got["text"], want
     if "value" in expect:
         if isinstance(expect["value"], bool):
             assert got["value"] is expect["value"]
