@@ -293,3 +293,63 @@ fn the_cost_strategy_picks_the_cheapest_deployment_under_the_cap() {
     assert_eq!(e.kind, ErrorKind::BudgetExceeded);
     assert_eq!(a.stats().requests + b.stats().requests, 1);
 }
+
+/// A bare HTTP server that answers 503 twice, then OpenAI completions, recording each
+/// request's `Idempotency-Key`.
+#[test]
+fn every_attempt_of_one_request_carries_the_same_idempotency_key() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let keys = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let seen = keys.clone();
+    rt::spawn(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+        for n in 0.. {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let k = sock.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..k]);
+            }
+            let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("idempotency-key: "))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            seen.lock().unwrap().push(key);
+            let (status, body) = if n < 2 {
+                (
+                    "503 Service Unavailable",
+                    r#"{"error":{"message":"busy","type":"overloaded"}}"#.to_string(),
+                )
+            } else {
+                ("200 OK", json!({"id": "c1", "object": "chat.completion", "model": "m", "choices": [{"index": 0,
+                    "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).to_string())
+            };
+            let reply = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            sock.write_all(reply.as_bytes()).await.unwrap();
+        }
+    });
+    let port = port_rx.recv().unwrap();
+    let c = client(json!({
+        "providers": {"p": {"kind": "openai", "base_url": format!("http://127.0.0.1:{port}/v1"), "api_key": "k"}},
+        "retry": fast_retry(3),
+    }));
+    assert_eq!(rt::block_on(c.chat(req("p/m", "hi"))).unwrap().attempts, 3);
+    assert_eq!(
+        rt::block_on(c.chat(req("p/m", "again"))).unwrap().attempts,
+        1
+    );
+    let keys = keys.lock().unwrap().clone();
+    assert_eq!(keys.len(), 4);
+    assert!(
+        keys[0].starts_with("trinity-") && keys[0..3].iter().all(|k| *k == keys[0]),
+        "{keys:?}"
+    );
+    assert_ne!(keys[3], keys[0], "a new request, a new key");
+}
