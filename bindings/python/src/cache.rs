@@ -6,8 +6,9 @@
 use crate::conv;
 use crate::error::call;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 use std::sync::Arc;
+use trinity_core::cache::key::{PlainMessage, PlainRequest};
 use trinity_core::cache::{self, value, Cache, Entry, Kind, Purge};
 use trinity_core::llm::ChatRequest;
 use trinity_core::rt;
@@ -46,6 +47,33 @@ fn to_py<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+/// An optional field: Some(None) when absent, None when present but not of the plain shape.
+fn opt<'a, 'py, T>(
+    v: &'a Option<Bound<'py, PyAny>>,
+    f: impl FnOnce(&'a Bound<'py, PyAny>) -> Option<T>,
+) -> Option<Option<T>> {
+    match v {
+        None => Some(None),
+        Some(v) => f(v).map(Some),
+    }
+}
+
+fn plain_str<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    v.cast_exact::<PyString>().ok()?.to_str().ok()
+}
+
+fn plain_i64(v: &Bound<'_, PyAny>) -> Option<i64> {
+    v.cast_exact::<PyInt>().ok()?.extract::<i64>().ok()
+}
+
+/// A float, or an int read as one (what the validated path does with `temperature: 0`).
+fn plain_f64(v: &Bound<'_, PyAny>) -> Option<f64> {
+    match v.cast_exact::<PyFloat>() {
+        Ok(f) => Some(f.value()),
+        Err(_) => plain_i64(v).map(|i| i as f64),
+    }
+}
+
 impl PyCache {
     fn lookup<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         let c = &self.0;
@@ -74,9 +102,95 @@ impl PyCache {
     }
 
     fn chat_key(&self, request: &Bound<'_, PyAny>, provider: Option<&str>) -> PyResult<String> {
+        if let Some(key) = self.plain_key(request, provider) {
+            return Ok(key);
+        }
         let value = conv::json(request, "request")?;
         let req = call(|| ChatRequest::from_json(value))?;
         Ok(self.0.key_for(&req, provider))
+    }
+
+    /// The key of a request in its common shape (exact dicts, lists, str, int, float; text
+    /// messages; no tools, formats, metadata or cache control), walked straight into the core's
+    /// [`PlainRequest`] without building JSON or a `ChatRequest`. None sends the request down
+    /// the validated path, which gives the same key or the error.
+    fn plain_key(&self, request: &Bound<'_, PyAny>, provider: Option<&str>) -> Option<String> {
+        let d = request.cast_exact::<PyDict>().ok()?;
+        // model, messages, temperature, top_p, max_tokens, stop, seed, user, timeout_ms
+        let mut slots: [Option<Bound<'_, PyAny>>; 9] = Default::default();
+        for (k, v) in d.iter() {
+            let i = match k.cast_exact::<PyString>().ok()?.to_str().ok()? {
+                "model" => 0,
+                "messages" => 1,
+                "temperature" => 2,
+                "top_p" => 3,
+                "max_tokens" => 4,
+                "stop" => 5,
+                "seed" => 6,
+                "user" => 7,
+                "timeout_ms" => 8,
+                _ => return None,
+            };
+            if !v.is_none() {
+                slots[i] = Some(v);
+            }
+        }
+        let [model, messages, temperature, top_p, max_tokens, stop, seed, user, timeout_ms] =
+            &slots;
+        // role, content, name, tool_call_id of each message, held while borrowed below.
+        let mut held: Vec<[Option<Bound<'_, PyAny>>; 4]> = Vec::new();
+        for m in messages.as_ref()?.cast_exact::<PyList>().ok()?.iter() {
+            let mut fields: [Option<Bound<'_, PyAny>>; 4] = Default::default();
+            for (k, v) in m.cast_exact::<PyDict>().ok()?.iter() {
+                let i = match k.cast_exact::<PyString>().ok()?.to_str().ok()? {
+                    "role" => 0,
+                    "content" => 1,
+                    "name" => 2,
+                    "tool_call_id" => 3,
+                    _ => return None,
+                };
+                if !v.is_none() {
+                    fields[i] = Some(v);
+                }
+            }
+            held.push(fields);
+        }
+        let stop_list;
+        let stop = match stop {
+            None => vec![],
+            Some(s) => match s.cast_exact::<PyString>() {
+                Ok(s) => vec![s.to_str().ok()?],
+                Err(_) => {
+                    stop_list = s.cast_exact::<PyList>().ok()?.iter().collect::<Vec<_>>();
+                    stop_list
+                        .iter()
+                        .map(plain_str)
+                        .collect::<Option<Vec<_>>>()?
+                }
+            },
+        };
+        let req = PlainRequest {
+            model: plain_str(model.as_ref()?)?,
+            messages: held
+                .iter()
+                .map(|[role, content, name, id]| {
+                    Some(PlainMessage {
+                        role: plain_str(role.as_ref()?)?,
+                        content: opt(content, plain_str)?,
+                        name: opt(name, plain_str)?,
+                        tool_call_id: opt(id, plain_str)?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+            temperature: opt(temperature, plain_f64)?,
+            top_p: opt(top_p, plain_f64)?,
+            max_tokens: opt(max_tokens, |v| u32::try_from(plain_i64(v)?).ok())?,
+            stop,
+            seed: opt(seed, plain_i64)?,
+            user: opt(user, plain_str)?,
+            timeout_ms: opt(timeout_ms, |v| u64::try_from(plain_i64(v)?).ok())?,
+        };
+        self.0.key_for_plain(&req, provider)
     }
 
     fn wait<T: Send>(

@@ -203,6 +203,16 @@ impl Cache {
         chat_key(req, provider, self.strategy(), ns)
     }
 
+    /// [`Cache::key_for`] for a request in its common shape (see [`key::PlainRequest`]);
+    /// None when it is not valid (the caller then goes through [`ChatRequest`] for the error).
+    pub fn key_for_plain(
+        &self,
+        req: &key::PlainRequest<'_>,
+        provider: Option<&str>,
+    ) -> Option<String> {
+        key::plain_chat_key(req, provider, self.strategy(), &self.namespace)
+    }
+
     /// None when the request must not touch the cache (sampled with temperature > 0 while
     /// the config does not allow caching that).
     pub fn plan(&self, req: &ChatRequest, provider: Option<&str>) -> Option<Plan> {
