@@ -11,6 +11,7 @@ use super::clock::Clock;
 use crate::config::{BreakerConfig, WindowType};
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -125,6 +126,9 @@ type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
 pub struct CircuitBreaker {
     name: String,
     clock: Clock,
+    /// The generation while every call is admitted (closed or disabled), else `u64::MAX`:
+    /// the common check is one atomic load, no lock. Written under the lock.
+    admit_all: AtomicU64,
     inner: Mutex<Inner>,
     listeners: RwLock<Vec<Listener>>,
 }
@@ -258,6 +262,7 @@ impl CircuitBreaker {
         Ok(CircuitBreaker {
             name: name.into(),
             clock,
+            admit_all: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 window: Window::new(&settings),
                 settings,
@@ -280,11 +285,20 @@ impl CircuitBreaker {
     #[inline]
     pub fn try_acquire(&self) -> Result<Ticket> {
         let now = self.clock.now_ns();
+        let generation = self.admit_all.load(Ordering::Acquire);
+        if generation != u64::MAX {
+            // A call racing a transition gets the old generation: its outcome is then ignored.
+            return Ok(Ticket {
+                generation,
+                start_ns: now,
+            });
+        }
         let mut change = None;
         let result = {
             let mut g = self.lock();
             if g.state == BreakerState::Open && now >= g.open_until_ns {
                 change = g.transition(&self.name, BreakerState::HalfOpen, now);
+                self.publish(&g);
             }
             let admitted = match g.state {
                 BreakerState::Closed | BreakerState::Disabled => true,
@@ -349,6 +363,7 @@ impl CircuitBreaker {
             }
             _ => None,
         };
+        self.publish(&g);
         drop(g);
         self.notify(change);
     }
@@ -390,7 +405,12 @@ impl CircuitBreaker {
     /// Moves the breaker by hand (`Closed` and `HalfOpen` start fresh counts; `Open` waits `open_wait`).
     pub fn set_state(&self, to: BreakerState) {
         let now = self.clock.now_ns();
-        let change = self.lock().transition(&self.name, to, now);
+        let change = {
+            let mut g = self.lock();
+            let change = g.transition(&self.name, to, now);
+            self.publish(&g);
+            change
+        };
         self.notify(change);
     }
 
@@ -434,6 +454,15 @@ impl CircuitBreaker {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Mirrors the state for the lock-free check; call with the lock held after a transition.
+    fn publish(&self, g: &Inner) {
+        let open = matches!(g.state, BreakerState::Closed | BreakerState::Disabled);
+        self.admit_all.store(
+            if open { g.generation } else { u64::MAX },
+            Ordering::Release,
+        );
     }
 
     fn notify(&self, change: Option<StateChange>) {

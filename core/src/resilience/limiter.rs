@@ -69,6 +69,8 @@ pub struct RateLimiter {
     state: Mutex<State>,
     /// FIFO turnstile: the holder is the head waiter; `try_acquire` never jumps the line.
     turnstile: tokio::sync::Mutex<()>,
+    /// Callers in `acquire` (in line or at its head): `try_acquire` admits only when none.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 struct State {
@@ -160,6 +162,7 @@ impl RateLimiter {
                 rejected: 0,
             }),
             turnstile: tokio::sync::Mutex::new(()),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -176,7 +179,7 @@ impl RateLimiter {
         self.check_size(&s, tokens)?;
         s.prune(now);
         let at = s.fits_at(now, tokens);
-        let line_free = self.turnstile.try_lock().is_ok();
+        let line_free = self.waiting.load(std::sync::atomic::Ordering::Acquire) == 0;
         if at <= now && line_free {
             return Ok(s.admit(now, tokens));
         }
@@ -192,6 +195,7 @@ impl RateLimiter {
     /// Waits in line until `tokens` fit, then admits. Dropping the future leaves the line.
     pub async fn acquire(&self, tokens: u64) -> Result<Admission> {
         self.check_size(&self.lock(), tokens)?;
+        let _in_line = InLine::join(&self.waiting);
         let _head = self.turnstile.lock().await;
         loop {
             let now = self.clock.now_ns();
@@ -282,6 +286,22 @@ impl RateLimiter {
         Error::new(ErrorKind::RateLimited, format!("rate limit '{}' reached", self.name)).with_details(
             serde_json::json!({ "limiter": self.name, "retry_after_ms": wait_ns.div_ceil(1_000_000) }),
         )
+    }
+}
+
+/// Counts a caller in `acquire` until it is admitted or gives up.
+struct InLine<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InLine<'a> {
+    fn join(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InLine(count)
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
