@@ -65,7 +65,7 @@ fn main() {
         black_box(breaker.state());
     };
     let allow = || {
-        black_box(breaker.try_acquire().unwrap());
+        let _ticket = black_box(breaker.try_acquire().unwrap());
     };
 
     println!("resilience primitives from Rust (ns per call; bar: under 100 ns uncontended)");

@@ -1,5 +1,5 @@
 //! Cache keys: a canonical hash of what changes the answer, identical in every language
-//! (the bindings call this code; `tests/fixtures/cache_keys.json` proves it).
+//! (the bindings call this code; `tests/fixtures/cache.json` proves it).
 //!
 //! Canonical form, version 1: a JSON object with the fields below, keys sorted by byte order
 //! at every depth, no whitespace, strings escaped as serde_json does (UTF-8, only `"`, `\`
