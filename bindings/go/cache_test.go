@@ -1,6 +1,8 @@
 package trinity
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"testing"
 )
@@ -48,4 +50,43 @@ func TestCacheGetPutStats(t *testing.T) {
 	if _, _, err := c.Get("k"); err == nil {
 		t.Fatal("a closed cache must fail")
 	}
+}
+
+// A client with the cache enabled answers a repeated chat from it (no provider call) and
+// replays a stream chunk by chunk.
+func TestClientServesRepeatsFromTheCache(t *testing.T) {
+	srv := mock(t, fixtures+"}")
+	c, err := NewClient(fmt.Sprintf(`{"providers": {"p": {"kind": "openai", "base_url": %q, "api_key": "sk-test"}},
+		"cache": {"enabled": true, "memory": {"max_entries": 100, "max_bytes": 1000000}}}`, srv.URL()+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	first, err := c.Chat(ctx, ask("Say hello"))
+	if err != nil || first.Cached {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	second, err := c.Chat(ctx, ask("Say hello"))
+	if err != nil || !second.Cached || second.Content != first.Content {
+		t.Fatalf("second: %+v %v", second, err)
+	}
+	live, liveChunks := collect(t, mustStream(t, c, "Count"))
+	replay, replayChunks := collect(t, mustStream(t, c, "Count"))
+	if replay != live || len(replayChunks) != len(liveChunks) || !replayChunks[0].Cached {
+		t.Fatalf("replay %q (%d chunks) vs %q (%d)", replay, len(replayChunks), live, len(liveChunks))
+	}
+	stats, _ := srv.Stats()
+	if stats.Requests != 2 {
+		t.Fatalf("provider calls: %+v", stats)
+	}
+}
+
+func mustStream(t *testing.T, c *Client, prompt string) *Stream {
+	t.Helper()
+	s, err := c.ChatStream(context.Background(), ask(prompt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

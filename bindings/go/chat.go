@@ -134,6 +134,8 @@ type ChatChunk struct {
 	ToolCalls    []ToolCallDelta `json:"tool_calls,omitempty"`
 	FinishReason string          `json:"finish_reason,omitempty"`
 	Usage        *Usage          `json:"usage,omitempty"`
+	// Cached: replayed from the response cache, with the original chunk boundaries.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // ToolCallDelta is a piece of a streamed tool call; its first piece carries ID and Name.

@@ -357,7 +357,46 @@ static void bad_input(void) {
     report("abi/chat-mock-and-frees-null", ok, "rc %u", rc);
 }
 
+/* A client with the response cache on answers a repeated chat from it: no second provider call. */
+static void cached_repeat(void) {
+    trinity_mock_server *srv = NULL;
+    if (trinity_mock_server_start(S(SERVER), &srv, NULL)) {
+        report("abi/chat-cached-repeat", false, "cannot start the mock server");
+        return;
+    }
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"providers\": {\"p\": {\"kind\": \"openai\", \"base_url\": \"%s/v1\", \"api_key\": \"k\"}},"
+             " \"cache\": {\"enabled\": true, \"memory\": {\"max_entries\": 10, \"max_bytes\": 100000}}}",
+             trinity_mock_server_url(srv));
+    trinity_client *client = NULL;
+    trinity_error *err = NULL;
+    uint32_t rc = trinity_client_new(cfg, strlen(cfg), &client, &err);
+    trinity_string a = {0}, b = {0}, stats = {0};
+    rc |= trinity_chat(client, S(HELLO), &a, &err);
+    rc |= trinity_chat(client, S(HELLO), &b, &err);
+    rc |= trinity_mock_server_stats(srv, &stats, &err);
+    json_t *first = json_loadb(a.ptr, a.len, 0, NULL), *second = json_loadb(b.ptr, b.len, 0, NULL);
+    json_t *s = json_loadb(stats.ptr, stats.len, 0, NULL);
+    report("abi/chat-cached-repeat",
+           rc == TRINITY_OK && json_is_false(json_object_get(first, "cached")) &&
+               json_is_true(json_object_get(second, "cached")) &&
+               json_equal(json_object_get(first, "content"), json_object_get(second, "content")) &&
+               json_integer_value(json_object_get(s, "requests")) == 1,
+           "rc %u, stats %s", rc, stats.ptr ? stats.ptr : "-");
+    json_decref(first);
+    json_decref(second);
+    json_decref(s);
+    trinity_string_free(&a);
+    trinity_string_free(&b);
+    trinity_string_free(&stats);
+    trinity_error_free(err);
+    trinity_client_free(client);
+    trinity_mock_server_free(srv);
+}
+
 void run_chat_checks(void) {
+    cached_repeat();
     async_answer();
     async_many_and_nested();
     async_cancel();
