@@ -357,7 +357,8 @@ static void bad_input(void) {
     report("abi/chat-mock-and-frees-null", ok, "rc %u", rc);
 }
 
-/* A client with the response cache on answers a repeated chat from it: no second provider call. */
+/* A client with the response cache on answers a repeated chat from it (no second provider call)
+ * and replays a recorded stream with the same chunks. */
 static void cached_repeat(void) {
     trinity_mock_server *srv = NULL;
     if (trinity_mock_server_start(S(SERVER), &srv, NULL)) {
@@ -375,6 +376,13 @@ static void cached_repeat(void) {
     trinity_string a = {0}, b = {0}, stats = {0};
     rc |= trinity_chat(client, S(HELLO), &a, &err);
     rc |= trinity_chat(client, S(HELLO), &b, &err);
+    /* A stream is recorded, then replayed with the same chunks. */
+    chat_fold live, replay;
+    chat_fold_init(&live);
+    chat_fold_init(&replay);
+    rc |= trinity_chat_stream(client, S(COUNT), chat_fold_chunk, &live, NULL, &err);
+    rc |= trinity_chat_stream(client, S(COUNT), chat_fold_chunk, &replay, NULL, &err);
+    json_t *live_fold = chat_fold_take(&live), *replay_fold = chat_fold_take(&replay);
     rc |= trinity_mock_server_stats(srv, &stats, &err);
     json_t *first = json_loadb(a.ptr, a.len, 0, NULL), *second = json_loadb(b.ptr, b.len, 0, NULL);
     json_t *s = json_loadb(stats.ptr, stats.len, 0, NULL);
@@ -382,8 +390,14 @@ static void cached_repeat(void) {
            rc == TRINITY_OK && json_is_false(json_object_get(first, "cached")) &&
                json_is_true(json_object_get(second, "cached")) &&
                json_equal(json_object_get(first, "content"), json_object_get(second, "content")) &&
-               json_integer_value(json_object_get(s, "requests")) == 1,
+               json_integer_value(json_object_get(s, "requests")) == 2,
            "rc %u, stats %s", rc, stats.ptr ? stats.ptr : "-");
+    report("abi/chat-cached-stream-replay",
+           json_equal(live_fold, replay_fold) && json_integer_value(json_object_get(live_fold, "chunks")) == 3 &&
+               json_integer_value(json_object_get(s, "streams")) == 1,
+           "live %s", json_string_value(json_object_get(live_fold, "content")));
+    json_decref(live_fold);
+    json_decref(replay_fold);
     json_decref(first);
     json_decref(second);
     json_decref(s);
