@@ -387,11 +387,7 @@ impl NativeProviderRoute {
         spawn_promise(
             env,
             async move {
-                if let Some(e) =
-                    trinity_core::router::over_budget(&p.costs, p.route.members.len(), p.cap)
-                {
-                    return Ok(RouteResult::failed(None, e));
-                }
+                // The route itself answers `budget_exceeded` when every provider is over its cap.
                 let (plan, cb) = (p.plan(), &callback);
                 let run = p.route.execute(&plan, |i, n| attempt(cb, i, n));
                 Ok(match unless_cancelled(run, cancel).await {
