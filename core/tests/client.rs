@@ -220,3 +220,93 @@ fn timeouts_are_timeout_errors() {
     let err = rt::block_on(async { c.chat_stream(req("hi")).await.err() }).unwrap();
     assert_eq!(err.kind, ErrorKind::Timeout);
 }
+
+/// Issue 10: a base URL is accepted as each provider's SDK spells it — Anthropic's and
+/// Google's without the API version, OpenAI's with it — and as a bare host.
+#[test]
+fn bases_work_with_or_without_the_api_version() {
+    let s = server(json!({}));
+    for kind in ["openai", "openai_compatible", "anthropic", "gemini"] {
+        for given in [s.url(), format!("{}/", s.url()), base(&s, kind)] {
+            let c = client(kind, &given, json!({}));
+            let r = rt::block_on(c.chat(req("hi")));
+            assert_eq!(
+                r.map(|r| r.content).ok().as_deref(),
+                Some("Hello, Rust caller."),
+                "{kind} at {given}"
+            );
+        }
+    }
+}
+
+/// Issue 10: a stream request answered with the complete JSON body (LiteLLM's proxy does this
+/// with mock answers) is delivered as one chunk with its usage, in every format.
+#[test]
+fn a_stream_answered_with_a_json_body_is_one_chunk_with_usage() {
+    let s = server(json!({"faults": {"rates": {"json_body": 1.0}}}));
+    for kind in ["openai", "anthropic", "gemini"] {
+        let c = client(kind, &base(&s, kind), json!({}));
+        let chunks: Vec<_> = rt::block_on(async {
+            let stream = c.chat_stream(req("hi")).await.unwrap();
+            stream.collect::<Vec<_>>().await
+        });
+        assert_eq!(chunks.len(), 1, "{kind}: {chunks:?}");
+        let chunk = chunks[0].as_ref().unwrap();
+        assert_eq!(chunk.delta, "Hello, Rust caller.", "{kind}");
+        assert!(chunk.finish_reason.is_some(), "{kind}");
+        let usage = chunk.usage.expect("usage");
+        assert!(
+            usage.total_tokens > 0 && usage.completion_tokens > 0,
+            "{kind}: {usage:?}"
+        );
+    }
+}
+
+/// A server that answers one request with `reply` and closes.
+async fn one_reply(reply: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let _ = sock.read(&mut buf).await;
+        let _ = sock.write_all(reply.as_bytes()).await;
+        let _ = sock.shutdown().await;
+    });
+    url
+}
+
+/// Issue 10: what comes back instead of a stream is a `provider` error that shows it, never
+/// "network: stream ended before it was complete".
+#[test]
+fn a_stream_answered_with_something_else_is_a_provider_error_that_shows_it() {
+    let page = "<html><body>Gateway login required</body></html>";
+    for content_type in ["content-type: text/html\r\n", ""] {
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\n{content_type}content-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let e = rt::block_on(async {
+            let url = one_reply(reply).await;
+            let c = client("openai", &url, json!({}));
+            match c.chat_stream(req("hi")).await {
+                Err(e) => e,
+                Ok(stream) => stream
+                    .collect::<Vec<_>>()
+                    .await
+                    .into_iter()
+                    .find_map(Result::err)
+                    .expect("an error"),
+            }
+        });
+        assert_eq!(e.kind, ErrorKind::Provider, "{content_type:?}: {e:?}");
+        let details = e.details.unwrap();
+        assert!(
+            details["body_start"]
+                .as_str()
+                .unwrap()
+                .contains("Gateway login required"),
+            "{details}"
+        );
+    }
+}

@@ -216,12 +216,48 @@ fn chaos_every_request_ends_with_its_own_answer_or_a_typed_error() {
         .iter()
         .filter(|(_, r)| r.as_ref().is_ok_and(|r| r.provider == "fallback"))
         .count() as u64;
-    // Retries beyond each deployment's first attempt stay within the 10% budget (plus its floor).
+    // Retries beyond each deployment's first attempt (the quota's bounds are tested alone in
+    // tests/resilience.rs; here every one of them reached the mock and was counted above).
     let retries = attempts - 2000 - failed_over;
     eprintln!("chaos: {served} answered, {failed_over} by the fallback, {upstream} upstream calls, {retries} retries");
+}
+
+/// Issue 10's measurement: an OpenAI-compatible server answering 20% of requests with HTTP 500
+/// and 5% with 429 (`Retry-After: 1`), 300 requests at concurrency 32, six attempts, default
+/// backoff and breaker. The `openai` SDK with `max_retries=5` loses a request only when all six
+/// attempts fail (0.25^6 × 300 ≈ 0.07 requests); the client may lose no other.
+#[test]
+fn a_flaky_provider_loses_no_request_that_an_sdk_would_save() {
+    let s = server(
+        json!({"rates": {"500": 0.20, "429": 0.05}, "retry_after_ms": 1000}),
+        json!({}),
+    );
+    let c = client(json!({"providers": {"p": provider(&s)}, "retry": {"max_attempts": 6}}));
+    let results = rt::block_on(async {
+        futures_util::stream::iter(0..300)
+            .map(|i| {
+                let c = c.clone();
+                async move { c.chat(req("p/m", &format!("question {i}"))).await }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+            .await
+    });
+    let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    for e in &failures {
+        let d = e.details.clone().unwrap_or_default();
+        assert_eq!(d["attempts"], 6, "stopped with attempts to spare: {e:?}");
+        assert_ne!(d["retry_budget_exhausted"], true, "{e:?}");
+    }
+    let upstream = s.stats().requests;
+    eprintln!(
+        "flaky: {} of 300 lost, {upstream} upstream calls",
+        failures.len()
+    );
+    assert!(failures.len() <= 2, "{} of 300 lost", failures.len());
     assert!(
-        retries <= 200 + 3 * 10,
-        "{retries} retries for 2,000 requests"
+        upstream > 300 + 60,
+        "{upstream} upstream calls: retries were made"
     );
 }
 

@@ -258,37 +258,82 @@ fn retry_decisions_follow_the_error() {
     let _ = rng.random::<u8>();
 }
 
-#[tokio::test(start_paused = true)]
-async fn retry_budget_caps_extra_attempts_at_10_percent_against_a_dead_provider() {
+/// 1,000 requests, 32 at a time (as the issue measured), through one quota to a deployment
+/// that fails each attempt with probability `fail` (seeded); (requests failed, extra attempts).
+async fn through_quota(fail: f64, max_attempts: u32, quota: Arc<RetryQuota>) -> (usize, usize) {
+    use futures_util::StreamExt;
     let p = RetryPolicy {
-        max_attempts: 5,
+        max_attempts,
         ..policy(Jitter::Full)
     };
-    let budget = Arc::new(RetryBudget::new(0.1, 3, Clock::Tokio));
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..1000 {
-        let (p, budget, attempts) = (p.clone(), budget.clone(), attempts.clone());
-        tasks.push(tokio::spawn(async move {
-            let (result, _) = retry::run(&p, Some(&budget), |_| {
+    let rng = std::sync::Mutex::new(ChaCha8Rng::seed_from_u64(7));
+    let attempts = AtomicUsize::new(0);
+    let failed = futures_util::stream::iter(0..1000)
+        .map(|_| {
+            retry::run(&p, Some(&quota), |_| {
                 attempts.fetch_add(1, Ordering::Relaxed);
-                async {
-                    Err::<(), _>(upstream(
-                        ErrorKind::Provider,
-                        serde_json::json!({"status": 503}),
-                    ))
+                let failed = rng.lock().unwrap().random_bool(fail);
+                async move {
+                    // Each answer takes a moment, so requests overlap as they would on the wire.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if failed {
+                        Err(upstream(
+                            ErrorKind::Provider,
+                            serde_json::json!({"status": 503}),
+                        ))
+                    } else {
+                        Ok(())
+                    }
                 }
             })
-            .await;
-            assert_eq!(result.unwrap_err().kind, ErrorKind::Provider);
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let extra = attempts.load(Ordering::Relaxed) - 1000;
+        })
+        .buffer_unordered(32)
+        .filter(|(r, _)| std::future::ready(r.is_err()))
+        .count()
+        .await;
+    (failed, attempts.load(Ordering::Relaxed) - 1000)
+}
+
+fn default_quota() -> Arc<RetryQuota> {
+    Arc::new(RetryQuota::from(
+        &trinity_core::config::RetryBudgetConfig::default(),
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_quota_caps_extra_attempts_at_10_percent_against_a_dead_provider() {
+    let (failed, extra) = through_quota(1.0, 5, default_quota()).await;
+    assert_eq!(failed, 1000);
     assert!(extra <= 100, "{extra} extra attempts for 1,000 requests");
-    assert!(extra > 0, "the budget does allow some retries");
+    assert_eq!(extra, 100, "the full bucket pays for 500 / 5 retries");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_quota_keeps_every_retry_a_flaky_provider_needs() {
+    // 30% of attempts fail: with 6 attempts an SDK without a quota loses a request only when all
+    // six fail (0.3^6 × 1,000 ≈ 0.7 requests). The quota refunds retries that succeed, so it
+    // never stops one here, and every failure is one that used all its attempts.
+    let quota = default_quota();
+    let (failed, extra) = through_quota(0.3, 6, quota.clone()).await;
+    assert!(failed <= 3, "{failed} of 1,000 failed");
+    assert!(extra > 300, "{extra} retries made");
+    assert!(quota.available() > 400, "{} tokens left", quota.available());
+}
+
+#[test]
+fn retry_quota_refunds_a_retry_that_worked_and_charges_timeouts_double() {
+    let q = RetryQuota::new(20, 5, 10);
+    let e503 = upstream(ErrorKind::Provider, serde_json::json!({"status": 503}));
+    let timeout = Error::new(ErrorKind::Timeout, "slow");
+    assert_eq!(q.try_acquire(&e503), Some(5));
+    assert_eq!(q.try_acquire(&timeout), Some(10));
+    assert_eq!(q.available(), 5);
+    assert_eq!(q.try_acquire(&timeout), None, "cannot pay 10 with 5");
+    q.release(Some(10));
+    assert_eq!(q.available(), 15, "a retry that worked is given back");
+    q.release(None);
+    q.release(Some(10));
+    assert_eq!(q.available(), 20, "never above capacity");
 }
 
 #[tokio::test(start_paused = true)]

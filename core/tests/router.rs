@@ -52,7 +52,6 @@ async fn run(
         tokens: 1,
         costs: &[],
         policy: &policy,
-        budget: None,
     };
     route
         .execute(&plan, |i, _| std::future::ready(call(i)))
@@ -88,7 +87,6 @@ async fn least_busy_prefers_the_deployment_with_fewer_calls_in_flight() {
                 tokens: 1,
                 costs: &[],
                 policy: &policy,
-                budget: None,
             };
             route
                 .execute(&plan, |i, _| {
@@ -121,7 +119,6 @@ async fn latency_routes_to_the_fastest_once_each_is_measured() {
         tokens: 1,
         costs: &[],
         policy: &policy,
-        budget: None,
     };
     for _ in 0..6 {
         route
@@ -148,7 +145,6 @@ async fn race_returns_the_first_good_answer_and_cancels_the_others() {
         tokens: 1,
         costs: &[],
         policy: &policy,
-        budget: None,
     };
     let served = route
         .execute(&plan, |i, _| {
@@ -192,7 +188,6 @@ async fn parallel_returns_every_answer_and_skips_open_breakers() {
         tokens: 1,
         costs: &[],
         policy: &policy,
-        budget: None,
     };
     let all = route
         .execute_all(&plan, |i, _| async move { Ok(Answer(i)) })

@@ -255,7 +255,6 @@ impl Prepared {
             tokens: self.tokens,
             costs: &self.costs,
             policy: &self.policy,
-            budget: None,
         }
     }
 }

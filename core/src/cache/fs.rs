@@ -21,11 +21,14 @@ const ENTRIES: &str = "v1";
 const TMP: &str = "tmp";
 /// Temp files younger than this may belong to a live writer: not orphans yet.
 const ORPHAN_AGE_MS: u64 = 60_000;
+/// Numbers temp files across every tier of the process: two caches on one directory in one
+/// process (two clients) must never write the same temp file (one counter per tier did, and
+/// interleaved writes left a damaged entry).
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 pub struct FsTier {
     root: PathBuf,
     clock: Arc<dyn Clock>,
-    seq: AtomicU64,
     pub counters: Arc<TierCounters>,
 }
 
@@ -63,7 +66,6 @@ impl FsTier {
         Ok(FsTier {
             root,
             clock,
-            seq: AtomicU64::new(0),
             counters: Arc::new(TierCounters::default()),
         })
     }
@@ -121,7 +123,7 @@ impl FsTier {
             "{}.{}.{}.{}",
             target.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
             std::process::id(),
-            self.seq.fetch_add(1, Relaxed),
+            TMP_SEQ.fetch_add(1, Relaxed),
             self.clock.now_ms()
         ));
         let write = || -> std::io::Result<()> {

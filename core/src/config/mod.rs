@@ -125,25 +125,21 @@ impl Config {
 }
 
 impl ProviderConfig {
-    /// The environment variable read for the key when none is given inline.
-    pub fn key_env_var(&self) -> Option<&str> {
-        if let Some(name) = &self.api_key_env {
-            return Some(name);
-        }
-        match self.kind {
-            ProviderKind::Openai => Some("OPENAI_API_KEY"),
-            ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
-            ProviderKind::Gemini => Some("GEMINI_API_KEY"),
-            ProviderKind::OpenaiCompatible | ProviderKind::Mock => None,
+    /// The environment variables read for the key when none is given inline: `api_key_env`,
+    /// else the ones the kind's official SDK reads (`llm::endpoint::key_vars`).
+    pub fn key_env_vars(&self) -> Vec<&str> {
+        match &self.api_key_env {
+            Some(name) => vec![name.as_str()],
+            None => crate::llm::endpoint::key_vars(self.kind).to_vec(),
         }
     }
 
     /// The API key: inline, else from the environment. Never logged.
     pub fn api_key(&self) -> Option<Secret> {
         self.api_key.clone().or_else(|| {
-            self.key_env_var()
-                .and_then(|var| std::env::var(var).ok())
-                .filter(|v| !v.is_empty())
+            self.key_env_vars()
+                .into_iter()
+                .find_map(crate::llm::endpoint::process_env)
                 .map(Secret::new)
         })
     }

@@ -19,7 +19,8 @@ fn empty_gives_defaults() {
     let c = parse("").unwrap();
     assert_eq!(c, Config::default());
     assert!(!c.cache.enabled, "the client caches only when asked to");
-    assert_eq!(c.breaker.window_size.get(), 20);
+    assert_eq!(c.breaker.window_size.get(), 100);
+    assert_eq!(c.retry.budget.capacity.get(), 500);
     assert_eq!(c.retry.max_attempts.get(), 3);
 }
 

@@ -14,8 +14,8 @@ use crate::config::{LimitScope, RouteStrategy};
 use crate::error::{Error, Result};
 use crate::registry::{self, Model, Registry};
 use crate::resilience::{
-    BreakerSettings, CircuitBreaker, Clock, LimiterSet, QueuePermit, QueueSettings, QueueSnapshot,
-    RateLimit, RequestQueue, RetryBudget, RetryPolicy, SingleFlight,
+    BreakerSettings, CircuitBreaker, LimiterSet, QueuePermit, QueueSettings, QueueSnapshot,
+    RateLimit, RequestQueue, RetryPolicy, RetryQuota, SingleFlight,
 };
 use crate::router::{Health, HealthSnapshot, Member, Plan, Route, Served, SharedLimit, UsedTokens};
 use futures_util::StreamExt;
@@ -51,13 +51,10 @@ struct Engine {
     shared_limits: HashMap<String, Arc<SharedLimit>>,
     breaker: Option<BreakerSettings>,
     policy: RetryPolicy,
-    budget: RetryBudget,
 }
 
 /// Ad-hoc routes kept at most (model names come from callers).
 const MAX_ADHOC_ROUTES: usize = 4096;
-/// A lone request may still retry this often per 10 s when the budget ratio allows less.
-const MIN_RETRIES: u32 = 3;
 
 /// Where a request goes.
 #[derive(Clone)]
@@ -193,7 +190,6 @@ impl Engine {
             shared_limits,
             breaker,
             policy: RetryPolicy::from(&config.retry),
-            budget: RetryBudget::new(config.retry.budget_ratio.0, MIN_RETRIES, Clock::System),
             registry,
             config,
         };
@@ -251,6 +247,7 @@ impl Engine {
             .filter_map(|key| self.limiters.get(key))
             .collect();
         let mut health = Health::new(name.clone(), breaker, limiters);
+        health.quota = Some(Arc::new(RetryQuota::from(&self.config.retry.budget)));
         health.shared = keys
             .into_iter()
             .filter_map(|key| self.shared_limits.get(key).cloned())
@@ -503,7 +500,6 @@ impl Engine {
             tokens,
             costs: &costs,
             policy: &self.policy,
-            budget: Some(&self.budget),
         };
         let send = &send;
         let served = route

@@ -1,6 +1,7 @@
 //! One HTTP provider endpoint: a pooled client (rustls, HTTP/2 where offered, proxies from
 //! the environment), auth headers for its format, bounded bodies and the three timeouts.
 
+use super::endpoint;
 use super::errors;
 use super::sse::Decoder;
 use super::types::{ChatChunk, ChatRequest, ChatResponse};
@@ -30,15 +31,6 @@ pub struct HttpProvider {
     settings: HttpSettings,
     total: Duration,
     first_token: Duration,
-}
-
-fn default_base(kind: ProviderKind) -> Option<&'static str> {
-    match kind {
-        ProviderKind::Openai => Some("https://api.openai.com/v1"),
-        ProviderKind::Anthropic => Some("https://api.anthropic.com/v1"),
-        ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com/v1beta"),
-        ProviderKind::OpenaiCompatible | ProviderKind::Mock => None,
-    }
 }
 
 fn header(name: &str, value: &str, what: &str) -> Result<(HeaderName, HeaderValue)> {
@@ -89,16 +81,7 @@ impl HttpSettings {
 
 impl HttpProvider {
     pub fn new(name: &str, cfg: &ProviderConfig) -> Result<Self> {
-        let base_url = match (&cfg.base_url, default_base(cfg.kind)) {
-            (Some(url), _) => url.0.clone(),
-            (None, Some(url)) => url.to_string(),
-            (None, None) => {
-                return Err(Error::config(format!(
-                    "providers.{name}.base_url: required for this kind"
-                ))
-                .with_details(serde_json::json!({ "path": format!("providers.{name}.base_url") })))
-            }
-        };
+        let base_url = endpoint::base_url(name, cfg, &endpoint::process_env)?;
         let format = match cfg.kind {
             ProviderKind::Openai => Format::OpenAi {
                 strict_openai: true,
@@ -111,6 +94,10 @@ impl HttpProvider {
             ProviderKind::Mock => unreachable!("mock providers are answered in-process"),
         };
         let mut headers = auth_headers(cfg.kind, cfg.api_key().as_ref(), name)?;
+        for (k, v) in endpoint::sdk_headers(name, cfg, &endpoint::process_env)? {
+            let (n, v) = header(k, &v, &format!("providers.{name}.{k}"))?;
+            headers.insert(n, v);
+        }
         for (k, v) in &cfg.headers {
             let (n, v) = header(k, v, &format!("providers.{name}.headers.{k}"))?;
             headers.insert(n, v);
@@ -254,6 +241,17 @@ impl HttpProvider {
         )
         .await
         .map_err(|_| self.timeout_error("no first token", first))??;
+        if !is_event_stream(resp.headers()) {
+            // Some servers (LiteLLM's proxy with mock answers) answer a stream request with the
+            // whole JSON body: it is delivered as a one-chunk stream with its usage.
+            let left = (started + total).saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, self.whole_as_chunk(resp))
+                .await
+                .map_err(|_| self.timeout_error("no complete answer", total))??;
+            return Ok(Box::pin(futures_util::stream::once(
+                async move { Ok(chunk) },
+            )));
+        }
         let state = Streaming {
             name: self.name.clone(),
             body: Box::pin(resp.bytes_stream()),
@@ -264,6 +262,8 @@ impl HttpProvider {
             finished: false,
             marker_seen: false,
             saw_finish: false,
+            head: Vec::new(),
+            events: 0,
             got_first: false,
             first_deadline: started + first,
             deadline: started + total,
@@ -275,6 +275,55 @@ impl HttpProvider {
             Streaming::next,
         )))
     }
+
+    /// A complete answer where a stream was asked for, as one chunk; a body that is not the
+    /// format's answer is a `provider` error that shows what came back.
+    async fn whole_as_chunk(&self, resp: reqwest::Response) -> Result<ChatChunk> {
+        let content_type = content_type(resp.headers()).to_string();
+        let bytes = read_bounded(resp, MAX_BODY_BYTES, &self.name).await?;
+        match self.format.parse(&bytes) {
+            Ok(answer) => Ok(ChatChunk::whole(answer)),
+            Err(_) => Err(not_a_stream(&self.name, &content_type, &bytes)),
+        }
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// An answer to read as SSE: `text/event-stream`, or anything that is not plainly a document
+/// (JSON, HTML, XML); servers that leave the type out still stream.
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    let ct = content_type(headers).to_ascii_lowercase();
+    ct.contains("event-stream") || !["json", "html", "xml"].iter().any(|t| ct.contains(t))
+}
+
+/// What a server sent instead of an event stream, quoted (bounded) so the user can see it.
+fn not_a_stream(provider: &str, content_type: &str, body: &[u8]) -> Error {
+    let start: String = String::from_utf8_lossy(&body[..body.len().min(300)]).into();
+    let shown = if content_type.is_empty() {
+        "no content type"
+    } else {
+        content_type
+    };
+    Error::new(
+        ErrorKind::Provider,
+        format!(
+            "{provider}: a stream was asked for, but the answer ({shown}, {} bytes) is neither an \
+             event stream nor a complete answer: {start}",
+            body.len()
+        ),
+    )
+    .with_details(serde_json::json!({
+        "provider": provider,
+        "content_type": content_type,
+        "body_start": start,
+        "retryable": false,
+    }))
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
@@ -291,6 +340,9 @@ struct Streaming {
     marker_seen: bool,
     /// A chunk with a finish reason arrived (Gemini's only sign of a complete stream).
     saw_finish: bool,
+    /// The first bytes, kept until an event arrives, to show what came back if none does.
+    head: Vec<u8>,
+    events: usize,
     got_first: bool,
     first_deadline: Instant,
     deadline: Instant,
@@ -338,7 +390,12 @@ impl Streaming {
                 )
             })?;
         let events = match next {
-            Some(Ok(bytes)) => self.decoder.feed(&bytes)?,
+            Some(Ok(bytes)) => {
+                if !self.saw_event() && self.head.len() < 300 {
+                    self.head.extend_from_slice(&bytes[..bytes.len().min(300)]);
+                }
+                self.decoder.feed(&bytes)?
+            }
             Some(Err(e)) => return Err(errors::from_transport(&self.name, &e)),
             None => {
                 self.finished = true;
@@ -349,6 +406,9 @@ impl Streaming {
                 } else {
                     self.saw_finish
                 };
+                if !complete && !self.saw_event() && !self.head.is_empty() {
+                    return Err(not_a_stream(&self.name, "", &self.head));
+                }
                 if !complete {
                     return Err(Error::new(
                         ErrorKind::Network,
@@ -362,7 +422,12 @@ impl Streaming {
         self.apply(&events)
     }
 
+    fn saw_event(&self) -> bool {
+        self.got_first || self.marker_seen || !self.pending.is_empty() || self.events > 0
+    }
+
     fn apply(&mut self, events: &[super::sse::Event]) -> Result<()> {
+        self.events += events.len();
         for ev in events {
             let step = self.state.event(ev)?;
             self.saw_finish |= step.chunks.iter().any(|c| c.finish_reason.is_some());

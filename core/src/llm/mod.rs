@@ -2,6 +2,7 @@
 
 pub mod channel;
 pub mod client;
+pub mod endpoint;
 pub mod errors;
 pub mod http;
 pub mod provider;

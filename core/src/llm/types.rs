@@ -285,6 +285,29 @@ fn one() -> u32 {
     1
 }
 
+impl ChatChunk {
+    /// A whole answer as one chunk: its text, every tool call, the finish reason and usage.
+    pub fn whole(answer: ChatResponse) -> ChatChunk {
+        ChatChunk {
+            delta: answer.content,
+            tool_calls: answer
+                .tool_calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, call)| ToolCallDelta {
+                    index: i as u32,
+                    id: Some(call.id),
+                    name: Some(call.function.name),
+                    arguments: call.function.arguments,
+                })
+                .collect(),
+            finish_reason: answer.finish_reason,
+            usage: Some(answer.usage),
+            cached: false,
+        }
+    }
+}
+
 /// A piece of a tool call as it streams: the first delta of a call carries `id` and `name`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallDelta {

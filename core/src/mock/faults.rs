@@ -135,6 +135,7 @@ faults! {
     Reset = "reset", "Close the TCP connection with a reset, no response.";
     Cut = "cut", "Start the answer (stream or body) and drop the connection half-way.";
     Malformed = "malformed", "200 with a body that is not valid JSON (or invalid SSE data).";
+    JsonBody = "json_body", "A stream request answered with the complete JSON body, not SSE (LiteLLM's proxy does this with mock answers).";
 }
 
 impl fmt::Display for Fault {
@@ -156,7 +157,9 @@ impl<'de> Deserialize<'de> for Fault {
         impl Visitor<'_> for V {
             type Value = Fault;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a fault name (ok, 429, 500, 503, timeout, reset, cut, malformed)")
+                f.write_str(
+                    "a fault name (ok, 429, 500, 503, timeout, reset, cut, malformed, json_body)",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Fault, E> {
                 Fault::parse(v).map_err(|e| E::custom(e.message))

@@ -305,7 +305,7 @@ async fn llm(
             reset.store(http1, Ordering::Relaxed);
             return Err(Dropped("reset fault"));
         }
-        Fault::Ok | Fault::Cut | Fault::Malformed => {}
+        Fault::Ok | Fault::Cut | Fault::Malformed | Fault::JsonBody => {}
     }
 
     let parsed = match format.parse(&body, &path_model) {
@@ -340,7 +340,7 @@ async fn llm(
     };
     let (response, chunks) = answer;
     let cut = decision.fault == Fault::Cut;
-    if parsed.stream {
+    if parsed.stream && decision.fault != Fault::JsonBody {
         shared.stats.stream();
         let frames = format.render_stream(&response, &chunks, &parsed);
         let cut_after = cut.then(|| (frames.len() / 2).max(1));

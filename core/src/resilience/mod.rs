@@ -17,5 +17,5 @@ pub use clock::{Clock, ManualClock};
 pub use limiter::{Admission, LimiterSet, LimiterSnapshot, RateLimit, RateLimiter};
 pub use limiter_redis::{RedisAdmission, RedisRateLimiter};
 pub use queue::{QueuePermit, QueueSettings, QueueSnapshot, RequestQueue};
-pub use retry::{is_retryable, RetryBudget, RetryPolicy};
+pub use retry::{is_retryable, RetryPolicy, RetryQuota};
 pub use singleflight::SingleFlight;

@@ -1,14 +1,14 @@
 //! Retries: exponential backoff with full (or decorrelated) jitter, capped after jitter;
 //! `Retry-After` honoured up to a cap (beyond it the call fails fast with `rate_limited`);
-//! `x-should-retry` obeyed; a retry budget so a dead provider cannot multiply the load.
+//! `x-should-retry` obeyed; a retry quota per deployment so a dead provider cannot multiply
+//! the load while a flaky one keeps its retries.
 
-use super::clock::Clock;
-use crate::config::{Jitter, RetryConfig};
+use crate::config::{Jitter, PositiveInt, RetryBudgetConfig, RetryConfig};
 use crate::error::{Error, ErrorKind, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -152,92 +152,82 @@ pub(crate) fn merged(err: &Error, extra: serde_json::Value) -> serde_json::Value
     serde_json::Value::Object(details)
 }
 
-/// Retries as a share of requests over a sliding 10-second window, plus a small floor so a
-/// lone request can still retry: `retries < max(min_retries, ratio × requests)`.
-pub struct RetryBudget {
-    ratio: f64,
-    min_retries: u32,
-    clock: Clock,
-    buckets: Mutex<[(u64, u32, u32); BUDGET_BUCKETS]>,
+/// The retry quota of one deployment: the AWS SDKs' standard retry quota, a token bucket
+/// (botocore `retries/quota.py` and `retries/standard.py`; the same in every AWS SDK).
+///
+/// A retry takes `retry_cost` tokens (`timeout_cost` after a timeout). A request that succeeds
+/// at its first attempt adds one token; one that succeeds after retries gives back what its
+/// last retry took. So retries that work cost nothing in the end and a flaky provider keeps
+/// them (the sliding "10% of requests" budget this replaces lost a fifth of the requests an
+/// SDK saves at 25% failures), while retries that fail are paid for: a dead provider gets at
+/// most `capacity / retry_cost` of them, then only as many as its successes earn. The breaker
+/// is the first line against a dead provider; the quota bounds what gets through before it.
+pub struct RetryQuota {
+    capacity: u32,
+    retry_cost: u32,
+    timeout_cost: u32,
+    tokens: AtomicU32,
 }
 
-const BUDGET_BUCKETS: usize = 10;
-const BUCKET_NS: u64 = 1_000_000_000;
+/// What a request that succeeded at its first attempt adds back.
+const NO_RETRY_INCREMENT: u32 = 1;
 
-impl RetryBudget {
-    pub fn new(ratio: f64, min_retries: u32, clock: Clock) -> Self {
-        RetryBudget {
-            ratio,
-            min_retries,
-            clock,
-            buckets: Mutex::new([(u64::MAX, 0, 0); BUDGET_BUCKETS]),
+impl RetryQuota {
+    /// A full bucket.
+    pub fn new(capacity: u32, retry_cost: u32, timeout_cost: u32) -> Self {
+        RetryQuota {
+            capacity,
+            retry_cost,
+            timeout_cost,
+            tokens: AtomicU32::new(capacity),
         }
     }
 
-    /// Counts a request (its first attempt).
-    pub fn record_request(&self) {
-        self.update(|b| b.1 += 1);
+    /// Tokens left.
+    pub fn available(&self) -> u32 {
+        self.tokens.load(Ordering::Relaxed)
     }
 
-    /// Takes one retry from the budget; false when it is spent.
-    pub fn try_spend(&self) -> bool {
-        let now = self.clock.now_ns() / BUCKET_NS;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut requests, mut retries) = (0u64, 0u64);
-        for (sec, req, ret) in buckets.iter() {
-            if *sec != u64::MAX && now.saturating_sub(*sec) < BUDGET_BUCKETS as u64 {
-                requests += *req as u64;
-                retries += *ret as u64;
-            }
-        }
-        let allowed = (self.ratio * requests as f64)
-            .floor()
-            .max(self.min_retries as f64);
-        if (retries as f64) < allowed {
-            Self::bucket(&mut buckets, now).2 += 1;
-            true
-        } else {
-            false
-        }
+    /// Takes the cost of retrying after `err`; `None` when the bucket cannot pay it.
+    pub fn try_acquire(&self, err: &Error) -> Option<u32> {
+        let cost = match err.kind {
+            ErrorKind::Timeout => self.timeout_cost,
+            _ => self.retry_cost,
+        };
+        self.tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(cost))
+            .ok()
+            .map(|_| cost)
     }
 
-    fn update(&self, f: impl FnOnce(&mut (u64, u32, u32))) {
-        let now = self.clock.now_ns() / BUCKET_NS;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        f(Self::bucket(&mut buckets, now));
-    }
-
-    fn bucket(buckets: &mut [(u64, u32, u32); BUDGET_BUCKETS], sec: u64) -> &mut (u64, u32, u32) {
-        let b = &mut buckets[(sec % BUDGET_BUCKETS as u64) as usize];
-        if b.0 != sec {
-            *b = (sec, 0, 0);
-        }
-        b
+    /// A request succeeded: `last_cost` is what its last retry took (`None`: no retry).
+    pub fn release(&self, last_cost: Option<u32>) {
+        let add = last_cost.unwrap_or(NO_RETRY_INCREMENT);
+        let _ = self
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(add).min(self.capacity))
+            });
     }
 }
 
-/// Runs `attempt(n)` (n = 1, 2, ...) until it succeeds, the policy stops, or the budget is
-/// spent. Returns the result and the number of attempts made. Errors carry `details.attempts`.
+impl From<&RetryBudgetConfig> for RetryQuota {
+    fn from(c: &RetryBudgetConfig) -> Self {
+        let clamp = |v: PositiveInt| v.get().min(u32::MAX as u64) as u32;
+        RetryQuota::new(
+            clamp(c.capacity),
+            clamp(c.retry_cost),
+            clamp(c.timeout_cost),
+        )
+    }
+}
+
+/// Runs `attempt(n)` (n = 1, 2, ...) until it succeeds, the policy stops, or the quota cannot
+/// pay for another retry. Returns the result and the number of attempts made. Errors carry
+/// `details.attempts`, and `details.retry_budget_exhausted` when the quota stopped them.
 pub async fn run<T, F, Fut>(
     policy: &RetryPolicy,
-    budget: Option<&RetryBudget>,
-    attempt: F,
-) -> (Result<T>, u32)
-where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    if let Some(b) = budget {
-        b.record_request();
-    }
-    retry_counted(policy, budget, attempt).await
-}
-
-/// `run` for a request already counted in the budget (the router retries several deployments
-/// for one request).
-pub async fn retry_counted<T, F, Fut>(
-    policy: &RetryPolicy,
-    budget: Option<&RetryBudget>,
+    quota: Option<&RetryQuota>,
     mut attempt: F,
 ) -> (Result<T>, u32)
 where
@@ -247,9 +237,15 @@ where
     let mut rng = ChaCha8Rng::from_rng(&mut rand::rng());
     let mut prev = policy.base;
     let mut n = 1;
+    let mut last_cost = None;
     loop {
         let err = match attempt(n).await {
-            Ok(v) => return (Ok(v), n),
+            Ok(v) => {
+                if let Some(q) = quota {
+                    q.release(last_cost);
+                }
+                return (Ok(v), n);
+            }
             Err(e) => e,
         };
         let stop = |e: Error| {
@@ -258,11 +254,17 @@ where
         };
         match policy.decide(&err, n, prev, &mut rng) {
             Decision::Stop(e) => return stop(e),
-            Decision::RetryAfter(_) if budget.is_some_and(|b| !b.try_spend()) => {
-                let details = merged(&err, serde_json::json!({ "retry_budget_exhausted": true }));
-                return stop(err.with_details(details));
-            }
             Decision::RetryAfter(wait) => {
+                if let Some(q) = quota {
+                    match q.try_acquire(&err) {
+                        Some(cost) => last_cost = Some(cost),
+                        None => {
+                            let details =
+                                merged(&err, serde_json::json!({ "retry_budget_exhausted": true }));
+                            return stop(err.with_details(details));
+                        }
+                    }
+                }
                 prev = wait;
                 tokio::time::sleep(wait).await;
             }

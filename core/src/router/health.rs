@@ -1,8 +1,8 @@
-//! What the router knows about one deployment: its breaker, its rate limiters, calls in
-//! flight and an EWMA of its latency. Shared by every route that uses the deployment.
+//! What the router knows about one deployment: its breaker, its rate limiters, its retry
+//! quota, calls in flight and an EWMA of its latency. Shared by every route that uses the deployment.
 
 use crate::resilience::limiter_redis::RedisRateLimiter;
-use crate::resilience::{BreakerState, CircuitBreaker, RateLimit, RateLimiter};
+use crate::resilience::{BreakerState, CircuitBreaker, RateLimit, RateLimiter, RetryQuota};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub struct Health {
     pub limiters: Vec<Arc<RateLimiter>>,
     /// Limits shared with other processes through Redis, checked after the local ones.
     pub shared: Vec<Arc<SharedLimit>>,
+    /// Pays for retries (none: retries limited by the policy alone).
+    pub quota: Option<Arc<RetryQuota>>,
     in_flight: AtomicU32,
     /// f64 bits; 0 = no sample yet.
     ewma_ms: AtomicU64,
@@ -46,6 +48,7 @@ impl Health {
             breaker,
             limiters,
             shared: Vec::new(),
+            quota: None,
             in_flight: AtomicU32::new(0),
             ewma_ms: AtomicU64::new(0),
             calls: AtomicU64::new(0),

@@ -5,7 +5,7 @@
 //! only rate-limited, the route waits for the first to free up (up to the Retry-After cap).
 //!
 //! Per deployment: breaker → rate limiters → the call, retried with backoff while the error
-//! is retryable; then the next deployment. A final error (400, 401, 404, context too large)
+//! is retryable and the deployment's retry quota pays for it; then the next deployment. A final error (400, 401, 404, context too large)
 //! is returned at once: it would fail everywhere.
 //!
 //! Generic over the target so the bindings' pools of user callbacks route the same way.
@@ -18,9 +18,7 @@ use crate::config::RouteStrategy;
 use crate::error::{Error, ErrorKind, Result};
 use crate::resilience::limiter_redis::{RedisAdmission, RedisRateLimiter};
 use crate::resilience::retry::{self, merged};
-use crate::resilience::{
-    is_retryable, Admission, Outcome, RateLimiter, RetryBudget, RetryPolicy, Ticket,
-};
+use crate::resilience::{is_retryable, Admission, Outcome, RateLimiter, RetryPolicy, Ticket};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,7 +56,6 @@ pub struct Plan<'a> {
     /// Estimated USD per member (same order as `members`); `None` where unknown.
     pub costs: &'a [Option<f64>],
     pub policy: &'a RetryPolicy,
-    pub budget: Option<&'a RetryBudget>,
 }
 
 impl<D: Clone> Route<D> {
@@ -135,9 +132,6 @@ impl<D: Clone> Route<D> {
     {
         if let Some(e) = over_budget(plan.costs, self.members.len(), self.max_cost_usd) {
             return Err(e);
-        }
-        if let Some(b) = plan.budget {
-            b.record_request();
         }
         if matches!(self.strategy, RouteStrategy::Race | RouteStrategy::Parallel) {
             return self.race(plan, &call).await;
@@ -271,7 +265,7 @@ impl<D: Clone> Route<D> {
         T: UsedTokens,
     {
         let m = &self.members[i];
-        retry::retry_counted(plan.policy, plan.budget, |n| async move {
+        retry::run(plan.policy, m.health.quota.as_deref(), |n| async move {
             let guard = Attempt::admit(&m.health, plan.tokens).await?;
             let _in_flight = m.health.start();
             let started = Instant::now();
