@@ -9,7 +9,7 @@ import trinity_core as tc
 
 def test_defaults_and_dict() -> None:
     d = tc.Config(env=False).to_dict()
-    assert d["cache"]["enabled"] is False and d["breaker"]["window_size"] == 20
+    assert d["cache"]["enabled"] is False and d["breaker"]["window_size"] == 100
     c = tc.Config({"providers": {"openai": {"kind": "openai", "timeout_ms": 5000}}}, env=False)
     assert c.to_dict()["providers"]["openai"]["timeout_ms"] == 5000
 
