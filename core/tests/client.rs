@@ -310,3 +310,92 @@ fn a_stream_answered_with_something_else_is_a_provider_error_that_shows_it() {
         );
     }
 }
+
+fn ask(model: &str, text: &str) -> ChatRequest {
+    ChatRequest::from_json(json!({"model": model, "messages": [{"role": "user", "content": text}]}))
+        .unwrap()
+}
+
+/// Issue 12 (LiteLLM #37923, #13264): a stream costs exactly what the same call unstreamed
+/// costs, from its final usage, in every wire format; the detail is exact nano-USD.
+#[test]
+fn a_stream_costs_exactly_what_the_same_call_costs() {
+    let s = server(json!({}));
+    for (kind, model) in [
+        ("openai", "gpt-4o"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("gemini", "gemini-2.5-pro"),
+    ] {
+        let c = client(kind, &base(&s, kind), json!({}));
+        let whole = rt::block_on(c.chat(ask(&format!("p/{model}"), "hi"))).unwrap();
+        let detail = whole.cost_detail.clone().expect("priced");
+        assert!(detail.total_nano_usd.unwrap() > 0, "{kind}: {detail:?}");
+        assert_eq!(whole.cost_usd, detail.total_usd);
+        assert!(!detail.estimated);
+        let chunks: Vec<_> = rt::block_on(async {
+            let stream = c
+                .chat_stream(ask(&format!("p/{model}"), "hi"))
+                .await
+                .unwrap();
+            stream.collect::<Vec<_>>().await
+        });
+        let priced: Vec<_> = chunks
+            .iter()
+            .filter_map(|c| c.as_ref().unwrap().cost_detail.clone())
+            .collect();
+        assert_eq!(priced.len(), 1, "{kind}: one chunk carries the cost");
+        assert_eq!(priced[0], detail, "{kind}: stream = non-stream");
+    }
+}
+
+/// Issue 12 (LiteLLM #35913, #42467): a model the registry lacks is never priced at $0, and a
+/// dated name is priced as its model.
+#[test]
+fn unknown_models_are_unpriced_with_a_reason_and_dated_names_are_priced() {
+    let s = server(json!({}));
+    let c = client("anthropic", &base(&s, "anthropic"), json!({}));
+    let before = trinity_core::cost::unpriced_calls();
+    let r = rt::block_on(c.chat(ask("p/claude-opus-4-1-20250805", "hi"))).unwrap();
+    assert_eq!(r.cost_usd, None);
+    let detail = r.cost_detail.unwrap();
+    assert_eq!(detail.unpriced_reason.as_deref(), Some("unknown_model"));
+    assert_eq!(detail.total_nano_usd, None);
+    assert!(trinity_core::cost::unpriced_calls() > before, "counted");
+    let dated = rt::block_on(c.chat(ask("p/claude-sonnet-4-5-20250929", "hi"))).unwrap();
+    let plain = rt::block_on(c.chat(ask("p/claude-sonnet-4-5", "hi"))).unwrap();
+    assert!(dated.cost_usd.is_some_and(|c| c > 0.0));
+    assert_eq!(dated.cost_usd, plain.cost_usd);
+}
+
+/// A stream that never reports usage (an OpenAI-compatible server without `include_usage`)
+/// ends with one more chunk: usage counted here and a cost marked `estimated`.
+#[test]
+fn a_stream_without_usage_gets_an_estimated_cost() {
+    let sse = concat!(
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello there, \"}}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"friend.\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n"
+    );
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{sse}",
+        sse.len()
+    );
+    let chunks: Vec<_> = rt::block_on(async {
+        let url = one_reply(reply).await;
+        let c = client("openai_compatible", &url, json!({}));
+        let stream = c.chat_stream(ask("p/gpt-4o", "Say hello")).await.unwrap();
+        stream.collect::<Vec<_>>().await
+    });
+    let last = chunks.last().unwrap().as_ref().unwrap();
+    let usage = last.usage.expect("counted usage");
+    assert_eq!(
+        usage.completion_tokens, 5,
+        "'Hello there, friend.' in o200k_base"
+    );
+    assert!(usage.prompt_tokens > 0);
+    let detail = last.cost_detail.clone().unwrap();
+    assert!(
+        detail.estimated && detail.total_nano_usd.unwrap() > 0,
+        "{detail:?}"
+    );
+}

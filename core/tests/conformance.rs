@@ -167,6 +167,11 @@ fn run(case: &Value, reg: &Registry) -> Result<Value, Error> {
             let req = ChatRequest::from_json(input["request"].clone())?;
             json!({"key": cache.key_for(&req, opt(input, "provider"))})
         }
+        "cost" => json!({"cost": trinity_core::cost::cost_for(
+            input["model"].as_str().unwrap(),
+            input["usage"].clone(),
+            false,
+        )?}),
         other => panic!("unknown op '{other}': every runner must handle every op"),
     })
 }
@@ -227,6 +232,11 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
                 assert!((got["value"].as_f64().unwrap() - w).abs() < 1e-9, "{id}")
             }
             _ => assert_eq!(&got["value"], want, "{id}"),
+        }
+    }
+    if let Some(want) = expect.get("cost").and_then(Value::as_object) {
+        for (k, v) in want {
+            assert_eq!(&got["cost"][k], v, "{id}: cost.{k}");
         }
     }
     if let Some(want) = expect.get("model").and_then(Value::as_object) {
@@ -301,7 +311,7 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
 fn replay_shared_fixtures() {
     let mut ran = Vec::new();
     for file in [
-        "errors", "tokens", "registry", "config", "chat", "cache", "healer",
+        "errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost",
     ] {
         let path = root().join("tests/fixtures").join(format!("{file}.json"));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

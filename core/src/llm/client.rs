@@ -6,11 +6,13 @@
 //! configured provider of a matching kind, and finally the only configured provider.
 
 use super::http::ChunkStream;
+use super::pricing;
 use super::provider::Provider;
 use super::types::{ChatRequest, ChatResponse, Usage};
 use crate::cache::{self, Cache};
 use crate::config::{Config, ProviderKind};
 use crate::config::{LimitScope, RouteStrategy};
+use crate::cost::{self, CostDetail};
 use crate::error::{Error, Result};
 use crate::registry::{self, Model, Registry};
 use crate::resilience::{
@@ -365,6 +367,7 @@ impl Client {
                 // The stored cost is what the call cost when it was made: now it is saved.
                 cache.record_saved(hit.cost_usd.unwrap_or(0.0));
                 hit.cost_usd = Some(0.0);
+                hit.cost_detail = Some(CostDetail::free());
                 hit.attempts = 0;
                 hit.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
                 return Ok(hit);
@@ -389,7 +392,7 @@ impl Client {
                 let usage = chunks.iter().rev().find_map(|c| c.usage);
                 if let (Some(m), Some(u)) = (target.as_ref().and_then(|t| t.info.as_deref()), usage)
                 {
-                    cache.record_saved(cost(m, &u));
+                    cache.record_saved(cost::cost(Some(m), &u, false).total_usd.unwrap_or(0.0));
                 }
                 return Ok(Box::pin(futures_util::stream::iter(
                     chunks.into_iter().map(Ok),
@@ -457,13 +460,13 @@ impl Engine {
             resp.model = target.model.clone();
         }
         resp.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        resp.cost_usd = target.info.as_deref().map(|m| cost(m, &resp.usage));
+        pricing::price_response(&mut resp, req, target.info.as_deref());
         resp.attempts = served.attempts;
         Ok(resp)
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream> {
-        let (served, _) = self
+        let (served, route) = self
             .routed(req, |a| async move {
                 let t = &a.target;
                 let stream = t
@@ -478,7 +481,8 @@ impl Engine {
                 })) as ChunkStream)
             })
             .await?;
-        Ok(served.value)
+        let info = route.members[served.member].target.info.clone();
+        Ok(pricing::priced_stream(served.value, req, info))
     }
 
     /// The request path shared by chats and streams: the model's route, estimates for limits
@@ -550,7 +554,7 @@ impl Engine {
         let costs = route
             .members
             .iter()
-            .map(|m| m.target.info.as_deref().map(|info| cost(info, &usage)))
+            .map(|m| cost::cost(m.target.info.as_deref(), &usage, true).total_usd)
             .collect();
         (prompt + output, costs)
     }
@@ -566,13 +570,4 @@ impl UsedTokens for ChunkStream {
     fn used_tokens(&self) -> Option<u64> {
         None
     }
-}
-
-/// USD for a call from registry prices: cached prompt tokens at the cached price when there is one.
-pub fn cost(m: &Model, u: &Usage) -> f64 {
-    let cached = u.cached_tokens.min(u.prompt_tokens) as f64;
-    let fresh = u.prompt_tokens as f64 - cached;
-    let cached_price = m.cached_input_per_1m.unwrap_or(m.input_per_1m);
-    (fresh * m.input_per_1m + cached * cached_price + u.completion_tokens as f64 * m.output_per_1m)
-        / 1e6
 }

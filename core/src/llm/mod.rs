@@ -5,6 +5,7 @@ pub mod client;
 pub mod endpoint;
 pub mod errors;
 pub mod http;
+pub mod pricing;
 pub mod provider;
 pub mod sse;
 pub mod types;

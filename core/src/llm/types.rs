@@ -244,14 +244,31 @@ impl ChatRequest {
     }
 }
 
+/// Token counts normalised across providers (OpenAI's convention): `prompt_tokens` counts every
+/// input token, cache reads and writes included; `completion_tokens` every output token,
+/// reasoning included. The parts say how much of each was what.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
-    /// Prompt tokens the provider served from its own prompt cache.
+    /// Prompt tokens the provider served from its own prompt cache (a cache read).
     #[serde(default)]
     pub cached_tokens: u64,
+    /// Prompt tokens written to the provider's cache for 5 minutes (Anthropic's default write).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+    /// Prompt tokens written to the provider's cache for 1 hour.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_1h_tokens: u64,
+    /// Output tokens spent on reasoning (thinking), part of `completion_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The answer to a chat request.
@@ -273,8 +290,12 @@ pub struct ChatResponse {
     /// The model that answered, as the provider named it.
     pub model: String,
     pub latency_ms: f64,
+    /// What the call cost in USD; `None` when it could not be priced (see `cost_detail`).
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// The cost by token kind, the exact nano-USD, and why it is unpriced if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_detail: Option<crate::cost::CostDetail>,
     #[serde(default)]
     pub cached: bool,
     #[serde(default = "one")]
@@ -303,7 +324,7 @@ impl ChatChunk {
                 .collect(),
             finish_reason: answer.finish_reason,
             usage: Some(answer.usage),
-            cached: false,
+            ..Default::default()
         }
     }
 }
@@ -332,6 +353,11 @@ pub struct ChatChunk {
     pub finish_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// On the chunk that carries the usage: what the stream cost (as `ChatResponse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_detail: Option<crate::cost::CostDetail>,
     /// Replayed from the response cache.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,

@@ -362,12 +362,13 @@ impl Fixtures {
                 prompt_tokens,
                 completion_tokens: completion,
                 total_tokens: prompt_tokens + completion,
-                cached_tokens: 0,
+                ..Default::default()
             },
             provider: "mock".into(),
             model: model.unwrap_or_else(|| request.model.clone()),
             latency_ms: 0.0,
             cost_usd: None,
+            cost_detail: None,
             cached: false,
             attempts: 1,
         };

@@ -1,6 +1,6 @@
 //! Reads LiteLLM's `model_prices_and_context_window.json` as published, unchanged.
 
-use super::model::{default_latency, Capability, Model};
+use super::model::{default_latency, Capability, Model, PriceTier};
 use crate::error::{Error, Result};
 use serde_json::Value;
 
@@ -63,6 +63,10 @@ fn convert(key: &str, e: &Value) -> Option<Model> {
             capabilities.push(cap);
         }
     }
+    // A chat model without an input or output price is not imported: priced at 0 it would
+    // make every call look free (LiteLLM's own silent-$0 bug); unknown, it is `unknown_model`.
+    let input_per_1m = per_1m("input_cost_per_token")?;
+    let output_per_1m = per_1m("output_cost_per_token")?;
     Some(Model {
         id: key.to_string(),
         tokenizer: guess_tokenizer(&provider, key).to_string(),
@@ -73,9 +77,13 @@ fn convert(key: &str, e: &Value) -> Option<Model> {
         max_output_tokens: int("max_output_tokens")
             .or_else(|| int("max_tokens"))
             .unwrap_or(context_window),
-        input_per_1m: per_1m("input_cost_per_token").unwrap_or(0.0),
-        output_per_1m: per_1m("output_cost_per_token").unwrap_or(0.0),
+        input_per_1m,
+        output_per_1m,
         cached_input_per_1m: per_1m("cache_read_input_token_cost"),
+        cache_write_5m_per_1m: per_1m("cache_creation_input_token_cost"),
+        cache_write_1h_per_1m: per_1m("cache_creation_input_token_cost_above_1hr"),
+        reasoning_per_1m: per_1m("output_cost_per_reasoning_token"),
+        price_tiers: tiers(e, &per_1m),
         capabilities,
         typical_latency_ms: default_latency(),
         deprecation_date: e
@@ -83,6 +91,37 @@ fn convert(key: &str, e: &Value) -> Option<Model> {
             .and_then(Value::as_str)
             .map(str::to_string),
     })
+}
+
+/// `*_above_{N}k_tokens` prices, one tier per threshold, lowest first.
+fn tiers(
+    e: &serde_json::Map<String, Value>,
+    per_1m: &dyn Fn(&str) -> Option<f64>,
+) -> Vec<PriceTier> {
+    let mut thresholds: Vec<u64> = e
+        .keys()
+        .filter_map(|k| {
+            let n = k.rsplit("_above_").next()?.strip_suffix("k_tokens")?;
+            n.parse::<u64>().ok().map(|k| k * 1000)
+        })
+        .collect();
+    thresholds.sort_unstable();
+    thresholds.dedup();
+    thresholds
+        .into_iter()
+        .map(|above| {
+            let at = |base: &str| per_1m(&format!("{base}_above_{}k_tokens", above / 1000));
+            PriceTier {
+                above_tokens: above,
+                input_per_1m: at("input_cost_per_token"),
+                output_per_1m: at("output_cost_per_token"),
+                cached_input_per_1m: at("cache_read_input_token_cost"),
+                cache_write_5m_per_1m: at("cache_creation_input_token_cost"),
+                cache_write_1h_per_1m: at("cache_creation_input_token_cost_above_1hr"),
+                reasoning_per_1m: at("output_cost_per_reasoning_token"),
+            }
+        })
+        .collect()
 }
 
 fn provider_name(litellm: &str) -> String {

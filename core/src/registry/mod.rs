@@ -5,7 +5,7 @@ mod litellm;
 mod model;
 
 pub use litellm::guess_tokenizer;
-pub use model::{Capability, CostPer1k, Model};
+pub use model::{Capability, CostPer1k, Model, PriceTier};
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -298,11 +298,58 @@ fn lookup(t: &Tables, name: &str) -> Option<Arc<Model>> {
     if let Some(m) = t.models.get(name) {
         return Some(m.clone());
     }
-    let id = t
-        .names
-        .get(name)
-        .or_else(|| t.names.get(&name.trim().to_ascii_lowercase()))?;
-    t.models.get(id).cloned()
+    let exact = |n: &str| t.names.get(n).and_then(|id| t.models.get(id)).cloned();
+    if let Some(m) = exact(name) {
+        return Some(m);
+    }
+    let lower = name.trim().to_ascii_lowercase();
+    exact(&lower).or_else(|| undecorated(&lower).into_iter().find_map(|n| exact(&n)))
+}
+
+/// The names a provider's decorated model name may stand for, most specific first: without a
+/// routing prefix (`openai/gpt-4o`, `anthropic/claude-…`), without a snapshot date
+/// (`claude-opus-4-1-20250805`, `gpt-4o-2024-08-06`, Vertex's `claude-…@20250805`), and both.
+/// An exact entry (a dated LiteLLM price, say) always wins over these.
+fn undecorated(name: &str) -> Vec<String> {
+    let unprefixed = name.rsplit_once('/').map(|(_, m)| m.to_string());
+    let mut out = Vec::new();
+    for n in std::iter::once(name.to_string()).chain(unprefixed) {
+        if let Some(undated) = strip_date(&n) {
+            out.push(undated);
+        }
+        if n != name {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// `x-20250805`, `x-2025-08-05`, `x@20250805` → `x`.
+fn strip_date(name: &str) -> Option<String> {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((base, date)) = name.rsplit_once('@') {
+        return (!base.is_empty() && date.len() >= 6 && digits(date)).then(|| base.to_string());
+    }
+    if let Some((base, date)) = name.rsplit_once('-') {
+        if date.len() == 8 && digits(date) && date.starts_with("20") {
+            return Some(base.to_string());
+        }
+    }
+    let b = name.as_bytes();
+    if b.len() > 11 && b[b.len() - 11] == b'-' {
+        let date = &name[b.len() - 10..];
+        let shaped = date.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+        if shaped && date.starts_with("20") {
+            return Some(name[..b.len() - 11].to_string());
+        }
+    }
+    None
 }
 
 fn insert(t: &mut Tables, model: Model) -> Arc<Model> {

@@ -74,6 +74,18 @@ pub struct Model {
     pub output_per_1m: f64,
     #[serde(default)]
     pub cached_input_per_1m: Option<f64>,
+    /// Prompt-cache writes: Anthropic's 5-minute (default) and 1-hour writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_5m_per_1m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h_per_1m: Option<f64>,
+    /// Reasoning (thinking) tokens, where billed apart from output; else the output price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_per_1m: Option<f64>,
+    /// Higher prices for long prompts (`*_above_200k_tokens`): a request whose prompt is over
+    /// a tier's threshold is billed wholly at that tier, as Gemini and Anthropic bill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub price_tiers: Vec<PriceTier>,
     pub capabilities: Vec<Capability>,
     /// `o200k_base` / `cl100k_base` are exact; other families (`anthropic`, `gemini`, `llama3`, ...)
     /// are counted with an OpenAI encoding and marked as estimates.
@@ -84,6 +96,39 @@ pub struct Model {
     /// `YYYY-MM-DD` when the provider retires the model.
     #[serde(default)]
     pub deprecation_date: Option<String>,
+}
+
+/// The prices of a request whose prompt is over `above_tokens`; a price left out is the
+/// model's base price.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTier {
+    pub above_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_per_1m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_per_1m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_1m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_5m_per_1m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h_per_1m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_per_1m: Option<f64>,
+}
+
+impl PriceTier {
+    fn prices(&self) -> [(&'static str, Option<f64>); 6] {
+        [
+            ("input_per_1m", self.input_per_1m),
+            ("output_per_1m", self.output_per_1m),
+            ("cached_input_per_1m", self.cached_input_per_1m),
+            ("cache_write_5m_per_1m", self.cache_write_5m_per_1m),
+            ("cache_write_1h_per_1m", self.cache_write_1h_per_1m),
+            ("reasoning_per_1m", self.reasoning_per_1m),
+        ]
+    }
 }
 
 pub(crate) fn default_latency() -> u64 {
@@ -142,14 +187,34 @@ impl Model {
         if self.max_output_tokens == 0 {
             return bad("max_output_tokens", "expected a positive integer");
         }
-        for (field, price) in [
+        let mut prices: Vec<(String, Option<f64>)> = [
             ("input_per_1m", Some(self.input_per_1m)),
             ("output_per_1m", Some(self.output_per_1m)),
             ("cached_input_per_1m", self.cached_input_per_1m),
-        ] {
+            ("cache_write_5m_per_1m", self.cache_write_5m_per_1m),
+            ("cache_write_1h_per_1m", self.cache_write_1h_per_1m),
+            ("reasoning_per_1m", self.reasoning_per_1m),
+        ]
+        .into_iter()
+        .map(|(f, p)| (f.to_string(), p))
+        .collect();
+        for (i, tier) in self.price_tiers.iter().enumerate() {
+            if tier.above_tokens == 0 {
+                return bad(
+                    &format!("price_tiers[{i}].above_tokens"),
+                    "expected a positive integer",
+                );
+            }
+            prices.extend(
+                tier.prices()
+                    .into_iter()
+                    .map(|(f, p)| (format!("price_tiers[{i}].{f}"), p)),
+            );
+        }
+        for (field, price) in prices {
             if let Some(p) = price {
                 if !(p.is_finite() && p >= 0.0) {
-                    return bad(field, "expected a non-negative number");
+                    return bad(&field, "expected a non-negative number");
                 }
             }
         }

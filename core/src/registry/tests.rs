@@ -250,3 +250,31 @@ fn concurrent_reads_and_writes() {
     });
     assert!(r.get("c-199").is_ok());
 }
+
+#[test]
+fn dated_and_prefixed_names_find_their_model() {
+    let r = Registry::builtin();
+    for (name, id) in [
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("anthropic/claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("vertex_ai/claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("OpenAI/GPT-4o", "gpt-4o"),
+        ("openrouter/openai/gpt-4o-mini", "gpt-4o-mini"),
+        ("gemini/gemini-2.5-pro", "gemini-2.5-pro"),
+    ] {
+        assert_eq!(
+            r.find(name).map(|m| m.id.clone()).as_deref(),
+            Some(id),
+            "{name}"
+        );
+    }
+    for name in [
+        "claude-opus-4-1-20250805",
+        "gpt-4o-x",
+        "gpt-4o-20",
+        "-20250101",
+    ] {
+        assert!(r.find(name).is_none(), "{name}");
+    }
+}

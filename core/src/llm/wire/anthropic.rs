@@ -143,15 +143,23 @@ fn finish(reason: &str) -> String {
     .to_string()
 }
 
+/// Anthropic's `input_tokens` leave out cache reads and writes; they are added back so
+/// `prompt_tokens` counts every input token. Writes split by lifetime where the answer says
+/// (`cache_creation.ephemeral_5m_input_tokens` / `ephemeral_1h_input_tokens`), else 5 minutes.
 fn usage(u: &Value) -> Usage {
     let cached = u64_at(&u["cache_read_input_tokens"]);
-    let prompt = u64_at(&u["input_tokens"]) + cached + u64_at(&u["cache_creation_input_tokens"]);
+    let written = u64_at(&u["cache_creation_input_tokens"]);
+    let hour = u64_at(&u["cache_creation"]["ephemeral_1h_input_tokens"]).min(written);
+    let prompt = u64_at(&u["input_tokens"]) + cached + written;
     let completion = u64_at(&u["output_tokens"]);
     Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: prompt + completion,
         cached_tokens: cached,
+        cache_write_tokens: written - hour,
+        cache_write_1h_tokens: hour,
+        reasoning_tokens: 0,
     }
 }
 

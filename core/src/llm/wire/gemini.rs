@@ -135,6 +135,8 @@ fn usage(u: &Value) -> Usage {
         completion_tokens: u64_at(&u["candidatesTokenCount"]) + u64_at(&u["thoughtsTokenCount"]),
         total_tokens: u64_at(&u["totalTokenCount"]),
         cached_tokens: u64_at(&u["cachedContentTokenCount"]),
+        reasoning_tokens: u64_at(&u["thoughtsTokenCount"]),
+        ..Default::default()
     }
 }
 

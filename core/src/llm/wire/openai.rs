@@ -66,6 +66,8 @@ pub fn usage(u: &Value) -> Usage {
         completion_tokens: u64_at(&u["completion_tokens"]),
         total_tokens: u64_at(&u["total_tokens"]),
         cached_tokens: u64_at(&u["prompt_tokens_details"]["cached_tokens"]),
+        reasoning_tokens: u64_at(&u["completion_tokens_details"]["reasoning_tokens"]),
+        ..Default::default()
     }
 }
 

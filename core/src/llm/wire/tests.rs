@@ -191,7 +191,8 @@ fn anthropic_body_parse_and_stream() {
             prompt_tokens: 16,
             completion_tokens: 4,
             total_tokens: 20,
-            cached_tokens: 6
+            cached_tokens: 6,
+            ..Default::default()
         }
     );
     assert_eq!(r.tool_calls[0].function.arguments, "{\"a\":1}");
