@@ -101,12 +101,17 @@ type FunctionCall struct {
 	Arguments string `json:"arguments"`
 }
 
-// Usage counts tokens; CachedTokens are prompt tokens served from the provider's cache.
+// Usage counts tokens: PromptTokens every input token (cache reads and writes included),
+// CompletionTokens every output token (reasoning included). CachedTokens were served from the
+// provider's cache; CacheWriteTokens (5 minutes) and CacheWrite1hTokens were written to it.
 type Usage struct {
-	PromptTokens     uint64 `json:"prompt_tokens"`
-	CompletionTokens uint64 `json:"completion_tokens"`
-	TotalTokens      uint64 `json:"total_tokens"`
-	CachedTokens     uint64 `json:"cached_tokens"`
+	PromptTokens       uint64 `json:"prompt_tokens"`
+	CompletionTokens   uint64 `json:"completion_tokens"`
+	TotalTokens        uint64 `json:"total_tokens"`
+	CachedTokens       uint64 `json:"cached_tokens"`
+	CacheWriteTokens   uint64 `json:"cache_write_tokens,omitempty"`
+	CacheWrite1hTokens uint64 `json:"cache_write_1h_tokens,omitempty"`
+	ReasoningTokens    uint64 `json:"reasoning_tokens,omitempty"`
 }
 
 // ChatResponse is the answer to a chat request.
@@ -121,10 +126,11 @@ type ChatResponse struct {
 	Provider  string  `json:"provider"`
 	Model     string  `json:"model"`
 	LatencyMs float64 `json:"latency_ms"`
-	// CostUSD is nil when the model has no registry price.
-	CostUSD  *float64 `json:"cost_usd"`
-	Cached   bool     `json:"cached"`
-	Attempts uint32   `json:"attempts"`
+	// CostUSD is nil when the call could not be priced (CostDetail.UnpricedReason says why).
+	CostUSD    *float64    `json:"cost_usd"`
+	CostDetail *CostDetail `json:"cost_detail,omitempty"`
+	Cached     bool        `json:"cached"`
+	Attempts   uint32      `json:"attempts"`
 }
 
 // ChatChunk is one streamed piece; the last carries FinishReason and, where the provider
@@ -134,6 +140,9 @@ type ChatChunk struct {
 	ToolCalls    []ToolCallDelta `json:"tool_calls,omitempty"`
 	FinishReason string          `json:"finish_reason,omitempty"`
 	Usage        *Usage          `json:"usage,omitempty"`
+	// On the chunk that carries the usage: what the stream cost.
+	CostUSD    *float64    `json:"cost_usd,omitempty"`
+	CostDetail *CostDetail `json:"cost_detail,omitempty"`
 	// Cached: replayed from the response cache, with the original chunk boundaries.
 	Cached bool `json:"cached,omitempty"`
 }

@@ -179,6 +179,15 @@ func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 		tc, err := CountMessageTokens(in["messages"], str(in, "model"))
 		out, _ := asJSON(tc).(map[string]any)
 		return out, err
+	case "cost":
+		var usage Usage
+		b, _ := json.Marshal(in["usage"])
+		if err := json.Unmarshal(b, &usage); err != nil {
+			// Go's types refuse a count that is not an integer before the library sees it.
+			return nil, conversionError(ErrInvalidInput, "usage: "+err.Error())
+		}
+		d, err := Cost(str(in, "model"), usage, false)
+		return map[string]any{"cost": asJSON(d)}, err
 	case "get_model":
 		m, err := reg.GetModel(name)
 		return map[string]any{"model": asJSON(m)}, err
@@ -295,6 +304,12 @@ func check(t *testing.T, c fixtureCase, reg *Registry, got map[string]any, err e
 			t.Fatalf("value: got %v, want %v", got["value"], w)
 		}
 	}
+	cost, _ := got["cost"].(map[string]any)
+	for k, w := range mapOf(want["cost"]) {
+		if !reflect.DeepEqual(cost[k], w) {
+			t.Fatalf("cost.%s: got %v, want %v", k, cost[k], w)
+		}
+	}
 	model, _ := got["model"].(map[string]any)
 	for k, w := range mapOf(want["model"]) {
 		if !reflect.DeepEqual(model[k], w) {
@@ -377,7 +392,7 @@ func fixturesDir() string {
 
 func TestConformance(t *testing.T) {
 	var passed []string
-	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer"} {
+	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost"} {
 		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@
 // the OpenAI SDK sends them, so a request written for that SDK works unchanged. Responses and
 // chunks are built natively with camelCase fields.
 
+import type { CostDetail } from './cost';
 import { AbortToken, NativeClient } from '../native/index.js';
 import { CancelledError, call, toTrinityError } from './errors';
 import { CacheStrategy } from './cache';
@@ -55,6 +56,11 @@ export interface Usage {
   readonly totalTokens: number;
   /** Prompt tokens the provider served from its own prompt cache. */
   readonly cachedTokens: number;
+  /** Prompt tokens written to the provider's cache for 5 minutes / for 1 hour. */
+  readonly cacheWriteTokens: number;
+  readonly cacheWrite1hTokens: number;
+  /** Output tokens spent on reasoning, part of `completionTokens`. */
+  readonly reasoningTokens: number;
 }
 
 export interface ToolCall {
@@ -77,8 +83,9 @@ export interface ChatResponse {
   /** The model that answered, as the provider names it. */
   readonly model: string;
   readonly latencyMs: number;
-  /** From registry prices; absent for models the registry does not know. */
+  /** From registry prices; absent when unpriced (`costDetail.unpricedReason` says why). */
   readonly costUsd?: number;
+  readonly costDetail?: CostDetail;
   readonly cached: boolean;
   readonly attempts: number;
 }

@@ -1,6 +1,7 @@
 // ChatStream: an async iterator over a native stream. The native side hands over every chunk
 // already received in one promise; this yields them one at a time.
 
+import type { CostDetail } from './cost';
 import type { NativeChatStream } from '../native/index.js';
 import { CancelledError, toTrinityError } from './errors';
 import type { Usage } from './client';
@@ -18,8 +19,11 @@ export interface ChatChunk {
   readonly toolCalls: readonly ToolCallDelta[];
   /** On the last chunk. */
   readonly finishReason?: string;
-  /** On the last chunk, where the provider reports it. */
+  /** On the last chunk, where the provider reports it (else counted here: `costDetail.estimated`). */
   readonly usage?: Usage;
+  /** On the chunk that carries the usage: what the stream cost. */
+  readonly costUsd?: number;
+  readonly costDetail?: CostDetail;
   /** Replayed from the response cache. */
   readonly cached: boolean;
 }

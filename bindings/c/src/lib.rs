@@ -21,6 +21,7 @@ mod cache;
 mod cancel;
 mod client;
 mod config;
+mod cost;
 mod error;
 mod ffi;
 mod healer;

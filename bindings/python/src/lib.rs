@@ -5,6 +5,7 @@ mod cache;
 mod client;
 mod config;
 mod conv;
+mod cost;
 mod error;
 mod healer;
 mod llm;
@@ -26,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(healer::heal_html, m)?)?;
     m.add_function(wrap_pyfunction!(healer::heal_css, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(cost::cost, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_class::<registry::PyRegistry>()?;

@@ -16,6 +16,12 @@ pub struct PyUsage {
     total_tokens: u64,
     #[pyo3(get)]
     cached_tokens: u64,
+    #[pyo3(get)]
+    cache_write_tokens: u64,
+    #[pyo3(get)]
+    cache_write_1h_tokens: u64,
+    #[pyo3(get)]
+    reasoning_tokens: u64,
 }
 
 impl From<Usage> for PyUsage {
@@ -25,6 +31,9 @@ impl From<Usage> for PyUsage {
             completion_tokens: u.completion_tokens,
             total_tokens: u.total_tokens,
             cached_tokens: u.cached_tokens,
+            cache_write_tokens: u.cache_write_tokens,
+            cache_write_1h_tokens: u.cache_write_1h_tokens,
+            reasoning_tokens: u.reasoning_tokens,
         }
     }
 }
@@ -86,6 +95,11 @@ impl PyChatResponse {
     fn cost_usd(&self) -> Option<f64> {
         self.0.cost_usd
     }
+    /// The cost by token kind in nano-USD, `estimated`, and `unpriced_reason` when unpriced.
+    #[getter]
+    fn cost_detail<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::serialized(py, &self.0.cost_detail)
+    }
     #[getter]
     fn cached(&self) -> bool {
         self.0.cached
@@ -135,6 +149,15 @@ impl PyChatChunk {
     #[getter]
     fn usage(&self) -> Option<PyUsage> {
         self.0.usage.map(Into::into)
+    }
+    /// On the chunk that carries the usage: what the stream cost.
+    #[getter]
+    fn cost_usd(&self) -> Option<f64> {
+        self.0.cost_usd
+    }
+    #[getter]
+    fn cost_detail<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::serialized(py, &self.0.cost_detail)
     }
     /// Replayed from the response cache.
     #[getter]

@@ -20,6 +20,11 @@ pub fn cost_for(model: &str, usage: serde_json::Value, estimated: bool) -> Resul
     if usage.total_tokens == 0 {
         usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     }
+    Ok(cost_named(model, &usage, estimated))
+}
+
+/// [`cost`] for a model named as callers name it, against the process registry.
+pub fn cost_named(model: &str, usage: &Usage, estimated: bool) -> CostDetail {
     let model = crate::registry::global().find(model);
-    Ok(cost(model.as_deref(), &usage, estimated))
+    cost(model.as_deref(), usage, estimated)
 }

@@ -138,6 +138,13 @@ static json_t *run(const json_t *c, trinity_registry *reg, outcome *o) {
         free(messages);
         return o->rc ? NULL : take_json(&s);
     }
+    if (strcmp(op, "cost") == 0) {
+        char *usage = json_dumps(json_object_get(in, "usage"), JSON_COMPACT | JSON_ENCODE_ANY);
+        o->rc = trinity_cost(STR(json_object_get(in, "model")), usage, strlen(usage), false, &s,
+                             &o->err);
+        free(usage);
+        return o->rc ? NULL : json_pack("{s:o}", "cost", take_json(&s));
+    }
     if (strcmp(op, "get_model") == 0) {
         o->rc = trinity_registry_get(reg, STR(name), &s, &o->err);
         return o->rc ? NULL : json_pack("{s:o}", "model", take_json(&s));
@@ -301,6 +308,9 @@ static bool check_result(const char *id, const json_t *expect, json_t *got, trin
     }
     const char *k;
     json_t *w;
+    json_object_foreach((json_t *)json_object_get(expect, "cost"), k, w) {
+        if (!same(json_object_get(json_object_get(got, "cost"), k), w)) return report(id, false, "cost.%s differs", k);
+    }
     json_object_foreach((json_t *)json_object_get(expect, "model"), k, w) {
         if (!same(json_object_get(json_object_get(got, "model"), k), w)) return report(id, false, "model.%s differs", k);
     }

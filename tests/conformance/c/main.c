@@ -12,7 +12,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s FIXTURES_DIR OUT_JSON\n", argv[0]);
         return 2;
     }
-    static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache", "healer"};
+    static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost"};
     report_init();
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[4096];

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@pi-builder/core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache', 'healer'];
+const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache', 'healer', 'cost'];
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const camelKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [camel(k), v]));
@@ -106,6 +106,8 @@ async function run(c, reg) {
       const cache = new core.CacheStrategy({ namespace: input.namespace ?? 'trinity', strategy: input.strategy ?? 'content' });
       return { key: cache.keyFor(input.request, input.provider) };
     }
+    case 'cost':
+      return { cost: core.cost(input.model, camelKeys(input.usage)) };
     default:
       throw new Error(`unknown op '${op}': every runner must handle every op`);
   }
@@ -140,6 +142,8 @@ function check(c, reg, outcome) {
     else assert.deepEqual(got.value, expect.value, 'value');
   }
   if (expect.model && typeof expect.model === 'object') checkModel(got.model, expect.model, 'model');
+  // JS leaves absent what JSON says is null.
+  for (const [k, v] of Object.entries(expect.cost ?? {})) assert.deepEqual(got.cost[camel(k)] ?? null, v, `cost.${k}`);
   for (const [path, v] of Object.entries(expect.values ?? {})) assert.deepEqual(dotted(got.config, path), v, path);
   const listed = got.models ?? [];
   for (const want of expect.includes ?? []) assert.ok(listed.includes(want), `missing ${want}`);

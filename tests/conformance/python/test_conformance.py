@@ -19,7 +19,7 @@ import trinity_core as tc
 from trinity_core.testing import MockServer
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = ["errors", "tokens", "registry", "config", "chat", "cache", "healer"]
+FILES = ["errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost"]
 CASES = [c for f in FILES for c in json.loads((ROOT / "tests" / "fixtures" / f"{f}.json").read_text())["cases"]]
 PASSED: list[str] = []
 
@@ -115,6 +115,8 @@ def run(case: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
     if op == "cache_key":
         cache = tc.Cache(namespace=inp.get("namespace", "trinity"), strategy=inp.get("strategy", "content"))
         return {"key": cache.key(inp["request"], inp.get("provider"))}
+    if op == "cost":
+        return {"cost": tc.cost(inp["model"], inp["usage"])}
     raise AssertionError(f"unknown op {op!r}: every runner must handle every op")
 
 
@@ -167,6 +169,8 @@ def test_case(case: dict[str, Any]) -> None:
             assert math.isclose(got["value"], expect["value"], abs_tol=1e-9)
     for k, v in expect.get("model", {}).items():
         assert got["model"][k] == v, k
+    for k, v in expect.get("cost", {}).items():
+        assert got["cost"].get(k) == v, k
     for path, v in expect.get("values", {}).items():
         assert dotted(got["config"], path) == v, path
     listed = got.get("models", [])
