@@ -325,6 +325,24 @@ uint32_t trinity_config_parse(const char *text,
                               struct trinity_string *out_json,
                               struct trinity_error **out_err);
 
+// Prices `usage_json` (`{"prompt_tokens", "completion_tokens", "cached_tokens",
+// "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens"}`, absent counts are 0) for
+// `model` (dated and prefixed names are found). Writes the cost detail to `out_json`:
+// `{"total_nano_usd", "total_usd", "input_nano_usd", ..., "estimated", "unpriced_reason"?}`;
+// the totals are `null`, with `unpriced_reason` (`unknown_model`, `missing_rate:<field>`),
+// for a model or rate the registry lacks. Money is integer nano-USD (10⁻⁹ USD).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL or invalid UTF-8, bad JSON, a count that is not a
+// non-negative integer).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_cost(const char *model,
+                      size_t model_len,
+                      const char *usage_json,
+                      size_t usage_len,
+                      bool estimated,
+                      struct trinity_string *out_json,
+                      struct trinity_error **out_err);
+
 // The error's number (`TRINITY_ERR_*`); 0 (`TRINITY_OK`) for NULL.
 //
 // Thread safety: safe on an error no thread is freeing.

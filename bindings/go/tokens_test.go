@@ -91,3 +91,18 @@ func TestParseConfig(t *testing.T) {
 		t.Fatalf("env override: %v, %v", dotted(cfg, "retry.max_attempts"), err)
 	}
 }
+
+func TestCostPricesUsageExactly(t *testing.T) {
+	// 3,000 prompt tokens of which 2,000 written to the cache for an hour, 100 out: $1, $2 and $5 per 1M.
+	d, err := Cost("claude-haiku-4-5", Usage{PromptTokens: 3000, CacheWrite1hTokens: 2000, CompletionTokens: 100}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.TotalNanoUSD == nil || *d.TotalNanoUSD != 5_500_000 || d.CacheWriteNanoUSD != 4_000_000 {
+		t.Fatalf("got %+v", d)
+	}
+	d, err = Cost("claude-opus-4-1-20250805", Usage{PromptTokens: 10}, false)
+	if err != nil || d.TotalNanoUSD != nil || d.UnpricedReason != "unknown_model" {
+		t.Fatalf("an unknown model is unpriced with a reason: %+v %v", d, err)
+	}
+}

@@ -277,6 +277,9 @@ export interface ChatChunk {
   toolCalls: Array<ToolCallDelta>
   finishReason?: string
   usage?: Usage
+  /** On the chunk that carries the usage: what the stream cost. */
+  costUsd?: number
+  costDetail?: CostDetail
   /** Replayed from the response cache. */
   cached: boolean
 }
@@ -291,8 +294,27 @@ export interface ChatResponse {
   model: string
   latencyMs: number
   costUsd?: number
+  costDetail?: CostDetail
   cached: boolean
   attempts: number
+}
+
+/** `cost(model, usage, estimated?)`: what a call with this usage costs at the registry's prices. */
+export declare function cost(model: string, usage: UsageInput, estimated?: boolean | undefined | null): CostDetail
+
+/** A call's cost: nano-USD totals and parts (JS numbers, exact up to $9 million a call). */
+export interface CostDetail {
+  totalNanoUsd?: number
+  totalUsd?: number
+  inputNanoUsd: number
+  cachedInputNanoUsd: number
+  cacheWriteNanoUsd: number
+  outputNanoUsd: number
+  reasoningNanoUsd: number
+  tierAboveTokens?: number
+  estimated: boolean
+  /** `unknown_model` or `missing_rate:<field>` when the total is absent. */
+  unpricedReason?: string
 }
 
 export interface CostPer1k {
@@ -468,6 +490,21 @@ export interface Usage {
   totalTokens: number
   /** Prompt tokens the provider served from its own prompt cache. */
   cachedTokens: number
+  /** Prompt tokens written to the provider's cache for 5 minutes / for 1 hour. */
+  cacheWriteTokens: number
+  cacheWrite1hTokens: number
+  /** Output tokens spent on reasoning, part of `completionTokens`. */
+  reasoningTokens: number
+}
+
+/** What `cost()` takes: any of the usage counts (absent ones are 0). */
+export interface UsageInput {
+  promptTokens?: number
+  completionTokens?: number
+  cachedTokens?: number
+  cacheWriteTokens?: number
+  cacheWrite1hTokens?: number
+  reasoningTokens?: number
 }
 
 /** The core's version; equal to the npm package's. */

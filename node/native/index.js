@@ -849,6 +849,7 @@ module.exports.NativeRequestQueue = nativeBinding.NativeRequestQueue
 module.exports.abiVersion = nativeBinding.abiVersion
 module.exports.breakerRecord = nativeBinding.breakerRecord
 module.exports.breakerTryAcquire = nativeBinding.breakerTryAcquire
+module.exports.cost = nativeBinding.cost
 module.exports.countMessageTokens = nativeBinding.countMessageTokens
 module.exports.countTokens = nativeBinding.countTokens
 module.exports.countTokensBatch = nativeBinding.countTokensBatch

@@ -148,3 +148,29 @@ describe('in-process mock provider', () => {
     assert.equal(text, 'hello');
   });
 });
+
+describe('cost', () => {
+  const client = clientFor(mock, 'anthropic');
+
+  test('a response and its stream carry the same exact cost; an unknown model is unpriced with a reason', async () => {
+    const r = await client.chat(ask('Say hello', { model: 'p/claude-sonnet-4-5-20250929' }));
+    const d = r.costDetail!;
+    assert.ok(d.totalNanoUsd! > 0 && !d.estimated, JSON.stringify(d));
+    assert.equal(r.costUsd, d.totalUsd);
+    const chunks: core.ChatChunk[] = [];
+    for await (const c of client.chatStream(ask('Say hello', { model: 'p/claude-sonnet-4-5' }))) chunks.push(c);
+    const priced = chunks.filter((c) => c.costDetail);
+    assert.equal(priced.length, 1);
+    assert.deepEqual(priced[0]!.costDetail, d, 'stream = non-stream');
+    const unknown = await client.chat(ask('Say hello', { model: 'p/claude-opus-4-1-20250805' }));
+    assert.equal(unknown.costUsd, undefined);
+    assert.equal(unknown.costDetail?.unpricedReason, 'unknown_model');
+  });
+
+  test('cost() prices usage as the client does, cache writes by lifetime', () => {
+    const d = core.cost('claude-haiku-4-5', { promptTokens: 3000, cacheWrite1hTokens: 2000, completionTokens: 100 });
+    // 1,000 fresh at $1, 2,000 written for 1 h at $2, 100 out at $5 per 1M tokens.
+    assert.equal(d.totalNanoUsd, 1_000_000 + 4_000_000 + 500_000);
+    assert.throws(() => core.cost('gpt-4o', { promptTokens: -1 }), (e: unknown) => e instanceof core.InvalidInputError);
+  });
+});

@@ -224,3 +224,20 @@ def test_a_flaky_provider_loses_no_request_the_openai_sdk_would_save() -> None:
         assert isinstance(e, tc.TrinityError), repr(e)
         assert e.details is not None and e.details.get("attempts") == 6, (e.code, e.details)
     assert len(ours_lost) <= 2 and len(sdk_lost) <= 2
+
+
+def test_every_answer_carries_its_exact_cost(server: MockServer) -> None:
+    """Issue 12: a response and its stream cost the same, in integer nano-USD; an unknown
+    model is unpriced with a reason, never $0; a dated name is priced as its model."""
+    c = make_client(server, "anthropic")
+    r = c.chat_sync(ask("Say hello", model="p/claude-sonnet-4-5-20250929"))
+    d = r.cost_detail
+    assert d is not None and d["total_nano_usd"] and not d["estimated"]
+    assert r.cost_usd == d["total_usd"]
+    assert d == tc.cost("claude-sonnet-4-5", r.to_dict()["usage"])
+    chunks = list(c.chat_stream_sync(ask("Say hello", model="p/claude-sonnet-4-5")))
+    priced = [ch.cost_detail for ch in chunks if ch.cost_detail]
+    assert priced == [d], "the stream costs what the call costs"
+    unknown = c.chat_sync(ask("Say hello", model="p/claude-opus-4-1-20250805"))
+    assert unknown.cost_usd is None
+    assert unknown.cost_detail is not None and unknown.cost_detail["unpriced_reason"] == "unknown_model"

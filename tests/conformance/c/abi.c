@@ -167,6 +167,21 @@ static void json_inputs(trinity_registry *reg) {
     report("abi/messages-not-a-list", ERR_IS(rc, err, TRINITY_ERR_INVALID_INPUT), "rc %u", rc);
     trinity_error_free(err);
 
+    rc = trinity_cost(NULL, 3, S("{}"), false, &s, &err);
+    report("abi/cost-null-model", ERR_IS(rc, err, TRINITY_ERR_INVALID_INPUT), "rc %u", rc);
+    trinity_error_free(err);
+    rc = trinity_cost(S("gpt-4o"), S("{\"prompt_tokens\": -3}"), false, &s, &err);
+    report("abi/cost-negative-count", ERR_IS(rc, err, TRINITY_ERR_INVALID_INPUT), "rc %u", rc);
+    trinity_error_free(err);
+    rc = trinity_cost(S("gpt-4o"), S("{\"prompt_tokens\": 10}"), false, NULL, &err);
+    report("abi/cost-null-out", ERR_IS(rc, err, TRINITY_ERR_INVALID_INPUT), "rc %u", rc);
+    trinity_error_free(err);
+    rc = trinity_cost(S("gpt-4o"), S("{\"prompt_tokens\": 1000000}"), true, &s, &err);
+    report("abi/cost-estimated", rc == TRINITY_OK && strstr(s.ptr, "\"total_nano_usd\":2500000000") &&
+                                     strstr(s.ptr, "\"estimated\":true"),
+           "rc %u %s", rc, rc ? "" : s.ptr);
+    if (rc == TRINITY_OK) trinity_string_free(&s);
+
     rc = trinity_config_parse(S("providers: {x: {kind: telegraph}}"), false, &s, &err);
     const char *details = trinity_error_details(err);
     report("abi/config-error-path",
