@@ -24,8 +24,17 @@ SHAPES: dict[str, dict[str, int]] = {
 
 def price(m: dict[str, Any], u: dict[str, int]) -> dict[str, Any]:
     """nano-USD, rounded half up once; or the unpriced reason."""
-    g = {k: u.get(k, 0) for k in ("prompt_tokens", "completion_tokens", "cached_tokens",
-                                   "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens")}
+    g = {
+        k: u.get(k, 0)
+        for k in (
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "cache_write_tokens",
+            "cache_write_1h_tokens",
+            "reasoning_tokens",
+        )
+    }
     tiers = [t for t in m.get("price_tiers", []) if g["prompt_tokens"] > t["above_tokens"]]
     tier = max(tiers, key=lambda t: t["above_tokens"]) if tiers else {}
 
@@ -35,8 +44,11 @@ def price(m: dict[str, Any], u: dict[str, int]) -> dict[str, Any]:
 
     inp, out = rate("input_per_1m") or Fraction(0), rate("output_per_1m") or Fraction(0)
     parts = Fraction(0)
-    for tokens, field in (("cached_tokens", "cached_input_per_1m"), ("cache_write_tokens", "cache_write_5m_per_1m"),
-                          ("cache_write_1h_tokens", "cache_write_1h_per_1m")):
+    for tokens, field in (
+        ("cached_tokens", "cached_input_per_1m"),
+        ("cache_write_tokens", "cache_write_5m_per_1m"),
+        ("cache_write_1h_tokens", "cache_write_1h_per_1m"),
+    ):
         if g[tokens]:
             r = rate(field)
             if r is None and inp != 0:
@@ -61,25 +73,49 @@ def main() -> None:
     cases: list[dict[str, Any]] = []
     for m in models:
         for shape, usage in SHAPES.items():
-            cases.append({"id": f"cost/{m['id']}/{shape}", "op": "cost",
-                          "input": {"model": m["id"], "usage": usage}, "expect": {"cost": price(m, usage)}})
+            cases.append(
+                {
+                    "id": f"cost/{m['id']}/{shape}",
+                    "op": "cost",
+                    "input": {"model": m["id"], "usage": usage},
+                    "expect": {"cost": price(m, usage)},
+                }
+            )
     extra = [
         ("dated-name", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5", SHAPES["cached"]),
         ("prefixed-name", "openai/gpt-4o", "gpt-4o", SHAPES["plain"]),
         ("vertex-dated-name", "vertex_ai/claude-haiku-4-5@20251001", "claude-haiku-4-5", SHAPES["cache-write-1h"]),
     ]
     for name, asked, real, usage in extra:
-        cases.append({"id": f"cost/{name}", "op": "cost", "input": {"model": asked, "usage": usage},
-                      "expect": {"cost": price(by_id[real], usage)}})
-    cases.append({"id": "cost/unknown-model", "op": "cost",
-                  "input": {"model": "claude-opus-4-1-20250805", "usage": SHAPES["plain"]},
-                  "expect": {"cost": {"total_nano_usd": None, "unpriced_reason": "unknown_model"}}})
-    cases.append({"id": "cost/bad-usage", "op": "cost",
-                  "input": {"model": "gpt-4o", "usage": {"prompt_tokens": "many"}},
-                  "expect": {"error": "invalid_input"}})
-    doc = {"about": "Cost cases: input {model, usage}, expect.cost a subset of the CostDetail (nano-USD "
-                    "totals priced independently by scripts/gen_cost_fixture.py), or expect.error.",
-           "cases": cases}
+        cases.append(
+            {
+                "id": f"cost/{name}",
+                "op": "cost",
+                "input": {"model": asked, "usage": usage},
+                "expect": {"cost": price(by_id[real], usage)},
+            }
+        )
+    cases.append(
+        {
+            "id": "cost/unknown-model",
+            "op": "cost",
+            "input": {"model": "claude-opus-4-1-20250805", "usage": SHAPES["plain"]},
+            "expect": {"cost": {"total_nano_usd": None, "unpriced_reason": "unknown_model"}},
+        }
+    )
+    cases.append(
+        {
+            "id": "cost/bad-usage",
+            "op": "cost",
+            "input": {"model": "gpt-4o", "usage": {"prompt_tokens": "many"}},
+            "expect": {"error": "invalid_input"},
+        }
+    )
+    doc = {
+        "about": "Cost cases: input {model, usage}, expect.cost a subset of the CostDetail (nano-USD "
+        "totals priced independently by scripts/gen_cost_fixture.py), or expect.error.",
+        "cases": cases,
+    }
     (ROOT / "tests/fixtures/cost.json").write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{len(cases)} cost cases")
 
