@@ -87,16 +87,43 @@ fn engine_overhead() {
         let target = http.resolve(&req.model).unwrap();
         let body = serde_json::to_vec(&format.body(&req, &target.model, false, None)).unwrap();
         let resp = format.parse(&answer).unwrap();
-        let cost = target
-            .info
-            .as_deref()
-            .map(|m| trinity_core::llm::client::cost(m, &resp.usage));
+        let cost = trinity_core::cost::cost(target.info.as_deref(), &resp.usage, false);
         std::hint::black_box((body, resp, cost));
         samples.push(t.elapsed());
     }
     report(
         "request → routing → body → parse 1 KB answer → cost",
         samples,
+    );
+    cost_of_one_call();
+}
+
+/// Issue 12's bar: pricing one call (registry model, cached and reasoning tokens) ≤ 100 ns.
+fn cost_of_one_call() {
+    let registry = trinity_core::Registry::builtin();
+    let model = registry.get("claude-sonnet-4-5").unwrap();
+    let usage = trinity_core::llm::Usage {
+        prompt_tokens: 5_000,
+        completion_tokens: 900,
+        total_tokens: 5_900,
+        cached_tokens: 4_000,
+        cache_write_tokens: 500,
+        reasoning_tokens: 300,
+        ..Default::default()
+    };
+    let n = 2_000_000u32;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(trinity_core::cost::cost(
+            Some(std::hint::black_box(&model)),
+            std::hint::black_box(&usage),
+            false,
+        ));
+    }
+    println!(
+        "  {:<52} {:>6.1} ns/call",
+        "cost of one call (nano-USD, 5 token kinds)",
+        t.elapsed().as_nanos() as f64 / n as f64
     );
 }
 
