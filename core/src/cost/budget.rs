@@ -479,6 +479,7 @@ impl Budgets {
                 }));
             }
         }
+        let raw_user = user;
         let user = user.filter(|_| self.inner.limits.per_user_daily.is_some());
         let day = match &self.inner.backend {
             Backend::Local(m) => {
@@ -545,14 +546,15 @@ impl Budgets {
         Ok(Reservation {
             budgets: self.clone(),
             day,
-            user: user.map(Into::into),
+            user: raw_user.map(Into::into),
             estimate: estimate_nano,
             done: false,
         })
     }
 
     /// Records spend that was not reserved (a call whose cost is only known afterwards),
-    /// charged to the current windows. Never fails on a limit: the money is spent.
+    /// charged to the current windows. Never fails on a limit: the money is spent. `user` goes
+    /// to the ledger whether or not a per-user limit is set.
     pub async fn record(&self, user: Option<&str>, nano: u64) -> Result<()> {
         let now = unix_s(&self.inner.clock);
         let day = match &self.inner.backend {
@@ -562,7 +564,6 @@ impl Budgets {
                 .roll(window::day_of(now)),
             Backend::Redis(_) => window::day_of(now),
         };
-        let user = user.filter(|_| self.inner.limits.per_user_daily.is_some());
         self.charge(Charge {
             day,
             user,
@@ -697,8 +698,11 @@ impl Budgets {
             }
             Backend::Redis(s) => {
                 let now = unix_s(&self.inner.clock);
-                for (kind, fired, counter) in s.adjust(limits, now, c.day, c.user, c.release, c.add).await {
-                    push_alerts(&mut alerts, limits, kind, fired, counter, c.day, c.user);
+                let user = c.user.filter(|_| limits.per_user_daily.is_some());
+                let fired = s.adjust(limits, now, c.day, user, c.release, c.add).await;
+                for (kind, fired, counter) in fired {
+                    let u = user.filter(|_| kind == LimitKind::PerUserDaily);
+                    push_alerts(&mut alerts, limits, kind, fired, counter, c.day, u);
                 }
             }
         }
