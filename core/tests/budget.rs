@@ -404,7 +404,7 @@ fn a_hundred_writers_killed_at_random_moments_leave_a_ledger_with_no_wrong_line(
             })
             .collect();
         for kid in &mut kids {
-            std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
+            std::thread::sleep(Duration::from_micros(rng.random_range(5_000..60_000)));
             kid.kill().unwrap();
         }
         for kid in &mut kids {

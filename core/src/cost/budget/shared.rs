@@ -393,7 +393,16 @@ impl Shared {
         }
         debug_assert_eq!(PER_KEY, 7);
         let mut conn = self.conn.clone();
-        inv.invoke_async(&mut conn).await.map_err(redis_error)
+        match inv.invoke_async(&mut conn).await {
+            // The first call on a connection that died (a Redis restart) fails while the
+            // manager reconnects: one more try. (Were the script to have run before the
+            // connection dropped, a reserve's first hold would stay until the window ends:
+            // the safe side.)
+            Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                inv.invoke_async(&mut conn).await.map_err(redis_error)
+            }
+            done => done.map_err(redis_error),
+        }
     }
 }
 
