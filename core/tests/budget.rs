@@ -41,10 +41,7 @@ fn details(e: &Error) -> &Value {
 fn sixty_four_concurrent_calls_against_a_limit_that_fits_n_serve_exactly_n() {
     const E: u64 = 12_345_678; // 0.012345678 USD per call
     for n in [0u64, 1, 17, 63, 64] {
-        let b = local(
-            json!({"daily_usd": (n * E) as f64 / 1e9}),
-            Clock::System,
-        );
+        let b = local(json!({"daily_usd": (n * E) as f64 / 1e9}), Clock::System);
         let barrier = Arc::new(tokio::sync::Barrier::new(64));
         let results: Vec<Result<(), Error>> = rt::block_on(async {
             let tasks: Vec<_> = (0..64)
@@ -87,7 +84,10 @@ fn sixty_four_concurrent_calls_against_a_limit_that_fits_n_serve_exactly_n() {
 
 #[test]
 fn reserve_cost_per_call_is_printed_not_asserted() {
-    let b = local(json!({"daily_usd": 1e6, "monthly_usd": 1e6, "per_user_daily_usd": 1e6}), Clock::System);
+    let b = local(
+        json!({"daily_usd": 1e6, "monthly_usd": 1e6, "per_user_daily_usd": 1e6}),
+        Clock::System,
+    );
     let calls = 200_000u32;
     let t = std::time::Instant::now();
     rt::block_on(async {
@@ -195,12 +195,25 @@ fn windows_roll_over_at_utc_midnight_and_month_end() {
         assert_eq!(d["window"], "2028-02");
         assert_eq!(d["spent_usd"], 1.75);
         assert_eq!(d["resets_at"], "2028-03-01T00:00:00Z");
-        b.reserve(None, NANO / 4).await.unwrap().commit(NANO / 4).await.unwrap();
+        b.reserve(None, NANO / 4)
+            .await
+            .unwrap()
+            .commit(NANO / 4)
+            .await
+            .unwrap();
         assert!(b.reserve(None, 1).await.is_err());
         hand.set_ns(unix_s(2028, 3, 1, 0, 0, 0) * NANO - 1);
-        assert!(b.reserve(None, 1).await.is_err(), "23:59:59.999999999 is still February");
+        assert!(
+            b.reserve(None, 1).await.is_err(),
+            "23:59:59.999999999 is still February"
+        );
         hand.advance(Duration::from_nanos(1));
-        b.reserve(None, NANO).await.unwrap().commit(NANO).await.unwrap();
+        b.reserve(None, NANO)
+            .await
+            .unwrap()
+            .commit(NANO)
+            .await
+            .unwrap();
         let s = b.snapshot(None).await.unwrap();
         assert_eq!(
             (s.windows[0].window.as_str(), s.windows[1].window.as_str()),
@@ -218,7 +231,12 @@ fn per_user_daily_limit_isolates_users() {
     let (clock, hand) = at(2026, 12, 3, 9, 0, 0);
     let b = local(json!({"daily_usd": 10.0, "per_user_daily_usd": 1.0}), clock);
     rt::block_on(async {
-        b.reserve(Some("alice"), NANO).await.unwrap().commit(NANO).await.unwrap();
+        b.reserve(Some("alice"), NANO)
+            .await
+            .unwrap()
+            .commit(NANO)
+            .await
+            .unwrap();
         let e = b.reserve(Some("alice"), 1).await.unwrap_err();
         let d = details(&e);
         assert_eq!(d["limit"], "per_user_daily_usd");
@@ -226,8 +244,18 @@ fn per_user_daily_limit_isolates_users() {
         assert_eq!(d["window"], "2026-12-03");
         assert_eq!(d["spent_usd"], 1.0);
         // Bob, and calls without a user, are not touched by alice's spend.
-        b.reserve(Some("bob"), NANO).await.unwrap().commit(NANO).await.unwrap();
-        b.reserve(None, 2 * NANO).await.unwrap().commit(2 * NANO).await.unwrap();
+        b.reserve(Some("bob"), NANO)
+            .await
+            .unwrap()
+            .commit(NANO)
+            .await
+            .unwrap();
+        b.reserve(None, 2 * NANO)
+            .await
+            .unwrap()
+            .commit(2 * NANO)
+            .await
+            .unwrap();
         let s = b.snapshot(Some("alice")).await.unwrap();
         assert_eq!(s.windows[0].spent_nano, 4 * NANO);
         assert_eq!(s.windows[2].user.as_deref(), Some("alice"));
@@ -305,7 +333,10 @@ fn alerts_fire_once_per_window_per_fraction_and_a_panicking_callback_breaks_noth
         );
     });
     let s = rt::block_on(b.snapshot(None)).unwrap();
-    assert_eq!(s.alert_panics, 11, "every alert reached the panicking callback too");
+    assert_eq!(
+        s.alert_panics, 11,
+        "every alert reached the panicking callback too"
+    );
     assert!(b.remove_alert(panicky));
     assert!(!b.remove_alert(panicky));
 }
@@ -332,7 +363,10 @@ fn a_restarted_budget_with_a_ledger_keeps_the_days_and_months_spend() {
     let (clock, _hand) = at(2026, 12, 3, 12, 0, 0);
     let b = local(conf.clone(), clock);
     let restore = b.ledger_restore().clone();
-    assert_eq!((restore.records, restore.restored, restore.corrupt), (3, 3, 0));
+    assert_eq!(
+        (restore.records, restore.restored, restore.corrupt),
+        (3, 3, 0)
+    );
     rt::block_on(async {
         let s = b.snapshot(Some("alice")).await.unwrap();
         assert_eq!(s.windows[0].spent_nano, NANO * 7 / 10);
@@ -395,7 +429,12 @@ fn a_hundred_writers_killed_at_random_moments_leave_a_ledger_with_no_wrong_line(
         let mut kids: Vec<_> = (0..10u64)
             .map(|k| {
                 std::process::Command::new(&exe)
-                    .args(["ledger_writer_helper", "--exact", "--nocapture", "--test-threads=1"])
+                    .args([
+                        "ledger_writer_helper",
+                        "--exact",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
                     .env(WRITER_ENV, format!("{}|{}", path.display(), batch * 10 + k))
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
@@ -415,7 +454,9 @@ fn a_hundred_writers_killed_at_random_moments_leave_a_ledger_with_no_wrong_line(
     // Every line that reads back is one a writer wrote: its amount is the writer's.
     let mut per_writer = std::collections::BTreeMap::<u64, u64>::new();
     for r in &back.records {
-        let w: u64 = r.user.as_deref().unwrap()["writer-".len()..].parse().unwrap();
+        let w: u64 = r.user.as_deref().unwrap()["writer-".len()..]
+            .parse()
+            .unwrap();
         assert_eq!(r.nano / 1_000_000, w, "{r:?}");
         assert!((1..=1000).contains(&(r.nano % 1_000_000)), "{r:?}");
         assert_eq!(r.day, 20_790);
@@ -429,10 +470,16 @@ fn a_hundred_writers_killed_at_random_moments_leave_a_ledger_with_no_wrong_line(
         back.torn_tail
     );
     assert!(!back.records.is_empty(), "some writer got to write");
-    assert!(back.corrupt + back.torn_tail <= 100, "at most one torn line per kill");
+    assert!(
+        back.corrupt + back.torn_tail <= 100,
+        "at most one torn line per kill"
+    );
     // A budget started on that ledger counts exactly the verified records.
     let (clock, _hand) = at(2026, 12, 3, 13, 0, 0);
-    let b = local(json!({"daily_usd": 1e6, "ledger_path": path.to_str().unwrap()}), clock);
+    let b = local(
+        json!({"daily_usd": 1e6, "ledger_path": path.to_str().unwrap()}),
+        clock,
+    );
     let s = rt::block_on(b.snapshot(None)).unwrap();
     let total: u64 = back.records.iter().map(|r| r.nano).sum();
     assert_eq!(s.windows[0].spent_nano, total);
@@ -447,7 +494,10 @@ fn config_errors_name_the_field_path() {
         e.details.unwrap()["path"].as_str().unwrap().to_string()
     };
     assert_eq!(path_of(json!({"daily_usd": -1})), "budget.daily_usd");
-    assert_eq!(path_of(json!({"per_user_daily_usd": "ten"})), "budget.per_user_daily_usd");
+    assert_eq!(
+        path_of(json!({"per_user_daily_usd": "ten"})),
+        "budget.per_user_daily_usd"
+    );
     assert_eq!(path_of(json!({"alerts": [0.5, 1.5]})), "budget.alerts[1]");
     assert_eq!(path_of(json!({"alerts": [0]})), "budget.alerts[0]");
     assert_eq!(path_of(json!({"scope": "cluster"})), "budget.scope");
@@ -468,7 +518,9 @@ fn config_errors_name_the_field_path() {
     assert_eq!(new_err(json!({"ledger_path": " "})), "budget.ledger_path");
     assert_eq!(new_err(json!({"monthly_usd": 1e8})), "budget.monthly_usd");
     assert_eq!(
-        new_err(json!({"scope": "redis", "redis_url": "redis://127.0.0.1:1", "redis_prefix": "a{b}"})),
+        new_err(
+            json!({"scope": "redis", "redis_url": "redis://127.0.0.1:1", "redis_prefix": "a{b}"})
+        ),
         "budget.redis_prefix"
     );
     // Defaults.

@@ -117,7 +117,12 @@ fn spawn_worker(url: &str, prefix: &str, limit_nano: u64, estimate: u64, seed: u
     let spec = json!({"url": url, "prefix": prefix, "limit_nano": limit_nano,
                       "estimate": estimate, "seed": seed});
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "budget_worker", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "budget_worker",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WORKER_ENV, spec.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -159,7 +164,10 @@ fn four_workers(prefix: &str, during: impl FnOnce(&mut RedisServer, &str)) {
         .collect();
     during(&mut redis, &day_key(prefix));
     let totals = collect(workers);
-    let committed: u64 = totals.iter().map(|t| t["committed"].as_u64().unwrap()).sum();
+    let committed: u64 = totals
+        .iter()
+        .map(|t| t["committed"].as_u64().unwrap())
+        .sum();
     let key = day_key(prefix);
     let (spent, held) = (hget(&redis, &key, "spent"), hget(&redis, &key, "held"));
     eprintln!(
@@ -200,8 +208,12 @@ async fn sixty_four_concurrent_calls_on_redis_serve_exactly_n() {
     let redis = RedisServer::start().expect("redis-server installed by `make setup-redis`");
     const E: u64 = 7_654_321;
     for n in [0u64, 5, 63] {
-        let b = shared(&redis.url(), &format!("c{n}"), json!({"daily_usd": (n * E) as f64 / 1e9}))
-            .await;
+        let b = shared(
+            &redis.url(),
+            &format!("c{n}"),
+            json!({"daily_usd": (n * E) as f64 / 1e9}),
+        )
+        .await;
         let barrier = Arc::new(tokio::sync::Barrier::new(64));
         let tasks: Vec<_> = (0..64)
             .map(|_| {
@@ -221,7 +233,10 @@ async fn sixty_four_concurrent_calls_on_redis_serve_exactly_n() {
             }
         }
         let s = b.snapshot(None).await.unwrap();
-        eprintln!("redis, limit for {n}: served {served}/64, spent {}", s.windows[0].spent_nano);
+        eprintln!(
+            "redis, limit for {n}: served {served}/64, spent {}",
+            s.windows[0].spent_nano
+        );
         assert_eq!(served, n);
         assert_eq!(s.windows[0].spent_nano, n * E);
         assert_eq!(s.windows[0].reserved_nano, 0);
@@ -254,7 +269,12 @@ async fn fails_closed_while_redis_is_down_keeps_commits_and_fires_alerts_once_ac
         .collect();
     assert_eq!(
         fired,
-        ["0.5 None", "0.5 Some(\"ann\")", "0.8 Some(\"ann\")", "1 Some(\"ann\")"]
+        [
+            "0.5 None",
+            "0.5 Some(\"ann\")",
+            "0.8 Some(\"ann\")",
+            "1 Some(\"ann\")"
+        ]
     );
     a.record(None, NANO / 20).await.unwrap(); // 0.65: nothing new, whichever process
     assert!(seen.lock().unwrap().is_empty());
@@ -311,7 +331,10 @@ async fn fails_closed_while_redis_is_down_keeps_commits_and_fires_alerts_once_ac
     b.record(None, NANO / 10).await.unwrap(); // 0.85
     a.record(None, NANO / 100).await.unwrap();
     let fired: Vec<f64> = seen.lock().unwrap().drain(..).map(|a| a.fraction).collect();
-    assert!(fired.contains(&0.8) && fired.iter().filter(|f| **f == 0.8).count() == 1, "{fired:?}");
+    assert!(
+        fired.contains(&0.8) && fired.iter().filter(|f| **f == 0.8).count() == 1,
+        "{fired:?}"
+    );
 }
 
 #[tokio::test]
@@ -324,10 +347,18 @@ async fn windows_on_redis_follow_the_clock() {
     b.record(None, NANO).await.unwrap();
     let e = b.reserve(None, 1).await.unwrap_err();
     let d = e.details.unwrap();
-    assert_eq!((d["limit"].as_str(), d["window"].as_str()), (Some("daily_usd"), Some("2026-12-31")));
+    assert_eq!(
+        (d["limit"].as_str(), d["window"].as_str()),
+        (Some("daily_usd"), Some("2026-12-31"))
+    );
     assert_eq!(d["resets_at"], "2027-01-01T00:00:00Z");
     hand.advance(Duration::from_secs(1));
-    b.reserve(None, NANO).await.unwrap().commit(NANO).await.unwrap();
+    b.reserve(None, NANO)
+        .await
+        .unwrap()
+        .commit(NANO)
+        .await
+        .unwrap();
     let s = b.snapshot(None).await.unwrap();
     assert_eq!(s.windows[0].window, "2027-01-01");
     assert_eq!(s.windows[1].window, "2027-01");

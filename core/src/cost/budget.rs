@@ -332,7 +332,11 @@ impl Budgets {
     /// Checks `cfg` (errors name the field path), reads the ledger back when there is one, and
     /// for `scope: redis` connects to `redis_url` (`budget.redis_url`, else `cache.redis.url`:
     /// the caller resolves it). Must run inside a tokio runtime for `scope: redis`.
-    pub async fn new(cfg: &BudgetConfig, clock: Clock, redis_url: Option<String>) -> Result<Budgets> {
+    pub async fn new(
+        cfg: &BudgetConfig,
+        clock: Clock,
+        redis_url: Option<String>,
+    ) -> Result<Budgets> {
         let limits = Limits::from_config(cfg)?;
         let (ledger, read_back) = match &cfg.ledger_path {
             Some(p) if p.trim().is_empty() => {
@@ -381,16 +385,12 @@ impl Budgets {
                 Backend::Local(Mutex::new(st))
             }
             LimitScope::Redis => {
-                let url = cfg
-                    .redis_url
-                    .clone()
-                    .or(redis_url)
-                    .ok_or_else(|| {
-                        path_error(
-                            "budget.redis_url",
-                            "scope: redis needs budget.redis_url or cache.redis.url",
-                        )
-                    })?;
+                let url = cfg.redis_url.clone().or(redis_url).ok_or_else(|| {
+                    path_error(
+                        "budget.redis_url",
+                        "scope: redis needs budget.redis_url or cache.redis.url",
+                    )
+                })?;
                 if cfg.redis_prefix.is_empty() || cfg.redis_prefix.contains(['{', '}']) {
                     return Err(path_error(
                         "budget.redis_prefix",
@@ -595,7 +595,14 @@ impl Budgets {
         let month = window::month_of_day(day);
         let mut windows = vec![
             window_snapshot(LimitKind::Daily, limits.daily, daily, day, month, None),
-            window_snapshot(LimitKind::Monthly, limits.monthly, monthly, day, month, None),
+            window_snapshot(
+                LimitKind::Monthly,
+                limits.monthly,
+                monthly,
+                day,
+                month,
+                None,
+            ),
         ];
         if let (Some(u), Some(c)) = (user, user_c) {
             windows.push(window_snapshot(
@@ -659,7 +666,15 @@ impl Budgets {
                 if st.day == c.day {
                     settle(&mut st.daily, c);
                     let f = st.daily.crossed(limits.daily, limits);
-                    push_alerts(&mut alerts, limits, LimitKind::Daily, f, st.daily, c.day, None);
+                    push_alerts(
+                        &mut alerts,
+                        limits,
+                        LimitKind::Daily,
+                        f,
+                        st.daily,
+                        c.day,
+                        None,
+                    );
                     if let (Some(u), Some(_)) = (c.user, limits.per_user_daily) {
                         if let Some(uc) = st.users.get_mut(u) {
                             settle(uc, c);

@@ -197,9 +197,7 @@ impl Ledger {
                 .and_then(|_| file.read_exact(&mut last))
                 .map_err(|e| ledger_io(&path, e))?;
             if last[0] != b'\n' {
-                (&file)
-                    .write_all(b"\n")
-                    .map_err(|e| ledger_io(&path, e))?;
+                (&file).write_all(b"\n").map_err(|e| ledger_io(&path, e))?;
             }
         }
         let shared = Arc::new(Shared {
@@ -389,7 +387,10 @@ mod tests {
             vec![1, 3, 4]
         );
         assert_eq!((r.corrupt, r.torn_tail), (2, 0));
-        assert_eq!(read(&dir.path().join("none")).unwrap(), LedgerReadBack::default());
+        assert_eq!(
+            read(&dir.path().join("none")).unwrap(),
+            LedgerReadBack::default()
+        );
     }
 
     #[test]

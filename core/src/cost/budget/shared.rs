@@ -218,7 +218,9 @@ impl Shared {
         self.replay(limits, now).await;
         let day = window::day_of(now);
         let keys = self.keys(day, user);
-        let reply = self.run("reserve", estimate, limits, now, &keys, &[]).await?;
+        let reply = self
+            .run("reserve", estimate, limits, now, &keys, &[])
+            .await?;
         if reply.first() == Some(&1) {
             let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
             for k in &keys {
@@ -281,7 +283,12 @@ impl Shared {
     }
 
     /// Updates this process's shares after an adjustment Redis took; the alerts that fired.
-    fn settled(&self, keys: &[Key], adj: &[(u64, u64)], reply: &[i64]) -> Vec<(LimitKind, u32, Counter)> {
+    fn settled(
+        &self,
+        keys: &[Key],
+        adj: &[(u64, u64)],
+        reply: &[i64],
+    ) -> Vec<(LimitKind, u32, Counter)> {
         let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
         let mut fired = Vec::new();
         for (i, (k, (release, add))) in keys.iter().zip(adj).enumerate() {

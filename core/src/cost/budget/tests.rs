@@ -20,7 +20,10 @@ fn an_exhausted_limit_refuses_even_a_zero_estimate() {
     assert!(!c.fits(100, 1));
     assert!(c.fits(101, 1));
     assert!(!c.fits(101, 2));
-    assert!(!Counter::default().fits(0, 0), "a zero limit allows nothing");
+    assert!(
+        !Counter::default().fits(0, 0),
+        "a zero limit allows nothing"
+    );
 }
 
 #[test]

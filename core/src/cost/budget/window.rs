@@ -134,7 +134,9 @@ mod tests {
         assert_eq!(month_label(month), "2026-12");
         assert_eq!(rfc3339(month_end_s(month)), "2027-01-01T00:00:00Z");
         assert_eq!(
-            rfc3339(month_end_s(month_of_day(day_of(unix_s(2028, 2, 10, 0, 0, 0))))),
+            rfc3339(month_end_s(month_of_day(day_of(unix_s(
+                2028, 2, 10, 0, 0, 0
+            ))))),
             "2028-03-01T00:00:00Z"
         );
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
