@@ -335,6 +335,22 @@ async fn fails_closed_while_redis_is_down_keeps_commits_and_fires_alerts_once_ac
         fired.contains(&0.8) && fired.iter().filter(|f| **f == 0.8).count() == 1,
         "{fired:?}"
     );
+    // Spend kept while Redis was down reaches an alert when it is replayed: delivered then.
+    redis.kill();
+    a.record(None, NANO / 5).await.unwrap();
+    redis.restart().unwrap();
+    while let Err(e) = a.snapshot(None).await {
+        assert_eq!(e.kind, ErrorKind::Network, "{e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // a's own share 0.2 + 0.05 + 0.05 + 0.05 + 0.01 restored, 0.2 replayed: 0.56 of 1.
+    let fired: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .drain(..)
+        .map(|a| format!("{} {}", a.fraction, a.spent_nano))
+        .collect();
+    assert_eq!(fired, ["0.5 560000000"]);
 }
 
 #[tokio::test]

@@ -84,6 +84,17 @@ impl LimitKind {
             LimitKind::PerUserDaily => "per_user_daily_usd",
         }
     }
+
+    /// This limit's window holding `day`: its label and the Unix second it ends.
+    fn window(self, day: u32) -> (String, u64) {
+        match self {
+            LimitKind::Monthly => {
+                let m = window::month_of_day(day);
+                (window::month_label(m), window::month_end_s(m))
+            }
+            _ => (window::day_label(day), window::day_end_s(day)),
+        }
+    }
 }
 
 /// A fraction of a limit reached by spend.
@@ -503,9 +514,8 @@ impl Budgets {
                     }
                 };
                 if let Some((kind, counter)) = failed {
-                    let month = st.month;
                     drop(st);
-                    return Err(self.refuse(kind, counter, estimate_nano, day, month, user));
+                    return Err(self.refuse(kind, counter, estimate_nano, day, user));
                 }
                 st.daily.held += estimate_nano;
                 st.monthly.held += estimate_nano;
@@ -526,10 +536,11 @@ impl Budgets {
                 day
             }
             Backend::Redis(s) => {
-                match s
+                let reply = s
                     .reserve(&self.inner.limits, now, user, estimate_nano)
-                    .await?
-                {
+                    .await;
+                self.fire_replayed(s);
+                match reply? {
                     Ok(day) => day,
                     Err((kind, spent, held, day)) => {
                         let counter = Counter {
@@ -537,8 +548,7 @@ impl Budgets {
                             held,
                             fired: 0,
                         };
-                        let month = window::month_of_day(day);
-                        return Err(self.refuse(kind, counter, estimate_nano, day, month, user));
+                        return Err(self.refuse(kind, counter, estimate_nano, day, user));
                     }
                 }
             }
@@ -588,21 +598,15 @@ impl Budgets {
             }
             Backend::Redis(s) => {
                 let day = window::day_of(now);
-                let (d, m, u) = s.peek(limits, now, day, user).await?;
+                let reply = s.peek(limits, now, day, user).await;
+                self.fire_replayed(s);
+                let (d, m, u) = reply?;
                 (day, d, m, u)
             }
         };
-        let month = window::month_of_day(day);
         let mut windows = vec![
-            window_snapshot(LimitKind::Daily, limits.daily, daily, day, month, None),
-            window_snapshot(
-                LimitKind::Monthly,
-                limits.monthly,
-                monthly,
-                day,
-                month,
-                None,
-            ),
+            window_snapshot(LimitKind::Daily, limits.daily, daily, day, None),
+            window_snapshot(LimitKind::Monthly, limits.monthly, monthly, day, None),
         ];
         if let (Some(u), Some(c)) = (user, user_c) {
             windows.push(window_snapshot(
@@ -610,7 +614,6 @@ impl Budgets {
                 limits.per_user_daily,
                 c,
                 day,
-                month,
                 Some(u),
             ));
         }
@@ -634,14 +637,10 @@ impl Budgets {
         counter: Counter,
         estimate: u64,
         day: u32,
-        month: u32,
         user: Option<&str>,
     ) -> Error {
         self.inner.rejected.fetch_add(1, Ordering::Relaxed);
-        let (label, resets) = match kind {
-            LimitKind::Monthly => (window::month_label(month), window::month_end_s(month)),
-            _ => (window::day_label(day), window::day_end_s(day)),
-        };
+        let (label, resets) = kind.window(day);
         exceeded(Exceeded {
             kind,
             limit: self.inner.limits.of(kind).unwrap_or(0),
@@ -719,6 +718,7 @@ impl Budgets {
                     let u = user.filter(|_| kind == LimitKind::PerUserDaily);
                     push_alerts(&mut alerts, limits, kind, fired, counter, c.day, u);
                 }
+                self.fire_replayed(s);
             }
         }
         let mut result = Ok(());
@@ -734,6 +734,28 @@ impl Budgets {
         }
         self.fire(&alerts);
         result
+    }
+
+    /// Delivers the alerts reached by adjustments replayed after Redis came back.
+    fn fire_replayed(&self, s: &shared::Shared) {
+        let replayed = s.take_replayed_alerts();
+        if replayed.is_empty() {
+            return;
+        }
+        let mut alerts = Vec::new();
+        for (kind, mask, counter, day, user) in replayed {
+            let limits = &self.inner.limits;
+            push_alerts(
+                &mut alerts,
+                limits,
+                kind,
+                mask,
+                counter,
+                day,
+                user.as_deref(),
+            );
+        }
+        self.fire(&alerts);
     }
 
     fn fire(&self, alerts: &[BudgetAlert]) {
@@ -870,10 +892,7 @@ fn push_alerts(
         return;
     }
     let Some(limit) = limits.of(kind) else { return };
-    let window = match kind {
-        LimitKind::Monthly => window::month_label(window::month_of_day(day)),
-        _ => window::day_label(day),
-    };
+    let (window, _) = kind.window(day);
     for (i, f) in limits.alerts.iter().enumerate() {
         if fired & (1 << i) != 0 {
             out.push(BudgetAlert {
@@ -895,13 +914,9 @@ fn window_snapshot(
     limit: Option<u64>,
     c: Counter,
     day: u32,
-    month: u32,
     user: Option<&str>,
 ) -> WindowSnapshot {
-    let (window, resets) = match kind {
-        LimitKind::Monthly => (window::month_label(month), window::month_end_s(month)),
-        _ => (window::day_label(day), window::day_end_s(day)),
-    };
+    let (window, resets) = kind.window(day);
     let remaining = limit.map(|l| l.saturating_sub(c.spent.saturating_add(c.held)));
     WindowSnapshot {
         limit: kind,

@@ -24,7 +24,8 @@
 //! process's share into a window hash the first time that process touches it and finds no
 //! `h:<nonce>` field (a fresh key). Once every live process has made a call the totals are
 //! exact again, except the shares of processes that died before the restart, and replies lost
-//! in flight at the moment of the restart.
+//! in flight at the moment of the restart. Alert flags are lost too: a fraction already passed
+//! fires once more when spend next reaches it.
 //!
 //! **Redis unreachable: fail closed.** `reserve` and `snapshot` fail with `network` (details
 //! `{budget: "redis", unavailable: true}`): a budget that cannot count must not let money be
@@ -122,6 +123,8 @@ return out
 #[derive(Clone, Debug)]
 struct Key {
     kind: LimitKind,
+    day: u32,
+    user: Option<String>,
     name: String,
     /// Unix second the window ends.
     end_s: u64,
@@ -151,12 +154,27 @@ pub(super) struct Shared {
     own: Mutex<HashMap<String, Own>>,
     pending: Mutex<HashMap<String, Pending>>,
     has_pending: AtomicBool,
+    /// Alerts reached by replayed adjustments, for the caller to deliver.
+    replayed_alerts: Mutex<Vec<ReplayedAlert>>,
 }
+
+/// An alert reached by a replayed adjustment: limit, fired mask, counter, day, user.
+pub(super) type ReplayedAlert = (LimitKind, u32, Counter, u32, Option<String>);
 
 /// Reserve refused: the limit, the window's spent and held, the day.
 pub(super) type Refused = (LimitKind, u64, u64, u32);
 
 impl Shared {
+    /// Takes the alerts replayed adjustments reached.
+    pub(super) fn take_replayed_alerts(&self) -> Vec<ReplayedAlert> {
+        std::mem::take(
+            &mut *self
+                .replayed_alerts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+
     pub(super) async fn connect(url: &str, prefix: &str) -> Result<Shared> {
         let client = redis::Client::open(url).map_err(|e| {
             Error::config(format!("budget.redis_url: bad Redis URL: {e}"))
@@ -179,6 +197,7 @@ impl Shared {
             own: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             has_pending: AtomicBool::new(false),
+            replayed_alerts: Mutex::new(Vec::new()),
         })
     }
 
@@ -189,11 +208,15 @@ impl Shared {
         let mut keys = vec![
             Key {
                 kind: LimitKind::Daily,
+                day,
+                user: None,
                 name: format!("{{{}}}:d:{day_label}", self.prefix),
                 end_s: window::day_end_s(day),
             },
             Key {
                 kind: LimitKind::Monthly,
+                day,
+                user: None,
                 name: format!("{{{}}}:m:{}", self.prefix, window::month_label(month)),
                 end_s: window::month_end_s(month),
             },
@@ -201,6 +224,8 @@ impl Shared {
         if let Some(u) = user {
             keys.push(Key {
                 kind: LimitKind::PerUserDaily,
+                day,
+                user: Some(u.to_string()),
                 name: format!("{{{}}}:u:{day_label}:{u}", self.prefix),
                 end_s: window::day_end_s(day),
             });
@@ -329,9 +354,8 @@ impl Shared {
         self.has_pending.store(true, Ordering::Release);
     }
 
-    /// Applies adjustments kept while Redis was unreachable (one window at a time). Alerts
-    /// they reach fire on the next adjustment of the window's hash... or never, if none comes:
-    /// a replay runs inside another call, with no callback path of its own.
+    /// Applies adjustments kept while Redis was unreachable (one window at a time); the alerts
+    /// they reach wait in `replayed_alerts` for the caller.
     async fn replay(&self, limits: &Limits, now: u64) {
         if !self.has_pending.load(Ordering::Acquire) {
             return;
@@ -346,7 +370,14 @@ impl Shared {
             let adj = [(p.release, p.add)];
             match self.run("adjust", 0, limits, now, &keys, &adj).await {
                 Ok(reply) => {
-                    self.settled(&keys, &adj, &reply);
+                    let fired = self.settled(&keys, &adj, &reply);
+                    let mut out = self
+                        .replayed_alerts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    for (kind, mask, counter) in fired {
+                        out.push((kind, mask, counter, p.key.day, p.key.user.clone()));
+                    }
                 }
                 Err(_) => {
                     let [key] = keys;
