@@ -663,51 +663,17 @@ impl Budgets {
                 let mut st = m.lock().unwrap_or_else(|p| p.into_inner());
                 let month = window::month_of_day(c.day);
                 if st.day == c.day {
-                    settle(&mut st.daily, c);
-                    let f = st.daily.crossed(limits.daily, limits);
-                    push_alerts(
-                        &mut alerts,
-                        limits,
-                        LimitKind::Daily,
-                        f,
-                        st.daily,
-                        c.day,
-                        None,
-                    );
+                    settle_and_alert(&mut st.daily, c, limits, LimitKind::Daily, &mut alerts);
                     if let (Some(u), Some(_)) = (c.user, limits.per_user_daily) {
-                        if let Some(uc) = st.users.get_mut(u) {
-                            settle(uc, c);
-                        } else {
-                            let mut uc = Counter::default();
-                            settle(&mut uc, c);
-                            st.users.insert(u.into(), uc);
+                        if !st.users.contains_key(u) {
+                            st.users.insert(u.into(), Counter::default());
                         }
                         let uc = st.users.get_mut(u).expect("just set");
-                        let f = uc.crossed(limits.per_user_daily, limits);
-                        let uc = *uc;
-                        push_alerts(
-                            &mut alerts,
-                            limits,
-                            LimitKind::PerUserDaily,
-                            f,
-                            uc,
-                            c.day,
-                            c.user,
-                        );
+                        settle_and_alert(uc, c, limits, LimitKind::PerUserDaily, &mut alerts);
                     }
                 }
                 if st.month == month {
-                    settle(&mut st.monthly, c);
-                    let f = st.monthly.crossed(limits.monthly, limits);
-                    push_alerts(
-                        &mut alerts,
-                        limits,
-                        LimitKind::Monthly,
-                        f,
-                        st.monthly,
-                        c.day,
-                        None,
-                    );
+                    settle_and_alert(&mut st.monthly, c, limits, LimitKind::Monthly, &mut alerts);
                 }
             }
             Backend::Redis(s) => {
@@ -877,6 +843,20 @@ impl Drop for Reservation {
 fn settle(c: &mut Counter, charge: Charge<'_>) {
     c.held = c.held.saturating_sub(charge.release);
     c.spent = c.spent.saturating_add(charge.add);
+}
+
+/// Settles `charge` on one window's counter and collects the alerts it reaches.
+fn settle_and_alert(
+    counter: &mut Counter,
+    charge: Charge<'_>,
+    limits: &Limits,
+    kind: LimitKind,
+    out: &mut Vec<BudgetAlert>,
+) {
+    settle(counter, charge);
+    let fired = counter.crossed(limits.of(kind), limits);
+    let user = charge.user.filter(|_| kind == LimitKind::PerUserDaily);
+    push_alerts(out, limits, kind, fired, *counter, charge.day, user);
 }
 
 fn push_alerts(
