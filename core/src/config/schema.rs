@@ -272,12 +272,60 @@ pub struct QueueConfig {
     pub aging_ms: PositiveInt,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Spend limits in USD (enforced by `cost::budget::Budgets`). Windows are calendar days and
+/// months in UTC; per-user limits key on the request's `metadata.user`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
     pub daily_usd: Option<NonNegative>,
     pub monthly_usd: Option<NonNegative>,
     pub per_request_usd: Option<NonNegative>,
+    pub per_user_daily_usd: Option<NonNegative>,
+    /// `local`: this process; `redis`: shared by every process using the Redis server.
+    pub scope: LimitScope,
+    /// For `scope: redis`: the server shared by every process (default: `cache.redis.url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// Key prefix (and cluster hash tag) of the shared counters: `{trinity:budget}:d:2026-12-03`.
+    pub redis_prefix: String,
+    /// Fractions of each limit at which alert callbacks fire, once per window.
+    pub alerts: Vec<AlertFraction>,
+    /// Append-only spend ledger (JSON lines) read back on start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_path: Option<String>,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            daily_usd: None,
+            monthly_usd: None,
+            per_request_usd: None,
+            per_user_daily_usd: None,
+            scope: LimitScope::Local,
+            redis_url: None,
+            redis_prefix: "trinity:budget".to_string(),
+            alerts: vec![AlertFraction(0.5), AlertFraction(0.8), AlertFraction(1.0)],
+            ledger_path: None,
+        }
+    }
+}
+
+/// A budget alert threshold: a fraction in (0, 1].
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct AlertFraction(pub f64);
+
+impl<'de> Deserialize<'de> for AlertFraction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(d)?.as_f64() {
+            Some(v) if v > 0.0 && v <= 1.0 => Ok(AlertFraction(v)),
+            _ => Err(D::Error::custom(
+                "expected a number greater than 0 and at most 1",
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
