@@ -99,6 +99,16 @@ impl Config {
                 ));
             }
         }
+        crate::cost::budget::validate(&self.budget)?;
+        if self.budget.scope == LimitScope::Redis
+            && self.budget.redis_url.is_none()
+            && self.cache.redis.is_none()
+        {
+            return Err(config_error(
+                "budget.redis_url",
+                "scope: redis needs budget.redis_url or cache.redis.url",
+            ));
+        }
         if let Some(redis) = &self.cache.redis {
             if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) {
                 return Err(config_error(

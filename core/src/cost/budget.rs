@@ -165,6 +165,12 @@ struct Limits {
     alerts: Vec<f64>,
 }
 
+/// Checks the `budget` section's limits and alert fractions (errors name the field path), as
+/// config parsing does; the rest is checked when the budget is built.
+pub fn validate(cfg: &BudgetConfig) -> Result<()> {
+    Limits::from_config(cfg).map(|_| ())
+}
+
 impl Limits {
     fn from_config(cfg: &BudgetConfig) -> Result<Limits> {
         let limit = |v: Option<crate::config::NonNegative>, field: &str| -> Result<Option<u64>> {

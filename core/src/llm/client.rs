@@ -8,10 +8,12 @@
 use super::http::ChunkStream;
 use super::pricing;
 use super::provider::Provider;
+use super::spend::{Hold, Spend};
 use super::types::{ChatRequest, ChatResponse, Usage};
 use crate::cache::{self, Cache};
 use crate::config::{Config, ProviderKind};
 use crate::config::{LimitScope, RouteStrategy};
+use crate::cost::budget::{BudgetAlert, BudgetSnapshot};
 use crate::cost::{self, CostDetail};
 use crate::error::{Error, Result};
 use crate::registry::{self, Model, Registry};
@@ -53,6 +55,8 @@ struct Engine {
     shared_limits: HashMap<String, Arc<SharedLimit>>,
     breaker: Option<BreakerSettings>,
     policy: RetryPolicy,
+    /// The `budget` section, when it sets a limit or a ledger.
+    spend: Option<Spend>,
 }
 
 /// Ad-hoc routes kept at most (model names come from callers).
@@ -139,6 +143,25 @@ impl Client {
             .map(|(k, q)| (k.clone(), q.snapshot()))
             .collect()
     }
+
+    /// Calls `f` each time spend passes one of `budget.alerts` of a limit (once per window).
+    /// A `config` error when the config sets no budget limit: nothing would ever fire.
+    pub fn on_budget_alert(&self, f: impl Fn(&BudgetAlert) + Send + Sync + 'static) -> Result<()> {
+        self.spend()?.on_alert(f);
+        Ok(())
+    }
+
+    /// Spend and holds of the day, the month and `user`'s day, against their limits.
+    pub async fn budget(&self, user: Option<&str>) -> Result<BudgetSnapshot> {
+        self.spend()?.snapshot(user).await
+    }
+
+    fn spend(&self) -> Result<&Spend> {
+        self.engine.spend.as_ref().ok_or_else(|| {
+            Error::config("no budget is configured (budget.daily_usd, monthly_usd, per_request_usd, per_user_daily_usd or ledger_path)")
+                .with_details(serde_json::json!({ "path": "budget" }))
+        })
+    }
 }
 
 impl Engine {
@@ -192,6 +215,7 @@ impl Engine {
             shared_limits,
             breaker,
             policy: RetryPolicy::from(&config.retry),
+            spend: Spend::new(&config),
             registry,
             config,
         };
@@ -445,7 +469,7 @@ impl Attempt {
 impl Engine {
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse> {
         let started = Instant::now();
-        let (served, route) = self
+        let (served, route, hold) = self
             .routed(req, |a| async move {
                 let t = &a.target;
                 t.provider
@@ -462,11 +486,15 @@ impl Engine {
         resp.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         pricing::price_response(&mut resp, req, target.info.as_deref());
         resp.attempts = served.attempts;
+        if let Some(hold) = hold {
+            let spent = resp.cost_detail.as_ref().and_then(|d| d.total_nano_usd);
+            hold.settle(spent.unwrap_or(0)).await;
+        }
         Ok(resp)
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream> {
-        let (served, route) = self
+        let (served, route, hold) = self
             .routed(req, |a| async move {
                 let t = &a.target;
                 let stream = t
@@ -482,7 +510,7 @@ impl Engine {
             })
             .await?;
         let info = route.members[served.member].target.info.clone();
-        Ok(pricing::priced_stream(served.value, req, info))
+        Ok(pricing::priced_stream(served.value, req, info, hold))
     }
 
     /// The request path shared by chats and streams: the model's route, estimates for limits
@@ -491,7 +519,7 @@ impl Engine {
         &self,
         req: &ChatRequest,
         send: F,
-    ) -> Result<(Served<T>, Arc<Route<Target>>)>
+    ) -> Result<(Served<T>, Arc<Route<Target>>, Option<Hold>)>
     where
         F: Fn(Attempt) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -499,6 +527,15 @@ impl Engine {
     {
         let route = self.route_for(&req.model)?;
         let (tokens, costs) = self.estimate(req, &route);
+        // Held before any network call; released if no provider answers.
+        let hold = match &self.spend {
+            Some(spend) => Some(
+                spend
+                    .hold(budget_user(req), budget_estimate(req, &route))
+                    .await?,
+            ),
+            None => None,
+        };
         let idempotency_key: Arc<str> = idempotency_key().into();
         let plan = Plan {
             tokens,
@@ -520,7 +557,7 @@ impl Engine {
                 }
             })
             .await?;
-        Ok((served, route))
+        Ok((served, route, hold))
     }
 
     /// A slot in the provider's queue; the request's `metadata.priority` (an integer) orders it.
@@ -558,6 +595,32 @@ impl Engine {
             .collect();
         (prompt + output, costs)
     }
+}
+
+/// Whose budget a request spends: `metadata.user`, else the request's `user`.
+fn budget_user(req: &ChatRequest) -> Option<&str> {
+    req.metadata
+        .as_ref()
+        .and_then(|m| m.get("user"))
+        .and_then(|u| u.as_str())
+        .or(req.user.as_deref())
+}
+
+/// The most a request may cost on its route: exact prompt tokens, and for the answer its
+/// `max_tokens`, else the model's max output; the dearest deployment counts.
+fn budget_estimate(req: &ChatRequest, route: &Route<Target>) -> u64 {
+    route
+        .members
+        .iter()
+        .filter_map(|m| {
+            let info = m.target.info.as_deref()?;
+            let mut usage = pricing::counted_usage(req, "", Some(info));
+            usage.completion_tokens = req.max_tokens.map_or(info.max_output_tokens, u64::from);
+            usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+            cost::cost(Some(info), &usage, true).total_nano_usd
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// One key for every attempt of a request, sent as `Idempotency-Key`.

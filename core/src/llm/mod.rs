@@ -7,6 +7,7 @@ pub mod errors;
 pub mod http;
 pub mod pricing;
 pub mod provider;
+pub mod spend;
 pub mod sse;
 pub mod types;
 pub mod wire;

@@ -4,6 +4,7 @@
 //! cost is marked `estimated`; it is never left at 0.
 
 use super::http::ChunkStream;
+use super::spend::Hold;
 use super::types::{ChatChunk, ChatRequest, ChatResponse, Usage};
 use crate::cost::{self, CostDetail};
 use crate::registry::Model;
@@ -25,11 +26,14 @@ pub fn price_response(resp: &mut ChatResponse, req: &ChatRequest, info: Option<&
 }
 
 /// The usage chunk of `stream` gets the stream's cost. A stream that ends without reporting
-/// usage gets one more chunk with the usage counted here and an `estimated` cost.
+/// usage gets one more chunk with the usage counted here and an `estimated` cost. The budget
+/// `hold` is settled with that cost; a stream cut short or dropped settles what was received,
+/// counted.
 pub fn priced_stream(
     stream: ChunkStream,
     req: &ChatRequest,
     info: Option<Arc<Model>>,
+    hold: Option<Hold>,
 ) -> ChunkStream {
     struct State {
         inner: ChunkStream,
@@ -38,6 +42,23 @@ pub fn priced_stream(
         received: String,
         priced: bool,
         done: bool,
+        hold: Option<Hold>,
+    }
+    impl State {
+        fn settle(&mut self, detail: &CostDetail) {
+            if let Some(hold) = self.hold.take() {
+                hold.settle_later(detail.total_nano_usd.unwrap_or(0));
+            }
+        }
+    }
+    impl Drop for State {
+        fn drop(&mut self) {
+            if self.hold.is_some() {
+                let usage = counted_usage(&self.req, &self.received, self.info.as_deref());
+                let detail = cost::cost(self.info.as_deref(), &usage, true);
+                self.settle(&detail);
+            }
+        }
     }
     let state = State {
         inner: stream,
@@ -46,6 +67,7 @@ pub fn priced_stream(
         received: String::new(),
         priced: false,
         done: false,
+        hold,
     };
     Box::pin(futures_util::stream::unfold(state, |mut s| async move {
         if s.done {
@@ -54,7 +76,9 @@ pub fn priced_stream(
         match s.inner.next().await {
             Some(Ok(mut chunk)) => {
                 if let Some(usage) = chunk.usage {
-                    set_cost(&mut chunk, cost::cost(s.info.as_deref(), &usage, false));
+                    let detail = cost::cost(s.info.as_deref(), &usage, false);
+                    s.settle(&detail);
+                    set_cost(&mut chunk, detail);
                     s.priced = true;
                 } else if !s.priced {
                     s.received.push_str(&chunk.delta);
@@ -76,7 +100,9 @@ pub fn priced_stream(
                     usage: Some(usage),
                     ..Default::default()
                 };
-                set_cost(&mut last, cost::cost(s.info.as_deref(), &usage, true));
+                let detail = cost::cost(s.info.as_deref(), &usage, true);
+                s.settle(&detail);
+                set_cost(&mut last, detail);
                 Some((Ok(last), s))
             }
         }
