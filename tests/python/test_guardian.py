@@ -286,3 +286,21 @@ def test_cli_heals_a_page(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "clean" in run.stderr and "data-trinity-heal" in out.read_text()
+
+
+def test_cli_heals_a_site_with_its_assets(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for rel in ("css/theme.css", "css/nav-nowrap.css", "broken/nav-nowrap.html", "clean/post.html"):
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text((THEMED / rel).read_text())
+    run = subprocess.run(
+        [sys.executable, "-m", "trinity_core.guardian", "heal", str(site), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "2 pages, 1 changed, 0 still overflow" in run.stderr
+    healed = (tmp_path / "out" / "broken" / "nav-nowrap.html").read_text()
+    assert "row-wrap" not in healed and "flex-wrap:wrap!important" in healed
+    assert (tmp_path / "out" / "clean" / "post.html").read_text() == (THEMED / "clean" / "post.html").read_text()
+    assert (tmp_path / "out" / "css" / "theme.css").exists()

@@ -29,7 +29,7 @@ def guardian() -> Iterator[Guardian]:
 def test_corpus_is_complete() -> None:
     assert len(REAL) >= 25
     assert {p.name.split("/")[0] for p in REAL} == {"creative", "resume", "sb-admin", "sb-admin-2", "simple-sidebar"}
-    assert len(BROKEN_REAL) == 3 * len(BREAKS)
+    assert {p.name.split("+")[1] for p in BROKEN_REAL} == set(BREAKS)
 
 
 @pytest.mark.parametrize("page", REAL, ids=[p.name for p in REAL])
@@ -46,24 +46,23 @@ def test_real_page_fits_unchanged_or_is_fixed(guardian: Guardian, page: Page) ->
 @pytest.mark.parametrize("page", BROKEN_REAL, ids=[p.name for p in BROKEN_REAL])
 def test_real_page_broken_on_purpose_is_fixed(guardian: Guardian, page: Page) -> None:
     result = guardian.heal(page.html or "", base_url=page.path, root=page.root)
+    assert not result.rounds[0].clean, "the break must make the page overflow"
     final = [(w.width, w.overflow, w.masked) for w in result.rounds[-1].widths]
     assert final == [(w, False, False) for w in DEFAULT_WIDTHS], result.rounds[-1].findings
     # Its links are kept as written (the template's own stylesheet, relative).
     assert 'href="css/' in result.html
 
 
-def test_broken_on_purpose_pages_do_break(guardian: Guardian) -> None:
-    """Each break overflows at least one width on at least two of the three templates."""
-    for cause in BREAKS:
-        broken = [p for p in BROKEN_REAL if p.name.endswith("+" + cause)]
-        failing = [guardian.check(p.html or "", base_url=p.path, root=p.root).failing_widths for p in broken]
-        assert sum(bool(f) for f in failing) >= 2, (cause, failing)
+#: One page of each template and the dashboards' heaviest pages (the net on every real page is
+#: measured by `make healer-figures`; here a sample keeps the test time down).
+NET_SAMPLE = ("creative/index", "resume/index", "simple-sidebar/index", "sb-admin/tables", "sb-admin/login",
+              "sb-admin-2/cards", "sb-admin-2/404", "sb-admin-2/blank", "sb-admin-2/register", "sb-admin-2/buttons")
 
 
 def test_safety_net_keeps_real_pages_pixel_identical(guardian: Guardian) -> None:
     compared = []
     with Guardian(widths=(375, 1280), browser=guardian.browser) as g:
-        for page in REAL:
+        for page in (p for p in REAL if p.name in NET_SAMPLE):
             a = g.check(page.path, root=page.root, screenshots=True)
             b = g.check(page.path, root=page.root, screenshots=True)
             if [w.screenshot for w in a.widths] != [w.screenshot for w in b.widths]:
@@ -73,4 +72,4 @@ def test_safety_net_keeps_real_pages_pixel_identical(guardian: Guardian) -> None
             diff = [x.width for x, y in zip(a.widths, c.widths, strict=True) if x.screenshot != y.screenshot]
             assert diff == [], f"{page.name} differs at {diff}"
             compared.append(page.name)
-    assert len(compared) >= 20, compared
+    assert len(compared) >= 8, compared
