@@ -104,6 +104,7 @@ def bench_guardian() -> None:
 def corpus_figures() -> None:
     sys.path.insert(0, str(ROOT / "tests" / "python"))
     import healer_corpus as hc
+
     from trinity_core.guardian import Guardian
 
     groups = {
@@ -140,9 +141,12 @@ def corpus_figures() -> None:
                     over += 1
                     fixed += result.clean
                     if not result.clean:
-                        print(f"    not fixed: {p.name} {result.rounds[-1].failing_widths} {result.rounds[-1].findings}")
+                        print(
+                            f"    not fixed: {p.name} {result.rounds[-1].failing_widths} {result.rounds[-1].findings}"
+                        )
             print(
-                f"  {group:<30} {len(pages):3} pages: fixed {fixed}/{over} overflowing, changed {changed}/{clean} clean,"
+                f"  {group:<30} {len(pages):3} pages: fixed {fixed}/{over} overflowing,"
+                f" changed {changed}/{clean} clean,"
                 f" new overflow {new_over}, masked {masked}; guardian.heal {statistics.mean(times) * 1e3:.0f} ms/page"
                 f" (median {statistics.median(times) * 1e3:.0f}); safety net changed {net_changed}/{clean} clean"
                 f" (new overflow {net_over})"

@@ -91,8 +91,13 @@ def test_external_stylesheet_is_what_makes_the_page_overflow(guardian: Guardian)
         assert report.failing_widths == [320, 375, 768]
         assert [f["cause"] for f in report.findings] == ["cramped_grid"]
     # Root-relative links resolve against the site root, and paths outside it are refused.
-    links = '<meta name="viewport" content="width=device-width"><link rel="stylesheet" href="/css/theme.css"><link rel="stylesheet" href="/css/cards-fixed.css">'
-    rooted = guardian.check(links + '<div class="cards"><p>a</p><p>b</p><p>c</p></div>', base_url=THEMED / "clean", root=THEMED)
+    links = (
+        '<meta name="viewport" content="width=device-width">'
+        '<link rel="stylesheet" href="/css/theme.css"><link rel="stylesheet" href="/css/cards-fixed.css">'
+    )
+    rooted = guardian.check(
+        links + '<div class="cards"><p>a</p><p>b</p><p>c</p></div>', base_url=THEMED / "clean", root=THEMED
+    )
     assert rooted.failing_widths == [320, 375, 768]
     with pytest.raises(tc.InvalidInputError):
         guardian.check(html, base_url=LAYOUTS / "clean" / "form.html", root=THEMED)
@@ -154,7 +159,7 @@ def test_same_page_measured_twice_gives_the_same_figures(guardian: Guardian) -> 
 def test_desktop_page_without_viewport_meta_is_not_given_one(guardian: Guardian) -> None:
     page = LAYOUTS / "desktop" / "no-viewport.html"
     result = guardian.heal(page)
-    assert "name=\"viewport\"" not in result.html and result.clean
+    assert 'name="viewport"' not in result.html and result.clean
     # 980px layout on phones: only the 768px desktop window overflows (the 900px box).
     assert result.rounds[0].failing_widths == [768]
     opted = guardian.heal(page, viewport=True)

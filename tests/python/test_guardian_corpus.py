@@ -55,8 +55,18 @@ def test_real_page_broken_on_purpose_is_fixed(guardian: Guardian, page: Page) ->
 
 #: One page of each template and the dashboards' heaviest pages (the net on every real page is
 #: measured by `make healer-figures`; here a sample keeps the test time down).
-NET_SAMPLE = ("creative/index", "resume/index", "simple-sidebar/index", "sb-admin/tables", "sb-admin/login",
-              "sb-admin-2/cards", "sb-admin-2/404", "sb-admin-2/blank", "sb-admin-2/register", "sb-admin-2/buttons")
+NET_SAMPLE = (
+    "creative/index",
+    "resume/index",
+    "simple-sidebar/index",
+    "sb-admin/tables",
+    "sb-admin/login",
+    "sb-admin-2/cards",
+    "sb-admin-2/404",
+    "sb-admin-2/blank",
+    "sb-admin-2/register",
+    "sb-admin-2/buttons",
+)
 
 
 def test_safety_net_keeps_real_pages_pixel_identical(guardian: Guardian) -> None:

@@ -31,7 +31,12 @@ def _options(text: str | None) -> dict[str, bool]:
 
 
 def _summary(result: HealResult) -> dict[str, Any]:
-    return {"clean": result.clean, "masked": result.masked, "fixes": result.fixes, "findings": result.rounds[-1].findings}
+    return {
+        "clean": result.clean,
+        "masked": result.masked,
+        "fixes": result.fixes,
+        "findings": result.rounds[-1].findings,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         with Guardian(widths=widths) as g:
             if source.is_dir():
                 return _site(g, source, Path(args.output) if args.output else None, args, options)
-            result = g.heal(source, root=args.root, max_rounds=args.rounds, **options)
+            result = g.heal(source, root=args.root, max_rounds=args.rounds, **options)  # type: ignore[arg-type]
     except (GuardianError, TrinityError, ValueError) as e:
         print(f"trinity heal: {e}", file=sys.stderr)
         return 3 if isinstance(e, GuardianError) else 2
@@ -77,7 +82,7 @@ def _site(g: Guardian, site: Path, out: Path | None, args: argparse.Namespace, o
     pages = sorted(p for p in site.rglob("*") if p.suffix.lower() in (".html", ".htm") and p.is_file())
     report, changed, failing = {}, 0, []
     for page in pages:
-        result = g.heal(page, root=site, max_rounds=args.rounds, **options)
+        result = g.heal(page, root=site, max_rounds=args.rounds, **options)  # type: ignore[arg-type]
         rel = page.relative_to(site).as_posix()
         report[rel] = _summary(result)
         if result.html != page.read_text(encoding="utf-8"):
@@ -85,7 +90,10 @@ def _site(g: Guardian, site: Path, out: Path | None, args: argparse.Namespace, o
             (out / rel if out is not None else page).write_text(result.html, encoding="utf-8")
         if not result.clean:
             failing.append(rel)
-        print(f"trinity heal: {rel}: {len(result.fixes)} fixes, {'clean' if result.clean else 'still overflows'}", file=sys.stderr)
+        print(
+            f"trinity heal: {rel}: {len(result.fixes)} fixes, {'clean' if result.clean else 'still overflows'}",
+            file=sys.stderr,
+        )
     if args.report:
         print(json.dumps(report, indent=2), file=sys.stderr)
     print(f"trinity heal: {len(pages)} pages, {changed} changed, {len(failing)} still overflow", file=sys.stderr)

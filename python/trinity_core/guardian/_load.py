@@ -144,7 +144,7 @@ def resolve(
 def download(url: str, timeout: float = 30.0) -> str:
     """The HTML of an ``http(s)`` page, as UTF-8 text."""
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) only
-        raw = response.read()
+        raw: bytes = response.read()
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

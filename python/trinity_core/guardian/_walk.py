@@ -108,7 +108,8 @@ WALK_JS = r"""
     // Text that sticks out of its own box (nowrap, a long word in a huge heading): no element
     // is past the edge, only the text.
     if (!out && el.scrollWidth > el.clientWidth + 1 && cs.overflowX === 'visible' && textPastEdge(el)) {
-      const cause = HEAD.has(el.tagName.toUpperCase()) ? 'oversized_heading' : nowrapRow(el, cs) ? 'nowrap_row' : 'long_text';
+      const cause = HEAD.has(el.tagName.toUpperCase()) ? 'oversized_heading'
+        : nowrapRow(el, cs) ? 'nowrap_row' : 'long_text';
       report(el, cause, r.left + el.scrollWidth - vw, 'right', cs);
     }
     // Report where overflow starts: the parent fits, or this element sticks out of the parent too.
