@@ -22,12 +22,22 @@ PREVENTIVE = ("viewport", "safety_net", "grid")
 
 
 def _options(text: str | None) -> dict[str, bool]:
-    if not text:
-        return {}
-    value = json.loads(text)
+    """``--options`` JSON: the opt-in preventive rules, each ``False`` unless given."""
+    value = json.loads(text) if text else {}
     if not isinstance(value, dict) or set(value) - set(PREVENTIVE):
         raise ValueError(f"--options: the guardian takes only {', '.join(PREVENTIVE)}")
-    return {k: bool(v) for k, v in value.items()}
+    return {k: bool(value.get(k, False)) for k in PREVENTIVE}
+
+
+def _heal(g: Guardian, page: Path, root: str | Path | None, rounds: int, options: dict[str, bool]) -> HealResult:
+    return g.heal(
+        page,
+        root=root,
+        max_rounds=rounds,
+        viewport=options["viewport"],
+        safety_net=options["safety_net"],
+        grid=options["grid"],
+    )
 
 
 def _summary(result: HealResult) -> dict[str, Any]:
@@ -58,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         with Guardian(widths=widths) as g:
             if source.is_dir():
                 return _site(g, source, Path(args.output) if args.output else None, args, options)
-            result = g.heal(source, root=args.root, max_rounds=args.rounds, **options)  # type: ignore[arg-type]
+            result = _heal(g, source, args.root, args.rounds, options)
     except (GuardianError, TrinityError, ValueError) as e:
         print(f"trinity heal: {e}", file=sys.stderr)
         return 3 if isinstance(e, GuardianError) else 2
@@ -82,7 +92,7 @@ def _site(g: Guardian, site: Path, out: Path | None, args: argparse.Namespace, o
     pages = sorted(p for p in site.rglob("*") if p.suffix.lower() in (".html", ".htm") and p.is_file())
     report, changed, failing = {}, 0, []
     for page in pages:
-        result = g.heal(page, root=site, max_rounds=args.rounds, **options)  # type: ignore[arg-type]
+        result = _heal(g, page, site, args.rounds, options)
         rel = page.relative_to(site).as_posix()
         report[rel] = _summary(result)
         if result.html != page.read_text(encoding="utf-8"):

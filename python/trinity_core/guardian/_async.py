@@ -97,7 +97,8 @@ class AsyncGuardian:
         return target.with_html(await asyncio.to_thread(download, url)) if url else target
 
     async def _check(self, target: Target, screenshots: bool) -> s.Report:
-        return s.Report([await self._measure(target, w, screenshots) for w in self.widths])
+        # Widths render side by side (each in its own context), within the concurrency limit.
+        return s.Report(list(await asyncio.gather(*(self._measure(target, w, screenshots) for w in self.widths))))
 
     async def check(
         self,
