@@ -103,6 +103,8 @@ def test_external_stylesheet_is_what_makes_the_page_overflow(guardian: Guardian)
         guardian.check(html, base_url=LAYOUTS / "clean" / "form.html", root=THEMED)
     with pytest.raises(tc.NotFoundError):
         guardian.check(THEMED / "nope.html")
+    with pytest.raises(tc.NotFoundError):
+        guardian.check("thmed/index.html")  # a mistyped path is not checked as the text of a page
 
 
 class _Server:

@@ -77,12 +77,13 @@ def _is_url(text: str) -> bool:
 
 
 def _file_path(source: Source) -> Path | None:
-    """A path for a path-like, a ``file://`` URL, or a string that names an existing file."""
+    """A path for a path-like, a ``file://`` URL, or a one-line string without markup (an HTML
+    string has a ``<``; a mistyped file name is reported as missing, not checked as text)."""
     if isinstance(source, os.PathLike):
         return Path(source)
     if source.startswith("file://"):
         return Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path))
-    if "<" not in source and "\n" not in source and len(source) < 4096 and os.path.isfile(source):
+    if "<" not in source and "\n" not in source and 0 < len(source) < 4096:
         return Path(source)
     return None
 
