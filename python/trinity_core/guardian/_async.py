@@ -124,16 +124,10 @@ class AsyncGuardian:
     ) -> s.HealResult:
         """As :meth:`Guardian.heal`."""
         target = await self._target(source, base_url, root)
-        loop = s.heal_loop(
-            target.html, self.widths, max_rounds, {"viewport": viewport, "safety_net": safety_net, "grid": grid}
-        )
-        try:
-            page = next(loop)
-            while True:
-                page = loop.send(await self._check(target.with_html(page), False))
-        except StopIteration as done:
-            result: s.HealResult = done.value
-            return result
+        steps = s.HealSteps(target, self.widths, max_rounds, viewport=viewport, safety_net=safety_net, grid=grid)
+        while steps.pending is not None:
+            steps.feed(await self._check(steps.pending, False))
+        return steps.result
 
     async def close(self) -> None:
         if self._own and self._browser is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from trinity_core import ConfigError, heal_html
 
-from ._load import Action
+from ._load import Action, Target
 
 DEFAULT_WIDTHS: tuple[int, ...] = (320, 375, 768, 1280)
 #: Below this width the page is rendered as on a phone (mobile viewport, touch).
@@ -184,6 +184,29 @@ def heal_loop(
         fixes.extend(f for f in map(_fix, step["fixes"]) if f not in fixes)
         rounds.append((yield page))
     return HealResult(html=page, rounds=rounds, fixes=fixes)
+
+
+class HealSteps:
+    """:func:`heal_loop` for one page, as the guardians drive it: check :attr:`pending` (the next
+    page to render, ``None`` when done), :meth:`feed` its report, then read :attr:`result`."""
+
+    def __init__(self, target: Target, widths: Iterable[int], max_rounds: int, **preventive: bool) -> None:
+        self._target = target
+        self._loop = heal_loop(target.html, widths, max_rounds, preventive)
+        self.pending: Target | None = target.with_html(next(self._loop))
+        self._result: HealResult | None = None
+
+    def feed(self, report: Report) -> None:
+        try:
+            self.pending = self._target.with_html(self._loop.send(report))
+        except StopIteration as done:
+            self.pending, self._result = None, done.value
+
+    @property
+    def result(self) -> HealResult:
+        if self._result is None:
+            raise RuntimeError("the healing loop has not finished: check `pending` and feed its report first")
+        return self._result
 
 
 def width_report(raw: Mapping[str, Any], width: int, screenshot: bytes | None, elapsed_ms: float) -> WidthReport:

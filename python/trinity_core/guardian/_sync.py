@@ -127,16 +127,10 @@ class Guardian:
         that fits comes back unchanged. ``viewport``/``safety_net``/``grid`` add the healer's
         opt-in preventive rules first. The healed HTML keeps its links as written."""
         target = self._target(source, base_url, root)
-        loop = s.heal_loop(
-            target.html, self.widths, max_rounds, {"viewport": viewport, "safety_net": safety_net, "grid": grid}
-        )
-        try:
-            page = next(loop)
-            while True:
-                page = loop.send(self._check(target.with_html(page), False))
-        except StopIteration as done:
-            result: s.HealResult = done.value
-            return result
+        steps = s.HealSteps(target, self.widths, max_rounds, viewport=viewport, safety_net=safety_net, grid=grid)
+        while steps.pending is not None:
+            steps.feed(self._check(steps.pending, False))
+        return steps.result
 
     def close(self) -> None:
         if self._own:
