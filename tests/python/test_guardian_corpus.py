@@ -75,6 +75,8 @@ def test_safety_net_keeps_real_pages_pixel_identical(guardian: Guardian) -> None
         for page in (p for p in REAL if p.name in NET_SAMPLE):
             a = g.check(page.path, root=page.root, screenshots=True)
             b = g.check(page.path, root=page.root, screenshots=True)
+            # Measured twice, the same figures (even where canvas pixels differ).
+            assert [w.figures for w in a.widths] == [w.figures for w in b.widths], page.name
             if [w.screenshot for w in a.widths] != [w.screenshot for w in b.widths]:
                 continue  # renders differently twice (canvas charts): no pixel baseline
             netted = tc.heal_html(page.text(), {"safety_net": True})["html"]
