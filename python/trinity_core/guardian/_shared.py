@@ -64,8 +64,12 @@ INIT_JS = r"""
 })();
 """
 
-#: Resolves when the page's fonts have loaded (or failed).
-FONTS_READY_JS = "() => document.fonts.ready.then(() => document.fonts.size)"
+#: Resolves when the page's fonts have loaded (or failed) and its loaded images are decoded (lazy
+#: images that never loaded are not waited for: their decode would never settle).
+FONTS_READY_JS = """() => Promise.all([
+  document.fonts.ready,
+  ...[...document.images].filter((i) => i.complete && i.naturalWidth).map((i) => i.decode().catch(() => null)),
+]).then(() => document.fonts.size)"""
 
 
 class GuardianError(ConfigError, RuntimeError):
