@@ -8,7 +8,8 @@ import "C"
 import "encoding/json"
 
 // HealOptions says what HealHTML and HealCSS fix; nil options (or nil fields) mean the defaults:
-// safety net, viewport meta and grid fixes on, no findings, widths 320/375/768/1280.
+// only the findings are healed (none: the page comes back unchanged); the safety net, viewport
+// meta and grid fixes are opt-in; widths 320/375/768/1280.
 type HealOptions struct {
 	SafetyNet *bool     `json:"safety_net,omitempty"`
 	Viewport  *bool     `json:"viewport,omitempty"`
@@ -20,7 +21,7 @@ type HealOptions struct {
 // Finding is one cause of horizontal overflow, as the Python guardian reports it.
 type Finding struct {
 	Selector   string  `json:"selector"`
-	Cause      string  `json:"cause"` // fixed_width, flex_child, grid_child, wide_table, ...
+	Cause      string  `json:"cause"` // fixed_width, flex_child, grid_child, wide_table, form_control, nowrap_row, ...
 	Widths     []int   `json:"widths"`
 	OverflowPx float64 `json:"overflow_px,omitempty"`
 	Edge       string  `json:"edge,omitempty"` // "right" (default) or "left"

@@ -15,7 +15,9 @@ export type OverflowCause =
   | 'oversized_heading'
   | 'cramped_grid'
   | 'long_text'
-  | 'wide_media';
+  | 'wide_media'
+  | 'form_control'
+  | 'nowrap_row';
 
 /** One offending element (the JSON shape the guardian produces). */
 export interface Finding {
@@ -30,12 +32,13 @@ export interface Finding {
   tag?: string | null;
 }
 
+/** Without findings and without the opt-in rules, nothing changes: the page comes back as it was. */
 export interface HealOptions {
-  /** Zero-specificity safety net (media, long words, `pre`); default true. */
+  /** Zero-specificity safety net that only acts on content wider than its box; default false. */
   safety_net?: boolean;
-  /** Add a viewport meta where missing; default true. */
+  /** Add a viewport meta where missing (reported as a fix); default false. */
   viewport?: boolean;
-  /** Grid tracks `Nfr` → `minmax(0,Nfr)`; default true. */
+  /** Grid tracks `Nfr` → `minmax(0,Nfr)` everywhere (can change grids that fit); default false. */
   grid?: boolean;
   /** Targeted fixes, scoped with `@media` to the widths that failed. */
   findings?: Finding[];

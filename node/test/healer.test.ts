@@ -5,12 +5,18 @@ import { throwsCode } from './helpers';
 
 const PAGE = '<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>';
 
-test('healHtml: safety net, viewport meta, idempotent', () => {
-  const once = healHtml(PAGE);
+test('healHtml: nothing changes without findings', () => {
+  assert.deepEqual(healHtml(PAGE), { html: PAGE, fixes: [] });
+  assert.deepEqual(healHtml(Buffer.from(PAGE)), { html: PAGE, fixes: [] });
+});
+
+test('healHtml: opt-in safety net and viewport meta, idempotent', () => {
+  const opts = { safety_net: true, viewport: true };
+  const once = healHtml(PAGE, opts);
   assert.ok(once.html.includes('<style data-trinity-heal>'));
   assert.ok(once.fixes.some((f) => f.rule === 'viewport-meta'));
-  assert.equal(healHtml(once.html).html, once.html);
-  assert.equal(healHtml(Buffer.from(PAGE)).html, once.html);
+  assert.equal(healHtml(once.html, opts).html, once.html);
+  assert.equal(healHtml(Buffer.from(PAGE), opts).html, once.html);
 });
 
 test('healHtml: targeted findings are scoped to the failing widths', () => {
@@ -20,7 +26,8 @@ test('healHtml: targeted findings are scoped to the failing widths', () => {
 });
 
 test('healCss keeps the author CSS and appends overrides', () => {
-  const r = healCss('.g{grid-template-columns:1fr 1fr}');
+  assert.equal(healCss('.g{grid-template-columns:1fr 1fr}').css, '.g{grid-template-columns:1fr 1fr}');
+  const r = healCss('.g{grid-template-columns:1fr 1fr}', { grid: true });
   assert.ok(r.css.startsWith('.g{grid-template-columns:1fr 1fr}\n/* trinity-heal */\n'));
   assert.ok(r.css.includes('.g{grid-template-columns:minmax(0,1fr) minmax(0,1fr)}'));
 });

@@ -10,11 +10,21 @@ PAGE = "<!doctype html><html><head><title>t</title></head><body><p>hi</p></body>
 
 
 def test_heal_html_str_and_bytes_agree_and_are_idempotent() -> None:
-    once = tc.heal_html(PAGE)
+    net = {"safety_net": True}
+    once = tc.heal_html(PAGE, net)
     assert "<style data-trinity-heal>" in once["html"]
     assert {"rule", "selector", "reason", "added"} <= set(once["fixes"][0])
-    assert tc.heal_html(PAGE.encode())["html"] == once["html"]
-    assert tc.heal_html(once["html"])["html"] == once["html"]
+    assert tc.heal_html(PAGE.encode(), net)["html"] == once["html"]
+    assert tc.heal_html(once["html"], net)["html"] == once["html"]
+
+
+def test_without_findings_nothing_changes() -> None:
+    desktop = "<html><head><style>.g{grid-template-columns:1fr 1fr}</style></head><body><pre>x</pre></body></html>"
+    for page in (PAGE, desktop):
+        assert tc.heal_html(page) == {"html": page, "fixes": []}
+        assert tc.heal_html(page, {}) == {"html": page, "fixes": []}
+    out = tc.heal_html(desktop, {"viewport": True})
+    assert [f["rule"] for f in out["fixes"]] == ["viewport-meta"] and "initial-scale=1" in out["html"]
 
 
 def test_findings_from_the_guardian_shape() -> None:
@@ -25,7 +35,8 @@ def test_findings_from_the_guardian_shape() -> None:
 
 
 def test_heal_css_appends_overrides() -> None:
-    out = tc.heal_css(".g{grid-template-columns:1fr 1fr}")
+    assert tc.heal_css(".g{grid-template-columns:1fr 1fr}")["css"] == ".g{grid-template-columns:1fr 1fr}"
+    out = tc.heal_css(".g{grid-template-columns:1fr 1fr}", {"grid": True})
     assert out["css"].startswith(".g{grid-template-columns:1fr 1fr}\n/* trinity-heal */\n")
 
 

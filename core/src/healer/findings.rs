@@ -27,6 +27,11 @@ pub enum Cause {
     LongText,
     /// An image, video or embed wider than its container.
     WideMedia,
+    /// A form control (`input`, `select`, `textarea`, `button`) with a width wider than the screen.
+    FormControl,
+    /// A row that will not wrap: a `nowrap` flex row, or inline items under `white-space:nowrap`
+    /// (a navigation list), wider than the screen.
+    NowrapRow,
 }
 
 impl Cause {
@@ -42,6 +47,8 @@ impl Cause {
             Cause::CrampedGrid => "cramped_grid",
             Cause::LongText => "long_text",
             Cause::WideMedia => "wide_media",
+            Cause::FormControl => "form_control",
+            Cause::NowrapRow => "nowrap_row",
         }
     }
 }

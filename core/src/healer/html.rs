@@ -32,11 +32,15 @@ impl Pass {
         self.opts.viewport && !self.has_viewport && !self.meta_done
     }
 
-    /// The override block, built once every author style before it has been read.
+    /// The override block, built once every author style before it has been read; empty when
+    /// there is nothing to add (the page is left as it was).
     fn block(&mut self) -> String {
         let o = rules::build(&self.opts, &self.grid, &self.old_targeted);
         self.fixes.extend(o.fixes);
         self.style_done = true;
+        if o.css.is_empty() {
+            return String::new();
+        }
         format!("{OPEN}\n{}</style>", o.css)
     }
 
@@ -161,11 +165,13 @@ pub fn heal(html: &str, options: &HealOptions) -> Result<HealedHtml> {
                 let mut p = s6.borrow_mut();
                 if !p.style_done {
                     // Close an unclosed `<style>`/`<script>` first, or our block would be its text.
-                    if let Some(tag) = p.open_raw.take() {
-                        end.append(&format!("</{tag}>"), ContentType::Html);
-                    }
                     let block = p.block();
-                    end.append(&block, ContentType::Html);
+                    if !block.is_empty() {
+                        if let Some(tag) = p.open_raw.take() {
+                            end.append(&format!("</{tag}>"), ContentType::Html);
+                        }
+                        end.append(&block, ContentType::Html);
+                    }
                 }
                 Ok(())
             })],

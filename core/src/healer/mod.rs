@@ -1,10 +1,14 @@
 //! CSS healer: makes generated pages fit the screen without scrolling sideways.
 //!
+//! Heal only what is broken: with default options and no findings, `heal_html` returns the page
+//! unchanged. Guardian findings become targeted rules scoped to the widths that failed; the
+//! preventive safety net, the grid `fr` overrides and the viewport meta are opt-in.
+//!
 //! `heal_html` is one streaming pass (lol_html) that reads the author's `<style>` elements and
-//! `style` attributes (analysed with lightningcss), adds a viewport meta where missing, and
-//! appends one override `<style data-trinity-heal>` at the end of the body (after every author
-//! rule, so same-selector overrides win). The author's CSS is never re-serialized. A second
-//! pass replaces the block with an identical one: healing is idempotent.
+//! `style` attributes (analysed with lightningcss) and, when there is anything to add, appends
+//! one override `<style data-trinity-heal>` at the end of the body (after every author rule, so
+//! same-selector overrides win). The author's CSS is never re-serialized. A second pass replaces
+//! the block with an identical one: healing is idempotent.
 
 mod css;
 mod findings;
@@ -22,15 +26,18 @@ use serde_json::Value;
 /// Checked widths when the caller does not say (the guardian's defaults).
 pub const DEFAULT_WIDTHS: [u32; 4] = [320, 375, 768, 1280];
 
-/// What to heal. Every field is optional in JSON: `{}` is the preventive heal.
+/// What to heal. Every field is optional in JSON: `{}` heals nothing (there are no findings).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealOptions {
-    /// The zero-specificity safety net (media, long words, `pre`).
+    /// The zero-specificity safety net (media, long words, `pre`); off by default. Each rule only
+    /// acts on content wider than its box.
     pub safety_net: bool,
-    /// Add `<meta name="viewport" ...>` where missing (HTML only).
+    /// Add `<meta name="viewport" ...>` where missing (HTML only); off by default, since a
+    /// desktop-only page laid out at device width can start to overflow. Reported when added.
     pub viewport: bool,
-    /// Grid tracks `Nfr` → `minmax(0,Nfr)`.
+    /// Grid tracks `Nfr` → `minmax(0,Nfr)` everywhere; off by default: it also changes grids
+    /// that fit (a track widened by its content gives the width back and the content overflows).
     pub grid: bool,
     /// Guardian findings, each healed by a targeted rule scoped to its failing widths.
     pub findings: Vec<Finding>,
@@ -41,9 +48,9 @@ pub struct HealOptions {
 impl Default for HealOptions {
     fn default() -> Self {
         HealOptions {
-            safety_net: true,
-            viewport: true,
-            grid: true,
+            safety_net: false,
+            viewport: false,
+            grid: false,
             findings: Vec::new(),
             widths: DEFAULT_WIDTHS.to_vec(),
         }
@@ -130,6 +137,12 @@ pub fn heal_css(css: &str, opts: &HealOptions) -> Result<HealedCss> {
     let mut grid = Vec::new();
     css::collect_grid(author, &mut grid);
     let o = rules::build(opts, &grid, &rules::targeted_lines(old));
+    if o.css.is_empty() {
+        return Ok(HealedCss {
+            css: author.to_string(),
+            fixes: o.fixes,
+        });
+    }
     Ok(HealedCss {
         css: format!("{author}{CSS_MARK}{}", o.css),
         fixes: o.fixes,

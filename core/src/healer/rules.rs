@@ -1,6 +1,7 @@
-//! The rules: a preventive safety net (zero specificity, safe on any page), grid `fr` overrides
-//! from the author's CSS, and targeted fixes from guardian findings, scoped to failing widths.
-//! The override block is plain CSS, one rule per line, so a second pass can read it back.
+//! The rules: targeted fixes from guardian findings, scoped to the widths where the page failed,
+//! and two opt-in preventive sets: a safety net that only acts on content wider than its own box,
+//! and grid `fr` overrides from the author's CSS. The override block is plain CSS, one rule per
+//! line, so a second pass can read it back.
 
 use super::css::GridDecl;
 use super::findings::{Cause, Edge, Finding};
@@ -10,25 +11,30 @@ use super::{Fix, HealOptions};
 pub const TARGETED_MARK: &str = "/* trinity-heal: targeted */";
 
 /// (rule, selector, declarations, reason). `:where()` keeps specificity at zero, so any rule of
-/// the author's that sets the same property wins.
+/// the author's that sets the same property wins. Each rule is a no-op where content fits:
+/// media are capped at the screen width in `vw` (a `%` cap would also shrink images in
+/// shrink-to-fit boxes such as flex items and table cells, whose width depends on their content);
+/// `break-word` (unlike `anywhere`) leaves min-content sizes alone, and only text elements get it,
+/// so a display word overflowing a decorative box is left as designed; `overflow-x:auto` only
+/// scrolls a `pre` wider than its box. Nothing sets a height (an image's `height` attribute is kept).
 const SAFETY_NET: [(&str, &str, &str, &str); 4] = [
     (
         "media-max-width",
         ":where(img,video,canvas)",
-        "max-width:100%;height:auto",
-        "media wider than its container scrolls the page; height:auto keeps the aspect ratio",
+        "max-width:100vw",
+        "media wider than the screen scroll the page",
     ),
     (
         "embed-max-width",
-        ":where(svg,iframe,embed,object)",
-        "max-width:100%",
-        "embedded content wider than its container scrolls the page",
+        ":where(iframe,embed,object)",
+        "max-width:100vw",
+        "embedded content wider than the screen scrolls the page",
     ),
     (
         "text-overflow-wrap",
-        ":where(body)",
-        "overflow-wrap:anywhere",
-        "long words and URLs may break anywhere instead of widening the page",
+        ":where(p,li,dd,dt,td,th,figcaption,blockquote)",
+        "overflow-wrap:break-word",
+        "a word or URL wider than its line breaks instead of widening the page",
     ),
     (
         "pre-scroll",
@@ -45,10 +51,12 @@ pub struct Overrides {
 }
 
 /// Builds the override block: safety net, grid overrides, then old and new targeted rules.
+/// Empty when there is nothing to add: then the page gets no block at all.
 pub fn build(opts: &HealOptions, grid: &[GridDecl], old_targeted: &[String]) -> Overrides {
-    let mut css = String::from("/* trinity-heal: safety net */\n");
+    let mut css = String::new();
     let mut fixes = Vec::new();
     if opts.safety_net {
+        css.push_str("/* trinity-heal: safety net */\n");
         for (rule, selector, decls, reason) in SAFETY_NET {
             css.push_str(&format!("{selector}{{{decls}}}\n"));
             fixes.push(Fix::new(rule, selector, reason, decls));
@@ -58,8 +66,6 @@ pub fn build(opts: &HealOptions, grid: &[GridDecl], old_targeted: &[String]) -> 
         css.push_str("/* trinity-heal: grid */\n");
         grid_overrides(grid, &mut css, &mut fixes);
     }
-    css.push_str(TARGETED_MARK);
-    css.push('\n');
     let mut lines: Vec<String> = old_targeted.to_vec();
     for f in &opts.findings {
         let (line, fix) = targeted(f, &opts.widths);
@@ -67,6 +73,10 @@ pub fn build(opts: &HealOptions, grid: &[GridDecl], old_targeted: &[String]) -> 
             lines.push(line);
             fixes.push(fix);
         }
+    }
+    if !lines.is_empty() {
+        css.push_str(TARGETED_MARK);
+        css.push('\n');
     }
     for l in &lines {
         css.push_str(l);
@@ -145,7 +155,7 @@ fn targeted(f: &Finding, checked: &[u32]) -> (String, Fix) {
         }
         Cause::WideTable => (
             "table-scroll",
-            format!("{s}{{display:block!important;max-width:100%!important;overflow-x:auto!important}}"),
+            format!("{s}{{display:block!important;max-width:100%!important;min-width:0!important;overflow-x:auto!important}}"),
             "a table wider than its container scrolls inside itself instead of the page",
         ),
         Cause::OversizedHeading => {
@@ -172,6 +182,18 @@ fn targeted(f: &Finding, checked: &[u32]) -> (String, Fix) {
             "media-fit",
             format!("{s}{{max-width:100%!important;height:auto!important}}"),
             "media wider than its container",
+        ),
+        Cause::FormControl => (
+            "form-control-fit",
+            format!("{s}{{max-width:100%!important;min-width:0!important;flex-shrink:1!important;box-sizing:border-box!important}}"),
+            "a form control with a width wider than the screen; it shrinks to its container (and in a flex row, with it)",
+        ),
+        // Wrapping keeps every item whole and visible (a scroll container would clip drop-down
+        // menus positioned inside the row); an item wider than a line still wraps its own text.
+        Cause::NowrapRow => (
+            "row-wrap",
+            format!("{s}{{flex-wrap:wrap!important;white-space:normal!important;min-width:0!important;max-width:100%!important;box-sizing:border-box!important}}"),
+            "a row of items that will not wrap (nowrap flex row or inline list); it wraps onto more lines",
         ),
     };
     let line = match media_for(f, checked) {

@@ -1,8 +1,18 @@
 use super::*;
 use serde_json::json;
 
+/// Every opt-in preventive rule on: the safety net, the viewport meta, the grid overrides.
+fn preventive() -> HealOptions {
+    HealOptions {
+        safety_net: true,
+        viewport: true,
+        grid: true,
+        ..HealOptions::default()
+    }
+}
+
 fn heal(html: &str) -> HealedHtml {
-    heal_html(html, &HealOptions::default()).unwrap()
+    heal_html(html, &preventive()).unwrap()
 }
 
 fn with_findings(findings: Value) -> HealOptions {
@@ -22,8 +32,8 @@ fn safety_net_is_zero_specificity_and_at_the_end_of_the_body() {
     let at = h.html.find("<style data-trinity-heal>").unwrap();
     assert!(h.html[at..].contains("</style></body>"));
     for sel in [
-        ":where(img,video,canvas){max-width:100%;height:auto}",
-        ":where(body){overflow-wrap:anywhere}",
+        ":where(img,video,canvas){max-width:100vw}",
+        ":where(p,li,dd,dt,td,th,figcaption,blockquote){overflow-wrap:break-word}",
         ":where(pre){max-width:100%;overflow-x:auto}",
     ] {
         assert!(h.html.contains(sel), "{sel}");
@@ -57,7 +67,7 @@ fn viewport_meta_added_only_where_missing() {
     let h = heal("<p>just a fragment</p>");
     assert!(h.html.starts_with("<meta name=\"viewport\""));
     assert!(h.html.ends_with("</style>"));
-    let opts = HealOptions::from_json(json!({"viewport": false})).unwrap();
+    let opts = HealOptions::from_json(json!({"safety_net": true})).unwrap();
     assert!(!heal_html(PAGE, &opts).unwrap().html.contains("viewport"));
 }
 
@@ -115,11 +125,7 @@ fn grid_without_bare_fr_adds_nothing() {
 
 #[test]
 fn grid_template_shorthand_heals_columns_only() {
-    let r = heal_css(
-        ".g{grid-template: auto 1fr / 1fr 2fr}",
-        &HealOptions::default(),
-    )
-    .unwrap();
+    let r = heal_css(".g{grid-template: auto 1fr / 1fr 2fr}", &preventive()).unwrap();
     assert!(
         r.css
             .contains(".g{grid-template:auto 1fr / minmax(0,1fr) minmax(0,2fr)}"),
@@ -145,7 +151,7 @@ fn inline_style_grid_is_appended_and_stays_put_on_a_second_pass() {
 fn important_grid_declarations_stay_important() {
     let r = heal_css(
         ".g{grid-template-columns:1fr 1fr !important}",
-        &HealOptions::default(),
+        &preventive(),
     )
     .unwrap();
     assert!(r
@@ -169,6 +175,8 @@ fn idempotent_html_and_css() {
         // Without findings, a healed page keeps its targeted rules.
         let plain = heal_html(&once.html, &HealOptions::default()).unwrap();
         assert_eq!(plain.html, once.html);
+        let all = heal_html(page, &preventive()).unwrap();
+        assert_eq!(heal_html(&all.html, &preventive()).unwrap().html, all.html);
     }
     let once = heal_css(".a{grid-template-columns:1fr 2fr}", &opts).unwrap();
     let twice = heal_css(&once.css, &opts).unwrap();
@@ -201,7 +209,7 @@ fn targeted_rules_per_cause_scoped_to_failing_widths() {
         (
             "wide_table",
             "table-scroll",
-            "display:block!important;max-width:100%!important;overflow-x:auto!important",
+            "display:block!important;max-width:100%!important;min-width:0!important;overflow-x:auto!important",
         ),
         (
             "oversized_heading",
@@ -215,6 +223,16 @@ fn targeted_rules_per_cause_scoped_to_failing_widths() {
         ),
         ("long_text", "text-wrap", "white-space:normal!important"),
         ("wide_media", "media-fit", "height:auto!important"),
+        (
+            "form_control",
+            "form-control-fit",
+            "max-width:100%!important;min-width:0!important;flex-shrink:1!important",
+        ),
+        (
+            "nowrap_row",
+            "row-wrap",
+            "flex-wrap:wrap!important;white-space:normal!important",
+        ),
     ];
     for (cause, rule, decl) in cases {
         let opts = with_findings(
@@ -310,14 +328,14 @@ fn non_utf8_is_invalid_input() {
     assert_eq!(e.kind, crate::ErrorKind::InvalidInput);
     let e = heal_css_json(b"a{}\xc3", Value::Null).unwrap_err();
     assert_eq!(e.kind, crate::ErrorKind::InvalidInput);
-    let ok = heal_html_json(b"<p>x</p>", json!({})).unwrap();
+    let ok = heal_html_json(b"<p>x</p>", json!({"safety_net": true})).unwrap();
     assert!(ok["html"].as_str().unwrap().contains("data-trinity-heal"));
-    assert!(ok["fixes"].as_array().unwrap().len() >= 4);
+    assert_eq!(ok["fixes"].as_array().unwrap().len(), 4);
 }
 
 #[test]
 fn our_old_block_is_not_read_as_author_css() {
-    let opts = HealOptions::default();
+    let opts = preventive();
     let once = heal_html(
         "<style>.g{grid-template-columns:1fr}</style><body></body>",
         &opts,
@@ -331,5 +349,71 @@ fn our_old_block_is_not_read_as_author_css() {
             .filter(|f| f.rule == "grid-fr-minmax")
             .count(),
         1
+    );
+}
+
+#[test]
+fn default_options_change_nothing() {
+    // No findings: no block, no viewport meta, no grid or inline-style rewrite, no fixes.
+    for page in [
+        PAGE,
+        "<html><head><title>desktop only</title></head><body><div style=\"width:900px\">x</div></body></html>",
+        "<style>.g{display:grid;grid-template-columns:1fr 1fr}</style><body><div class=g></div></body>",
+        r#"<body><div style="display:grid;grid-template-columns:1fr 1fr">x</div></body>"#,
+        "<p>fragment",
+        "<style>",
+        "",
+    ] {
+        let h = heal_html(page, &HealOptions::default()).unwrap();
+        assert_eq!(h.html, page);
+        assert!(h.fixes.is_empty(), "{page}: {:?}", h.fixes);
+        let j = heal_html_json(page.as_bytes(), Value::Null).unwrap();
+        assert_eq!(j["html"], page);
+    }
+    let css = ".g{grid-template-columns:1fr 1fr}";
+    let h = heal_css(css, &HealOptions::default()).unwrap();
+    assert_eq!((h.css.as_str(), h.fixes.len()), (css, 0));
+    // A block of ours with nothing targeted in it is taken out again by a default pass.
+    let netted = heal(PAGE);
+    assert_eq!(
+        heal_html(&netted.html, &HealOptions::default())
+            .unwrap()
+            .html
+            .replace(
+                r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#,
+                ""
+            ),
+        PAGE
+    );
+}
+
+#[test]
+fn viewport_meta_is_an_option_and_reported() {
+    let opts = HealOptions::from_json(json!({"viewport": true})).unwrap();
+    let h = heal_html(PAGE, &opts).unwrap();
+    assert_eq!(rules_of(&h.fixes), ["viewport-meta"]);
+    assert!(h.html.contains("initial-scale=1"));
+    assert!(!h.html.contains("data-trinity-heal"));
+}
+
+#[test]
+fn safety_net_never_sets_heights_or_min_content_breaking() {
+    let h = heal_html(
+        PAGE,
+        &HealOptions::from_json(json!({"safety_net": true})).unwrap(),
+    )
+    .unwrap();
+    let at = h.html.find("<style data-trinity-heal>").unwrap();
+    let block = &h.html[at..];
+    for banned in ["height", "anywhere", "min-width", "!important"] {
+        assert!(!block.contains(banned), "{banned}: {block}");
+    }
+    assert!(
+        block
+            .lines()
+            .skip(2)
+            .take(4)
+            .all(|l| l.starts_with(":where(")),
+        "{block}"
     );
 }

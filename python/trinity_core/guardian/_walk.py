@@ -31,6 +31,21 @@ WALK_JS = r"""
   };
   const MEDIA = new Set(['IMG', 'VIDEO', 'CANVAS', 'SVG', 'IFRAME', 'EMBED', 'OBJECT', 'PICTURE']);
   const HEAD = new Set(['H1', 'H2', 'H3', 'H4', 'H5', 'H6']);
+  const FORM = new Set(['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON']);
+  const nowrapText = (cs) => cs.whiteSpace === 'nowrap' || cs.whiteSpace === 'pre' || cs.textWrapMode === 'nowrap';
+  const shown = (e) => [...e.children].filter((c) => getComputedStyle(c).display !== 'none');
+  // A row that will not wrap: a nowrap flex row of several items that each fit the screen
+  // (one item too wide is a flex_child), or several inline items under white-space:nowrap.
+  const nowrapRow = (e, ecs) => {
+    if (!e || e === body || e === doc) return false;
+    const items = shown(e);
+    if (items.length < 2) return false;
+    if (ecs.display.endsWith('flex') && !ecs.flexDirection.startsWith('column') && ecs.flexWrap === 'nowrap') {
+      return items.every((c) => c.getBoundingClientRect().width <= vw);
+    }
+    return nowrapText(ecs) && !ecs.display.endsWith('grid') && !ecs.display.endsWith('flex') &&
+      items.filter((c) => getComputedStyle(c).display.startsWith('inline')).length >= 2;
+  };
   const px = (v) => parseFloat(v) || 0;
   const contentWidth = (cs, r) =>
     r.width - px(cs.paddingLeft) - px(cs.paddingRight) - px(cs.borderLeftWidth) - px(cs.borderRightWidth);
@@ -49,6 +64,9 @@ WALK_JS = r"""
     if (tag === 'TABLE') return ['wide_table', el];
     if (MEDIA.has(tag)) return ['wide_media', el];
     if (HEAD.has(tag)) return ['oversized_heading', el];
+    if (FORM.has(tag)) return ['form_control', el];
+    if (nowrapRow(parent, pcs)) return ['nowrap_row', parent];
+    if (nowrapRow(el, cs) && el.scrollWidth > el.clientWidth + 1) return ['nowrap_row', el];
     if (pcs && pcs.display.endsWith('grid')) {
       return tracksTooWide(pcs, pr) ? ['cramped_grid', parent] : ['grid_child', el];
     }
@@ -90,7 +108,8 @@ WALK_JS = r"""
     // Text that sticks out of its own box (nowrap, a long word in a huge heading): no element
     // is past the edge, only the text.
     if (!out && el.scrollWidth > el.clientWidth + 1 && cs.overflowX === 'visible' && textPastEdge(el)) {
-      const cause = HEAD.has(el.tagName.toUpperCase()) ? 'oversized_heading' : 'long_text';
+      const cause = HEAD.has(el.tagName.toUpperCase()) ? 'oversized_heading'
+        : nowrapRow(el, cs) ? 'nowrap_row' : 'long_text';
       report(el, cause, r.left + el.scrollWidth - vw, 'right', cs);
     }
     // Report where overflow starts: the parent fits, or this element sticks out of the parent too.
