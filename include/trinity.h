@@ -109,6 +109,14 @@ typedef struct trinity_mock_server trinity_mock_server;
 // A model registry. Opaque; make with `trinity_registry_new`, free with `trinity_registry_free`.
 typedef struct trinity_registry trinity_registry;
 
+// Called each time spend passes one of `budget.alerts` of a limit, once per window, with the
+// alert as a JSON object (`limit`, `fraction`, `spent_usd`, `limit_usd`, `window`, `user`?),
+// lent for the duration of the call. It runs on a library runtime thread: it must return
+// quickly and must not call blocking trinity functions.
+typedef void (*trinity_budget_alert_callback)(void *user_data,
+                                              const char *alert_json,
+                                              size_t len);
+
 // A string owned by the library: UTF-8, `len` bytes, also NUL-terminated at `ptr[len]`.
 // Free it with `trinity_string_free`.
 typedef struct trinity_string {
@@ -144,6 +152,29 @@ typedef void (*trinity_admission_callback)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Registers `callback` for the client's budget alerts; `user_data` must stay usable from a
+// runtime thread for as long as the client lives. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL
+// client or callback), `TRINITY_ERR_CONFIG` (the config sets no budget).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_on_budget_alert(const struct trinity_client *client,
+                                        trinity_budget_alert_callback callback,
+                                        void *user_data,
+                                        struct trinity_error **out_err);
+
+// Writes the spend and holds of the day, the month and `user`'s day (optional: NULL, 0)
+// against their limits to `out_json`: `{"scope", "per_request_usd", "windows": [{"limit",
+// "window", "limit_usd", "spent_usd", "reserved_usd", "remaining_usd", "spent_nano", ...,
+// "resets_at"}], ...}`. Errors: `TRINITY_ERR_CONFIG` (no budget), `TRINITY_ERR_NETWORK` (a
+// Redis budget that cannot be reached), `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently; not from a trinity callback.
+uint32_t trinity_client_budget(const struct trinity_client *client,
+                               const char *user,
+                               size_t user_len,
+                               struct trinity_string *out_json,
+                               struct trinity_error **out_err);
 
 // Makes a cache from a JSON config: the `cache` section of the config schema (`ttl_s`,
 // `namespace`, `strategy`, `memory`, `redis: {url}`, `filesystem: {path}`) or seed 000's

@@ -9,6 +9,7 @@ package trinity
 import "C"
 
 import (
+	"encoding/json"
 	"runtime/cgo"
 	"unsafe"
 )
@@ -34,4 +35,17 @@ func goChatDone(userData unsafe.Pointer, code C.uint32_t, js *C.char, n C.size_t
 func goStreamChunk(userData unsafe.Pointer, js *C.char, n C.size_t) C.bool {
 	s := cgo.Handle(uintptr(userData)).Value().(*Stream)
 	return C.bool(s.deliver(unsafe.Slice((*byte)(unsafe.Pointer(js)), int(n))))
+}
+
+// goBudgetAlert receives one budget alert, on a library runtime thread. A handle deleted by
+// Close (an alert racing it) is ignored.
+//
+//export goBudgetAlert
+func goBudgetAlert(userData unsafe.Pointer, js *C.char, n C.size_t) {
+	defer func() { _ = recover() }()
+	fn := cgo.Handle(uintptr(userData)).Value().(func(BudgetAlert))
+	var alert BudgetAlert
+	if json.Unmarshal(C.GoBytes(unsafe.Pointer(js), C.int(n)), &alert) == nil {
+		fn(alert)
+	}
 }

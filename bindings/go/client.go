@@ -7,6 +7,11 @@ package trinity
 // The Go callbacks (callbacks.go). A cgo.Handle travels as user_data; converting it to a
 // pointer here, in C, keeps go vet's unsafe.Pointer check meaningful on the Go side.
 extern void goChatDone(void *, uint32_t, char *, size_t, trinity_error *);
+extern void goBudgetAlert(void *, char *, size_t);
+
+static uint32_t go_on_budget_alert(const trinity_client *c, uintptr_t h, trinity_error **err) {
+	return trinity_client_on_budget_alert(c, (trinity_budget_alert_callback)goBudgetAlert, (void *)h, err);
+}
 
 static uint32_t go_chat_async(const trinity_client *c, const char *req, size_t len, uintptr_t h,
                               const trinity_cancel_token *t, trinity_error **err) {
@@ -30,6 +35,8 @@ type Client struct {
 	mu      sync.RWMutex
 	ptr     *C.trinity_client
 	cleanup runtime.Cleanup
+	// handles of OnBudgetAlert functions, deleted by Close.
+	alerts []cgo.Handle
 	// live streams, stopped by Close so it never waits on a reader that went away.
 	liveMu sync.Mutex
 	live   map[*Stream]struct{}
@@ -67,7 +74,55 @@ func (c *Client) Close() error {
 		C.trinity_client_free(c.ptr)
 		c.ptr = nil
 	}
+	for _, h := range c.alerts {
+		h.Delete()
+	}
+	c.alerts = nil
 	return nil
+}
+
+// BudgetAlert is one fraction of a budget limit reached, once per window.
+type BudgetAlert struct {
+	// Limit: daily_usd, monthly_usd, per_user_daily_usd or per_request_usd.
+	Limit    string  `json:"limit"`
+	Fraction float64 `json:"fraction"`
+	SpentUSD float64 `json:"spent_usd"`
+	LimitUSD float64 `json:"limit_usd"`
+	// Window: "2026-12-03" or "2026-12".
+	Window string `json:"window"`
+	User   string `json:"user,omitempty"`
+}
+
+// OnBudgetAlert calls fn each time spend passes one of budget.alerts of a limit, on a library
+// thread (fn must return quickly). ErrConfig when the config sets no budget.
+func (c *Client) OnBudgetAlert(fn func(BudgetAlert)) error {
+	h := cgo.NewHandle(fn)
+	err := c.with(func(p *C.trinity_client) error {
+		return call(func(e **C.trinity_error) C.uint32_t {
+			return C.go_on_budget_alert(p, C.uintptr_t(h), e)
+		})
+	})
+	if err != nil {
+		h.Delete()
+		return err
+	}
+	c.mu.Lock()
+	c.alerts = append(c.alerts, h)
+	c.mu.Unlock()
+	return nil
+}
+
+// Budget reports the spend and holds of the day, the month and user's day ("" for none)
+// against their limits: {"scope", "per_request_usd", "windows": [...]}.
+func (c *Client) Budget(user string) (map[string]any, error) {
+	var out map[string]any
+	err := c.with(func(p *C.trinity_client) error {
+		return callJSON(&out, func(s *C.trinity_string, e **C.trinity_error) C.uint32_t {
+			u, ul := optStr(user)
+			return C.trinity_client_budget(p, u, ul, s, e)
+		})
+	})
+	return out, err
 }
 
 // with runs f on the live handle (NULL after Close, which C reports as invalid input).

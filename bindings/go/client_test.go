@@ -269,3 +269,46 @@ func TestConcurrentChats(t *testing.T) {
 		t.Fatalf("%+v", stats)
 	}
 }
+
+func TestBudgetRefusesBeforeTheNetworkAndAlerts(t *testing.T) {
+	srv := mock(t, `{"seed": 3}`)
+	c, err := NewClient(fmt.Sprintf(`{"providers": {"p": {"kind": "openai", "base_url": %q, "api_key": "k"}},
+		"budget": {"daily_usd": 0.01, "alerts": [0.00001]}}`, srv.URL()+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	alerts := make(chan BudgetAlert, 4)
+	if err := c.OnBudgetAlert(func(a BudgetAlert) { alerts <- a }); err != nil {
+		t.Fatal(err)
+	}
+	req := func(max int) ChatRequest {
+		return ChatRequest{Model: "p/gpt-4o-mini", MaxTokens: max, Messages: []Message{{Role: "user", Content: "hi"}}}
+	}
+	r, err := c.Chat(context.Background(), req(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Chat(context.Background(), req(100_000)); !errors.Is(err, ErrBudgetExceeded) {
+		t.Fatalf("100,000 answer tokens pass $0.01: %v", err)
+	}
+	if st, err := srv.Stats(); err != nil || st.Requests != 1 {
+		t.Fatalf("%+v %v: one request reached the server; the refused one must not", st, err)
+	}
+	select {
+	case a := <-alerts:
+		if a.Limit != "daily_usd" || a.Fraction != 0.00001 {
+			t.Fatalf("alert %+v", a)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no alert")
+	}
+	snap, err := c.Budget("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := snap["windows"].([]any)[0].(map[string]any)
+	if uint64(day["spent_nano"].(float64)) != *r.CostDetail.TotalNanoUSD {
+		t.Fatalf("spent %v, the call cost %v", day["spent_nano"], *r.CostDetail.TotalNanoUSD)
+	}
+}

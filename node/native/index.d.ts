@@ -52,7 +52,7 @@ export declare class NativeCircuitBreaker {
    */
   onStateChange(listener: (change: BreakerStateChange) => void): void
   /**
-   * `options` over the core defaults (count window 20, minimum 10 calls, failure rate 0.5,
+   * `options` over the core defaults (count window 100, minimum 20 calls, failure rate 0.65,
    * open 30 s, 3 half-open probes).
    */
   constructor(name?: string | undefined | null, options?: BreakerOptions | undefined | null)
@@ -83,6 +83,14 @@ export declare class NativeClient {
    * Aborting `abort` drops the call, which closes its HTTP request.
    */
   chat(request: any, abort?: AbortToken | undefined | null): Promise<ChatResponse>
+  /**
+   * `listener(alert)` each time spend passes one of `budget.alerts` of a limit, once per
+   * window (`{limit, fraction, spent_usd, limit_usd, window, user?}`); `config` when no
+   * budget is configured. The listener does not keep the process alive.
+   */
+  onBudgetAlert(listener: (alert: Record<string, unknown>) => void): void
+  /** Spend and holds of the day, the month and `user`'s day, against their limits. */
+  budget(user?: string | undefined | null): Promise<Record<string, unknown>>
   /** Validates the request and starts it at once; chunks and failures come from `next()`. */
   chatStream(request: any): NativeChatStream
 }

@@ -90,6 +90,17 @@ export interface ChatResponse {
   readonly attempts: number;
 }
 
+/** A fraction of a budget limit reached (snake_case, as the config names limits). */
+export interface BudgetAlert {
+  readonly limit: 'daily_usd' | 'monthly_usd' | 'per_user_daily_usd' | 'per_request_usd';
+  readonly fraction: number;
+  readonly spent_usd: number;
+  readonly limit_usd: number;
+  /** `2026-12-03` or `2026-12`. */
+  readonly window: string;
+  readonly user?: string;
+}
+
 export interface CallOptions {
   /** Aborting rejects the call with `CancelledError` and closes its HTTP request. */
   signal?: AbortSignal | undefined;
@@ -118,6 +129,23 @@ export class Client {
   get cache(): CacheStrategy | null {
     const native = this.#native.cache();
     return native === null || native === undefined ? null : new CacheStrategy(native);
+  }
+
+  /**
+   * `listener(alert)` each time spend passes one of `budget.alerts` of a limit, once per window.
+   * A `ConfigError` when the config sets no budget.
+   */
+  onBudgetAlert(listener: (alert: BudgetAlert) => void): void {
+    call(() => this.#native.onBudgetAlert((alert: unknown) => listener(alert as BudgetAlert)));
+  }
+
+  /** Spend and holds of the day, the month and `user`'s day, against their limits. */
+  async budget(user?: string): Promise<Record<string, unknown>> {
+    try {
+      return await this.#native.budget(user);
+    } catch (e) {
+      throw toTrinityError(e);
+    }
   }
 
   /** Sends a request and resolves with the whole answer. */

@@ -174,3 +174,30 @@ describe('cost', () => {
     assert.throws(() => core.cost('gpt-4o', { promptTokens: -1 }), (e: unknown) => e instanceof core.InvalidInputError);
   });
 });
+
+describe('budgets', () => {
+  test('a daily budget refuses a call before the network and alerts once', async () => {
+    const s = new core.MockServer({ seed: 4 });
+    try {
+      const client = new core.Client({
+        providers: { p: { kind: 'openai', base_url: s.url + '/v1', api_key: 'sk-test' } },
+        budget: { daily_usd: 0.01, alerts: [0.00001] },
+      });
+      const alerts: core.BudgetAlert[] = [];
+      client.onBudgetAlert((a) => alerts.push(a));
+      const r = await client.chat(ask('hi', { model: 'p/gpt-4o-mini', max_tokens: 10 }));
+      const e = await rejection(client.chat(ask('hi', { model: 'p/gpt-4o-mini', max_tokens: 100_000 })));
+      assert.ok(e instanceof core.BudgetExceededError, String(e));
+      assert.equal((e as core.TrinityError).details?.limit, 'daily_usd');
+      assert.equal(s.stats().requests, 1, 'the refused call never reached the server');
+      const day = ((await client.budget()).windows as Array<Record<string, number>>)[0]!;
+      assert.equal(day.spent_nano, r.costDetail!.totalNanoUsd);
+      // The alert crosses the thread boundary: let the event loop deliver it.
+      for (let i = 0; i < 400 && alerts.length === 0; i++) await new Promise((res) => setTimeout(res, 5));
+      assert.deepEqual(alerts.map((a) => [a.limit, a.fraction]), [['daily_usd', 0.00001]]);
+      assert.throws(() => new core.Client({ providers: { p: { kind: 'mock' } } }).onBudgetAlert(() => {}), core.ConfigError);
+    } finally {
+      await s.stop();
+    }
+  });
+});

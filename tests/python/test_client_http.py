@@ -241,3 +241,24 @@ def test_every_answer_carries_its_exact_cost(server: MockServer) -> None:
     unknown = c.chat_sync(ask("Say hello", model="p/claude-opus-4-1-20250805"))
     assert unknown.cost_usd is None
     assert unknown.cost_detail is not None and unknown.cost_detail["unpriced_reason"] == "unknown_model"
+
+
+def test_budgets_refuse_before_the_network_and_alert_once() -> None:
+    """Issue 12: a daily budget is enforced before any network call, spend is settled with the
+    real cost, and each alert fraction fires once per window to a Python callable."""
+    with MockServer(seed=2) as s:
+        provider = {"kind": "openai", "base_url": s.url + "/v1", "api_key": "sk-test"}
+        c = tc.Client({"providers": {"p": provider}, "budget": {"daily_usd": 0.01, "alerts": [0.00001]}})
+        alerts: list[dict[str, Any]] = []
+        c.on_budget_alert(alerts.append)
+        r = c.chat_sync({"model": "p/gpt-4o-mini", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+        with pytest.raises(tc.BudgetExceededError) as info:
+            # 100,000 answer tokens at $0.60 per 1M would pass the $0.01 left.
+            c.chat_sync({"model": "p/gpt-4o-mini", "max_tokens": 100_000, "messages": [{"role": "user", "content": "hi"}]})
+        assert info.value.details is not None and info.value.details["limit"] == "daily_usd"
+        assert s.stats()["requests"] == 1, "the refused call never reached the server"
+        day = c.budget_sync()["windows"][0]
+        assert r.cost_detail is not None and day["spent_nano"] == r.cost_detail["total_nano_usd"]
+        assert [a["fraction"] for a in alerts] == [0.00001] and alerts[0]["limit"] == "daily_usd"
+    with pytest.raises(tc.ConfigError):
+        tc.Client({"providers": {"p": provider}}).on_budget_alert(print)

@@ -43,11 +43,13 @@ pub type trinity_chunk_callback = Option<
 
 /// The caller's `user_data`, carried to the runtime thread that calls back. The caller vouches
 /// for it being usable there (header contract).
-struct UserData(*mut c_void);
-// SAFETY: the header makes thread-safety of `user_data` the caller's promise.
+pub(crate) struct UserData(pub(crate) *mut c_void);
+// SAFETY: the header makes thread-safety of `user_data` the caller's promise (a budget alert
+// callback may run on several runtime threads over the client's life).
 unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
 
-unsafe fn client<'a>(ptr: *const trinity_client) -> Result<&'a Arc<Client>> {
+pub(crate) unsafe fn client<'a>(ptr: *const trinity_client) -> Result<&'a Arc<Client>> {
     // SAFETY: NULL or a live handle from `trinity_client_new` (header contract).
     unsafe { ptr.as_ref() }
         .map(|c| &c.inner)

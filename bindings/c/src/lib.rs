@@ -17,6 +17,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod boundary;
+mod budget;
 mod cache;
 mod cancel;
 mod client;

@@ -7,8 +7,12 @@ use crate::llm::ChatResponse;
 use crate::stream::NativeChatStream;
 use crate::task::{spawn_promise, unless_cancelled, AbortToken};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::Value;
+
+/// A JS function of one budget alert object, weak (it does not keep Node running).
+type BudgetListener = ThreadsafeFunction<Value, (), Value, Status, false, true>;
 use std::sync::Arc;
 use trinity_core::config::{Config, EnvOverrides};
 use trinity_core::llm::{ChatRequest, Client};
@@ -64,6 +68,34 @@ impl NativeClient {
             env,
             async move { unless_cancelled(client.chat(req), token).await },
             ChatResponse::from,
+        )
+    }
+
+    /// `listener(alert)` each time spend passes one of `budget.alerts` of a limit, once per
+    /// window (`{limit, fraction, spent_usd, limit_usd, window, user?}`); `config` when no
+    /// budget is configured. The listener does not keep the process alive.
+    #[napi(ts_args_type = "listener: (alert: Record<string, unknown>) => void")]
+    pub fn on_budget_alert(&self, env: Env, listener: BudgetListener) -> Result<()> {
+        guard(&env, || {
+            self.inner.on_budget_alert(move |alert| {
+                if let Ok(v) = serde_json::to_value(alert) {
+                    listener.call(v, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            })
+        })
+    }
+
+    /// Spend and holds of the day, the month and `user`'s day, against their limits.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn budget<'env>(&self, env: &'env Env, user: Option<String>) -> Result<PromiseRaw<'env, Value>> {
+        let client = self.inner.clone();
+        spawn_promise(
+            env,
+            async move {
+                let snapshot = client.budget(user.as_deref()).await?;
+                serde_json::to_value(snapshot).map_err(|e| trinity_core::Error::internal(e.to_string()))
+            },
+            |v| v,
         )
     }
 

@@ -376,7 +376,7 @@ impl NativeCircuitBreaker {
         });
     }
 
-    /// `options` over the core defaults (count window 20, minimum 10 calls, failure rate 0.5,
+    /// `options` over the core defaults (count window 100, minimum 20 calls, failure rate 0.65,
     /// open 30 s, 3 half-open probes).
     #[napi(constructor)]
     pub fn new(env: Env, name: Option<String>, options: Option<BreakerOptions>) -> Result<Self> {

@@ -159,6 +159,31 @@ impl PyClient {
         })
     }
 
+    /// `on_budget_alert(callback)`: `callback(alert)` each time spend passes one of
+    /// `budget.alerts` of a limit, once per window; `alert` is a dict (`limit`, `fraction`,
+    /// `spent_usd`, `limit_usd`, `window`, `user`?). An exception in it is reported as
+    /// unraisable and never breaks a call. `ConfigError` when no budget is configured.
+    fn on_budget_alert(&self, callback: Py<PyAny>) -> PyResult<()> {
+        call(|| {
+            self.inner.on_budget_alert(move |alert| {
+                Python::attach(|py| {
+                    let cb = callback.bind(py);
+                    if let Err(e) = conv::serialized(py, alert).and_then(|a| cb.call1((a,))) {
+                        e.write_unraisable(py, Some(cb));
+                    }
+                })
+            })
+        })
+    }
+
+    /// Spend and holds of the day, the month and `user`'s day against their limits, as a dict.
+    #[pyo3(signature = (user=None))]
+    fn budget_sync<'py>(&self, py: Python<'py>, user: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        let snapshot = py.detach(|| call(|| rt::wait(client.budget(user.as_deref()))))?;
+        conv::serialized(py, &snapshot)
+    }
+
     /// The client's response cache (`cache.enabled` with a tier configured), else None.
     #[getter]
     fn cache(&self) -> Option<crate::cache::PyCache> {
