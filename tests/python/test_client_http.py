@@ -254,7 +254,9 @@ def test_budgets_refuse_before_the_network_and_alert_once() -> None:
         r = c.chat_sync({"model": "p/gpt-4o-mini", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
         with pytest.raises(tc.BudgetExceededError) as info:
             # 100,000 answer tokens at $0.60 per 1M would pass the $0.01 left.
-            c.chat_sync({"model": "p/gpt-4o-mini", "max_tokens": 100_000, "messages": [{"role": "user", "content": "hi"}]})
+            c.chat_sync(
+                {"model": "p/gpt-4o-mini", "max_tokens": 100_000, "messages": [{"role": "user", "content": "hi"}]}
+            )
         assert info.value.details is not None and info.value.details["limit"] == "daily_usd"
         assert s.stats()["requests"] == 1, "the refused call never reached the server"
         day = c.budget_sync()["windows"][0]

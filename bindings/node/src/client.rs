@@ -87,13 +87,18 @@ impl NativeClient {
 
     /// Spend and holds of the day, the month and `user`'s day, against their limits.
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
-    pub fn budget<'env>(&self, env: &'env Env, user: Option<String>) -> Result<PromiseRaw<'env, Value>> {
+    pub fn budget<'env>(
+        &self,
+        env: &'env Env,
+        user: Option<String>,
+    ) -> Result<PromiseRaw<'env, Value>> {
         let client = self.inner.clone();
         spawn_promise(
             env,
             async move {
                 let snapshot = client.budget(user.as_deref()).await?;
-                serde_json::to_value(snapshot).map_err(|e| trinity_core::Error::internal(e.to_string()))
+                serde_json::to_value(snapshot)
+                    .map_err(|e| trinity_core::Error::internal(e.to_string()))
             },
             |v| v,
         )

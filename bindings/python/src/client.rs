@@ -178,7 +178,11 @@ impl PyClient {
 
     /// Spend and holds of the day, the month and `user`'s day against their limits, as a dict.
     #[pyo3(signature = (user=None))]
-    fn budget_sync<'py>(&self, py: Python<'py>, user: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+    fn budget_sync<'py>(
+        &self,
+        py: Python<'py>,
+        user: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.clone();
         let snapshot = py.detach(|| call(|| rt::wait(client.budget(user.as_deref()))))?;
         conv::serialized(py, &snapshot)
