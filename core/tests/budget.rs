@@ -502,6 +502,9 @@ fn config_errors_name_the_field_path() {
     assert_eq!(path_of(json!({"alerts": [0]})), "budget.alerts[0]");
     assert_eq!(path_of(json!({"scope": "cluster"})), "budget.scope");
     assert_eq!(path_of(json!({"dayly_usd": 1})), "budget.dayly_usd");
+    // Limits and a Redis scope without any URL are checked when the config is parsed.
+    assert_eq!(path_of(json!({"scope": "redis"})), "budget.redis_url");
+    assert_eq!(path_of(json!({"monthly_usd": 1e8})), "budget.monthly_usd");
     // Checks that need the whole section happen in Budgets::new, with the same paths.
     let new_err = |v: Value| -> String {
         let e = rt::block_on(Budgets::new(&cfg(v), Clock::System, None))
@@ -510,13 +513,11 @@ fn config_errors_name_the_field_path() {
         assert_eq!(e.kind, ErrorKind::Config, "{e}");
         e.details.unwrap()["path"].as_str().unwrap().to_string()
     };
-    assert_eq!(new_err(json!({"scope": "redis"})), "budget.redis_url");
     assert_eq!(
         new_err(json!({"scope": "redis", "redis_url": "http://x"})),
         "budget.redis_url"
     );
     assert_eq!(new_err(json!({"ledger_path": " "})), "budget.ledger_path");
-    assert_eq!(new_err(json!({"monthly_usd": 1e8})), "budget.monthly_usd");
     assert_eq!(
         new_err(
             json!({"scope": "redis", "redis_url": "redis://127.0.0.1:1", "redis_prefix": "a{b}"})
