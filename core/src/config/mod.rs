@@ -99,6 +99,11 @@ impl Config {
                 ));
             }
         }
+        if let Some(sink) = &self.logging.sink {
+            if let Err(why) = crate::observe::request_log::check_sink_path(&sink.path) {
+                return Err(config_error("logging.sink.path", &why));
+            }
+        }
         if let Some(redis) = &self.cache.redis {
             if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) {
                 return Err(config_error(

@@ -2,8 +2,10 @@
 //! before a call and reconciled after it, and the spend ledger that survives a restart.
 
 pub mod price;
+pub mod tracker;
 
 pub use price::{cost, count_unpriced, unpriced_calls, CostDetail};
+pub use tracker::{CostSummary, CostTracker, TrackRecord, TrackRequest};
 
 use crate::error::{Error, Result};
 use crate::llm::Usage;
