@@ -520,6 +520,28 @@ impl RequestLog {
         r
     }
 
+    /// [`Self::log_request`] for a request object as callers hold it: `model` and `provider`
+    /// are what was asked for (`model_requested`, `provider_requested`), other keys the record
+    /// does not have (`temperature`, ...) are left out.
+    pub fn log_request_value(&self, request: serde_json::Value) -> Result<String> {
+        let mut m = match request {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(Error::invalid_input("request: expected an object")),
+        };
+        for (from, to) in [
+            ("model", "model_requested"),
+            ("provider", "provider_requested"),
+        ] {
+            if let Some(v) = m.remove(from) {
+                m.entry(to).or_insert(v);
+            }
+        }
+        let fields = merge_fields(serde_json::Value::Object(m))?;
+        let mut r = RequestRecord::default();
+        apply(&mut r, fields);
+        Ok(self.log_request(r))
+    }
+
     /// Seed 004's `logResponse`: the answer's fields (tokens, cost, provider, latency...)
     /// over the pending request's; a request id never logged makes a record of its own.
     pub fn log_response(
