@@ -300,3 +300,65 @@ fn config_carries_bodies_and_sink_and_names_a_bad_path() {
     assert!(bad.message.contains("logging.sink.path"), "{}", bad.message);
     assert!(!Config::default().logging.log_bodies);
 }
+
+#[test]
+fn records_from_a_response_and_an_error() {
+    use trinity_core::cost::tracker::TrackRecord;
+    use trinity_core::llm::{ChatResponse, Usage};
+    let resp = ChatResponse {
+        id: "chatcmpl-1".into(),
+        request_id: Some("req-xyz".into()),
+        content: "hello".into(),
+        usage: Usage {
+            prompt_tokens: 100,
+            completion_tokens: 20,
+            total_tokens: 120,
+            cached_tokens: 40,
+            cache_write_tokens: 5,
+            cache_write_1h_tokens: 5,
+            reasoning_tokens: 8,
+        },
+        provider: "openai".into(),
+        model: "gpt-4o-2024-08-06".into(),
+        latency_ms: 250.0,
+        cost_detail: Some(trinity_core::cost::CostDetail {
+            total_nano_usd: Some(123),
+            ..Default::default()
+        }),
+        attempts: 2,
+        ..Default::default()
+    };
+    let log = RequestLog::new(settings(10)).unwrap();
+    log.record(RequestRecord::from_response(&resp, "smart", 1_000));
+    let r = &log.history(1)[0];
+    assert_eq!(
+        (
+            r.input_tokens,
+            r.cached_tokens,
+            r.cache_write_tokens,
+            r.reasoning_tokens
+        ),
+        (100, 40, 10, 8)
+    );
+    assert_eq!((r.cost_nano_usd, r.cost_usd), (Some(123), Some(1.23e-7)));
+    assert_eq!((r.attempts, r.end_timestamp_ms), (2, Some(1_250)));
+    assert_eq!(r.response, None, "bodies off");
+    let t = TrackRecord::from_response(&resp, 1_000);
+    assert_eq!(
+        (t.cost_nano_usd, t.cached_tokens, t.cache_hit),
+        (Some(123), 40, false)
+    );
+
+    let err = trinity_core::Error::new(
+        trinity_core::ErrorKind::Auth,
+        "bad key sk-proj-Abcdefghijklmnop1234567890",
+    )
+    .with_details(json!({"status": 401}));
+    log.record(RequestRecord::from_error(&err, "smart", 2_000, 30.0));
+    let r = &log.history(1)[0];
+    assert_eq!(
+        (r.status.as_str(), r.error_code.as_deref(), r.http_status),
+        ("error", Some("auth"), Some(401))
+    );
+    assert_eq!(r.error_message.as_deref(), Some("bad key [REDACTED]"));
+}

@@ -156,7 +156,12 @@ def test_log_request_response_error_and_no_key_anywhere() -> None:
         assert r["error_code"] in ("auth", "internal")
         log.log_error(log.log_request({"model": "m"}), {"code": "auth", "message": f"Authorization: Bearer {key}"})
         log.log_error(log.log_request({"model": "m"}), ValueError(f"bad key {key}"))
-    texts = [log.export_logs("json"), log.export_logs("csv"), log.export_logs("jsonl"), json.dumps(log.get_history(100))]
+    texts = [
+        log.export_logs("json"),
+        log.export_logs("csv"),
+        log.export_logs("jsonl"),
+        json.dumps(log.get_history(100)),
+    ]
     for text in texts:
         for key in KEYS:
             assert key not in text

@@ -56,6 +56,22 @@ pub struct TrackRecord {
     pub cache_hit: bool,
 }
 
+impl TrackRecord {
+    /// The record of an answered call (a cache hit costs 0 and counts in `cache_hits`).
+    pub fn from_response(resp: &crate::llm::ChatResponse, timestamp_ms: i64) -> TrackRecord {
+        TrackRecord {
+            timestamp_ms,
+            provider: resp.provider.clone(),
+            model: resp.model.clone(),
+            input_tokens: resp.usage.prompt_tokens,
+            output_tokens: resp.usage.completion_tokens,
+            cached_tokens: resp.usage.cached_tokens,
+            cost_nano_usd: resp.cost_detail.as_ref().and_then(|d| d.total_nano_usd),
+            cache_hit: resp.cached,
+        }
+    }
+}
+
 /// Seed 004's `trackRequest` argument: priced here from the registry.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrackRequest {

@@ -156,6 +156,70 @@ impl Default for RequestRecord {
     }
 }
 
+impl RequestRecord {
+    /// The record of an answered call, for `model_requested` (the route or model asked for),
+    /// started at `timestamp_ms`. The client adds what only it knows (route, attempt log,
+    /// queue and first-token times, cache tier, user, messages).
+    pub fn from_response(
+        resp: &crate::llm::ChatResponse,
+        model_requested: &str,
+        timestamp_ms: i64,
+    ) -> RequestRecord {
+        let u = &resp.usage;
+        let detail = resp.cost_detail.clone();
+        RequestRecord {
+            request_id: String::new(),
+            provider_request_id: resp.request_id.clone(),
+            timestamp_ms,
+            end_timestamp_ms: Some(timestamp_ms + resp.latency_ms.round() as i64),
+            model_requested: model_requested.to_owned(),
+            provider: Some(resp.provider.clone()),
+            model: Some(resp.model.clone()),
+            attempts: resp.attempts,
+            input_tokens: u.prompt_tokens,
+            cached_tokens: u.cached_tokens,
+            cache_write_tokens: u.cache_write_tokens + u.cache_write_1h_tokens,
+            output_tokens: u.completion_tokens,
+            reasoning_tokens: u.reasoning_tokens,
+            cost_usd: resp.cost_usd,
+            cost_nano_usd: detail.as_ref().and_then(|d| d.total_nano_usd),
+            unpriced_reason: detail.as_ref().and_then(|d| d.unpriced_reason.clone()),
+            cost_detail: detail,
+            latency_ms: resp.latency_ms,
+            cache_hit: resp.cached,
+            response: Some(resp.content.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// The record of a failed call: `status: error`, the error's code, its message (scrubbed
+    /// when the record is logged) and `details.status` as the HTTP status when there is one.
+    pub fn from_error(
+        err: &Error,
+        model_requested: &str,
+        timestamp_ms: i64,
+        latency_ms: f64,
+    ) -> RequestRecord {
+        let http_status = err
+            .details
+            .as_ref()
+            .and_then(|d| d.get("status"))
+            .and_then(|s| s.as_u64())
+            .and_then(|s| u16::try_from(s).ok());
+        RequestRecord {
+            timestamp_ms,
+            end_timestamp_ms: Some(timestamp_ms + latency_ms.round() as i64),
+            status: "error".into(),
+            error_code: Some(err.code().into()),
+            error_message: Some(err.message.clone()),
+            http_status,
+            model_requested: model_requested.to_owned(),
+            latency_ms,
+            ..Default::default()
+        }
+    }
+}
+
 /// Seed 004's `DebugInfo`, for a response: derived from its record by [`DebugInfo::from_record`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DebugInfo {
