@@ -96,6 +96,9 @@ typedef struct trinity_cancel_token trinity_cancel_token;
 // with `trinity_client_free`.
 typedef struct trinity_client trinity_client;
 
+// A cost tracker. Opaque; make with `trinity_cost_tracker_new`, free with `trinity_cost_tracker_free`.
+typedef struct trinity_cost_tracker trinity_cost_tracker;
+
 // An error: a code, a message, and optional JSON details. Opaque; free with `trinity_error_free`.
 typedef struct trinity_error trinity_error;
 
@@ -108,6 +111,9 @@ typedef struct trinity_mock_server trinity_mock_server;
 
 // A model registry. Opaque; make with `trinity_registry_new`, free with `trinity_registry_free`.
 typedef struct trinity_registry trinity_registry;
+
+// A request log. Opaque; make with `trinity_request_log_new`, free with `trinity_request_log_free`.
+typedef struct trinity_request_log trinity_request_log;
 
 // Called each time spend passes one of `budget.alerts` of a limit, once per window, with the
 // alert as a JSON object (`limit`, `fraction`, `spent_usd`, `limit_usd`, `window`, `user`?),
@@ -487,6 +493,111 @@ uint32_t trinity_mock_server_reset_faults(const struct trinity_mock_server *srv,
 // Thread safety: the caller must be the handle's last user; not from a trinity callback
 // (there it only signals the stop, without waiting).
 void trinity_mock_server_free(struct trinity_mock_server *srv);
+
+// Makes a cost tracker. `settings_json`: `{"retention_minutes": 44640, "max_series": 10000}`
+// (both optional; `len` 0 for the defaults).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad JSON, a setting of 0, NULL out-parameter).
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_cost_tracker_new(const char *settings_json,
+                                  size_t len,
+                                  struct trinity_cost_tracker **out_tracker,
+                                  struct trinity_error **out_err);
+
+// Frees a cost tracker. NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user.
+void trinity_cost_tracker_free(struct trinity_cost_tracker *tracker);
+
+// Adds one call. `record_json` is either a priced record, `{"timestamp_ms", "provider",
+// "model", "input_tokens", "output_tokens", "cached_tokens", "cost_nano_usd" (null:
+// unpriced), "cache_hit"}`, or seed 004's request, `{"model", "input_tokens",
+// "output_tokens", "cache_hit" (cached input tokens)}` (no `provider`), priced from the
+// registry at the current time. Writes `{"cost_nano_usd": n | null}` to `out_json` (may be NULL).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL handle, bad JSON, unknown or mistyped field).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_cost_tracker_track(const struct trinity_cost_tracker *tracker,
+                                    const char *record_json,
+                                    size_t len,
+                                    struct trinity_string *out_json,
+                                    struct trinity_error **out_err);
+
+// Answers a query, `{"op", "start_ms", "end_ms", ...}` (`[start_ms, end_ms)`, whole minutes;
+// default: everything), writing JSON to `out_json`:
+// - `total`: `{"usd", "nano_usd", "requests", "input_tokens", "output_tokens", "cached_tokens",
+//   "unpriced_requests", "cache_hits"}`;
+// - `by_provider`, `by_model`: `{name: totals}`;
+// - `budget_alerts` (`"daily_limit"` USD, optional `"now_ms"`, `"thresholds"`): `[{"kind",
+//   "severity", "threshold", "day", "spent_usd", "spent_nano_usd", "limit_usd", "fraction",
+//   "unpriced_requests", "resets_at_ms", "message"}]`;
+// - `export_csv`: the CSV text as a JSON string;
+// - `stats`: `{"buckets", "series", "dropped", "overflowed"}`.
+//
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL handle, bad JSON, unknown op, bad daily limit).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_cost_tracker_query(const struct trinity_cost_tracker *tracker,
+                                    const char *query_json,
+                                    size_t len,
+                                    struct trinity_string *out_json,
+                                    struct trinity_error **out_err);
+
+// Makes a request log. `settings_json`: `{"history": 1000, "log_bodies": false, "sink":
+// {"path", "max_bytes", "max_files"}}` (all optional; `len` 0 for the defaults).
+// Errors: `TRINITY_ERR_CONFIG` (a sink path in a missing directory; details `{"path":
+// "logging.sink.path"}`), `TRINITY_ERR_INVALID_INPUT`, `TRINITY_ERR_IO`.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_request_log_new(const char *settings_json,
+                                 size_t len,
+                                 struct trinity_request_log **out_log,
+                                 struct trinity_error **out_err);
+
+// Frees a request log (closing its sink). NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user.
+void trinity_request_log_free(struct trinity_request_log *log);
+
+// Logs a call. `kind` is `record` (a finished call: the record's fields), `request` (a call
+// starts: `{"model", "provider", "request_id", "messages", ...}`), `response` or `error`
+// (completing the call named by `request_id`: the answer's fields, or `{"code", "message",
+// "http_status"}`; the message is scrubbed of API keys). Writes to `out_json` the request id
+// as a JSON string (`record`, `request`) or the finished record (`response`, `error`).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL handle, bad JSON, unknown kind or field).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_request_log_log(const struct trinity_request_log *log,
+                                 const char *kind,
+                                 size_t kind_len,
+                                 const char *request_id,
+                                 size_t request_id_len,
+                                 const char *json,
+                                 size_t json_len,
+                                 struct trinity_string *out_json,
+                                 struct trinity_error **out_err);
+
+// Records matching `query_json`, oldest first, as a JSON array: `{"start_ms", "end_ms",
+// "provider", "model", "status", "min_latency_ms", "limit"}`, all optional (`len` 0: all;
+// `{"limit": n}` is the history of the newest n).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL handle, bad JSON, unknown field).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_request_log_query(const struct trinity_request_log *log,
+                                   const char *query_json,
+                                   size_t len,
+                                   struct trinity_string *out_json,
+                                   struct trinity_error **out_err);
+
+// The records in memory as `json` (an array), `jsonl` or `csv` text in `out_text`.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (NULL handle, unknown format).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_request_log_export(const struct trinity_request_log *log,
+                                    const char *format,
+                                    size_t format_len,
+                                    struct trinity_string *out_text,
+                                    struct trinity_error **out_err);
 
 // Makes a registry holding the shipped models (OpenAI, Anthropic, Gemini, Mistral, local).
 //

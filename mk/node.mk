@@ -27,11 +27,12 @@ demo-node: build-node ## Registry look-ups and token counts of the sample docume
 	@echo
 	node examples/node/chat.mjs
 
-bench-node: ## countTokens vs gpt-tokenizer, getModel ns/call; Client.chat vs the openai npm package; CircuitBreaker vs opossum and cockatiel, allowRequest ns/call (release builds)
+bench-node: ## countTokens vs gpt-tokenizer, getModel ns/call; Client.chat vs the openai npm package; CircuitBreaker vs opossum and cockatiel, allowRequest ns/call; CostTracker.trackRequest ns/call (release builds)
 	@$(MAKE) --no-print-directory PROFILE=release build-node build-mock
 	node bench/node/tokens.mjs
 	node bench/node/client.mjs
 	node bench/node/resilience.mjs
+	node bench/node/observe.mjs
 
 lint-node: setup-node ## tsc --noEmit over the wrapper and the tests
 	npm run -s lint

@@ -9,6 +9,7 @@ pub mod error;
 pub mod healer;
 pub mod llm;
 pub mod mock;
+pub mod observe;
 pub mod registry;
 pub mod resilience;
 pub mod router;

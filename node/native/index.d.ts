@@ -95,6 +95,24 @@ export declare class NativeClient {
   chatStream(request: any): NativeChatStream
 }
 
+export declare class NativeCostTracker {
+  constructor(options?: CostTrackerOptions | undefined | null)
+  /** For `costTrackerTrackRequest`; valid while this object lives. */
+  get handle(): number
+  /**
+   * A call already priced: `{timestampMs, provider, model, inputTokens, outputTokens,
+   * cachedTokens, costNanoUsd (null: unpriced), cacheHit}`.
+   */
+  track(record: any): void
+  byProvider(startMs: number, endMs: number): any
+  byModel(startMs: number, endMs: number): any
+  total(startMs: number, endMs: number): any
+  budgetAlerts(dailyLimit: number, nowMsAt?: number | undefined | null, thresholds?: Array<number> | undefined | null): any
+  exportCsv(startMs: number, endMs: number): string
+  stats(): any
+  clear(): void
+}
+
 /** Rate limits by name (a provider): the core's `LimiterSet`. */
 export declare class NativeLimiterSet {
   constructor()
@@ -198,6 +216,26 @@ export declare class NativeRegistry {
   update(name: string, updates: any): any
   loadFile(path: string): LoadSummary
   loadLitellmFile(path: string): LoadSummary
+}
+
+export declare class NativeRequestLog {
+  constructor(options?: RequestLogOptions | undefined | null)
+  /** A finished call (a record; missing fields take their defaults). Returns its id. */
+  record(record: any): string
+  logRequest(request: any): string
+  logResponse(requestId: string, response: any): any
+  logError(requestId: string, error: any): any
+  history(limit: number): any
+  /** `{startMs, endMs, provider, model, status, minLatencyMs, limit}`, all optional. */
+  query(query: any): any
+  /**
+   * Records as `json` (an array), `jsonl` or `csv`: the record schema's snake_case names,
+   * the same text every language exports and the sink writes.
+   */
+  export(format: string): string
+  get size(): number
+  get sinkErrors(): number
+  clear(): void
 }
 
 export declare class NativeRequestQueue {
@@ -333,11 +371,28 @@ export interface CostPer1k {
   blended: number
 }
 
+/** Options of `new CostTracker()`. */
+export interface CostTrackerOptions {
+  /** Minutes of totals kept (default 31 days). */
+  retentionMinutes?: number
+  /** Distinct (provider, model) series before new ones are summed under `(other)`. */
+  maxSeries?: number
+}
+
+/**
+ * `trackRequest` over a tracker's handle: prices the call now; the cost in nano-USD, or
+ * `null` when it could not be priced (counted as unpriced, never as $0).
+ */
+export declare function costTrackerTrackRequest(handle: number, model: string, inputTokens: number, outputTokens: number, cacheHit?: number | undefined | null): number | null
+
 export declare function countMessageTokens(messages: any, model: string): TokenCount
 
 export declare function countTokens(text: string, model?: string | undefined | null, encoding?: string | undefined | null): number
 
 export declare function countTokensBatch(texts: Array<string>, model?: string | undefined | null, encoding?: string | undefined | null): Array<number>
+
+/** Seed 004's `DebugInfo` of a record (camelCase in and out). */
+export declare function debugInfo(record: any): any
 
 /** One error kind, as the TypeScript wrapper builds its classes from (`NotFoundError`, ...). */
 export interface ErrorKindInfo {
@@ -427,6 +482,16 @@ export interface QueueStats {
   averageServiceMs: number
   estimatedWaitMs: number
   throughputPerS: number
+}
+
+/** Options of `new RequestLogger()`. */
+export interface RequestLogOptions {
+  /** Records kept in memory (default 1000). */
+  history?: number
+  /** Keep message bodies (default false). */
+  logBodies?: boolean
+  /** `{path, maxBytes?, maxFiles?}`: also append each record to a JSON Lines file. */
+  sink?: any
 }
 
 export interface RouteCallOptions {

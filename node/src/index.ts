@@ -12,6 +12,7 @@ export * from './cache';
 export * from './client';
 export * from './stream';
 export * from './resilience';
+export * from './observe';
 export { MockServer, RedisServer, type MockServerConfig, type MockStats } from './testing';
 
 /** The package version (equal to the Rust core's). */

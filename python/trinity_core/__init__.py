@@ -11,6 +11,9 @@ Every error is a :class:`TrinityError` with a stable ``.code`` (``"not_found"``,
 
 Resilience (:mod:`trinity_core.resilience`): :class:`CircuitBreaker` (``async with``, decorator),
 :class:`RateLimiter`, :class:`RequestQueue` and :class:`LLMQueue` (``submit(fn, retry=True, ...)``).
+
+Cost and observability: :class:`CostTracker` (per-minute totals, budget alerts, CSV) and
+:class:`RequestLog` (one record per call, queries, JSON/CSV export, JSON Lines sink).
 """
 
 from trinity_core._native import (
@@ -28,6 +31,7 @@ from trinity_core._native import (
     Config,
     ConfigError,
     ContextTooLargeError,
+    CostTracker,
     InternalError,
     InvalidInputError,
     IoError,
@@ -37,6 +41,7 @@ from trinity_core._native import (
     ProviderError,
     RateLimitedError,
     Registry,
+    RequestLog,
     TimeoutError,
     TrinityError,
     Usage,
@@ -45,6 +50,7 @@ from trinity_core._native import (
     count_message_tokens,
     count_tokens,
     count_tokens_batch,
+    debug_info,
     error_kinds,
     heal_css,
     heal_html,
@@ -79,6 +85,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ContextTooLargeError",
+    "CostTracker",
     "InternalError",
     "InvalidInputError",
     "IoError",
@@ -91,6 +98,7 @@ __all__ = [
     "RateLimitedError",
     "RateLimiter",
     "Registry",
+    "RequestLog",
     "RequestQueue",
     "RetryPolicy",
     "TimeoutError",
@@ -101,6 +109,7 @@ __all__ = [
     "cost",
     "count_tokens",
     "count_tokens_batch",
+    "debug_info",
     "error_kinds",
     "is_retryable",
     "heal_css",

@@ -1,6 +1,7 @@
 """Type stubs for the compiled module `trinity_core._native` (kept true by tests and mypy)."""
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal, TypedDict, final
 
 __version__: str
@@ -428,3 +429,99 @@ class RetryPolicy:
     ) -> float | BaseException: ...
 
 def is_retryable(code: str, details: Mapping[str, Any] | None = None) -> bool: ...
+
+# Observability: CostTracker and the request log. Times in are `datetime` (aware, or naive read
+# as local time, as `datetime.timestamp()` does) or epoch seconds; times out are epoch ms.
+
+class CostSummary(TypedDict):
+    usd: float
+    nano_usd: int
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    unpriced_requests: int
+    cache_hits: int
+
+class BudgetAlert(TypedDict):
+    kind: Literal["budget", "unpriced"]
+    severity: Literal["info", "warning", "critical"]
+    threshold: float
+    day: str
+    spent_usd: float
+    spent_nano_usd: int
+    limit_usd: float
+    fraction: float
+    unpriced_requests: int
+    resets_at_ms: int
+    message: str
+
+class TrackerStats(TypedDict):
+    buckets: int
+    series: int
+    dropped: int
+    overflowed: int
+
+_Time = datetime | float | int
+
+@final
+class CostTracker:
+    def __init__(self, *, retention_minutes: int = 44640, max_series: int = 10000) -> None: ...
+    def track_request(self, model: str, input_tokens: int, output_tokens: int, cache_hit: int = 0) -> int | None: ...
+    def track(self, record: Mapping[str, Any]) -> None: ...
+    def get_cost_by_provider(self, start: _Time, end: _Time) -> dict[str, CostSummary]: ...
+    def get_cost_by_model(self, start: _Time, end: _Time) -> dict[str, CostSummary]: ...
+    def get_total_cost(self, start: _Time, end: _Time) -> float: ...
+    def summary(self, start: _Time, end: _Time) -> CostSummary: ...
+    def get_budget_alert(
+        self,
+        daily_limit: float,
+        now: _Time | None = None,
+        thresholds: Sequence[float] | None = None,
+    ) -> list[BudgetAlert]: ...
+    def export_csv(self, start: _Time, end: _Time) -> str: ...
+    def stats(self) -> TrackerStats: ...
+    def clear(self) -> None: ...
+
+class DebugInfo(TypedDict):
+    request_id: str
+    provider: str
+    model: str
+    duration_ms: float
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    latency_ms: float
+    time_to_first_token_ms: float | None
+
+class LogSink(TypedDict, total=False):
+    path: str
+    max_bytes: int
+    max_files: int
+
+@final
+class RequestLog:
+    def __init__(self, *, history: int = 1000, log_bodies: bool = False, sink: LogSink | None = None) -> None: ...
+    def record(self, record: Mapping[str, Any]) -> str: ...
+    def log_request(self, request: Mapping[str, Any]) -> str: ...
+    def log_response(self, request_id: str, response: Mapping[str, Any]) -> dict[str, Any]: ...
+    def log_error(self, request_id: str, error: BaseException | Mapping[str, Any]) -> dict[str, Any]: ...
+    def get_history(self, limit: int = 100) -> list[dict[str, Any]]: ...
+    def query(
+        self,
+        *,
+        start: _Time | None = None,
+        end: _Time | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        min_latency_ms: float | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]: ...
+    def export_logs(self, format: Literal["json", "jsonl", "csv"] = "json") -> str: ...
+    @property
+    def sink_errors(self) -> int: ...
+    def clear(self) -> None: ...
+    def __len__(self) -> int: ...
+
+def debug_info(record: Mapping[str, Any]) -> DebugInfo: ...

@@ -8,6 +8,7 @@ mod error;
 mod healer;
 mod llm;
 mod mock;
+mod observe;
 mod redis_server;
 mod registry;
 mod resilience;

@@ -65,15 +65,15 @@ impl<T> Slab<T> {
 
 /// Objects reachable from free functions by number. Numbers are never reused, so a stale one
 /// finds nothing rather than another object.
-struct Handles<T>(RwLock<Vec<Option<Arc<T>>>>);
+pub(crate) struct Handles<T>(RwLock<Vec<Option<Arc<T>>>>);
 
 impl<T> Handles<T> {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Handles(RwLock::new(Vec::new()))
     }
 
     /// Registers `v` until the returned `Handle` is dropped.
-    fn register(&'static self, v: T) -> Handle<T> {
+    pub(crate) fn register(&'static self, v: T) -> Handle<T> {
         let v = Arc::new(v);
         let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
         g.push(Some(v.clone()));
@@ -92,7 +92,7 @@ impl<T> Handles<T> {
     }
 
     #[inline]
-    fn with<R>(&self, h: u32, f: impl FnOnce(&T) -> R) -> Option<R> {
+    pub(crate) fn with<R>(&self, h: u32, f: impl FnOnce(&T) -> R) -> Option<R> {
         let g = self.0.read().unwrap_or_else(|p| p.into_inner());
         g.get(h as usize).and_then(|v| v.as_deref()).map(f)
     }
@@ -100,9 +100,9 @@ impl<T> Handles<T> {
 
 /// A class object's entry in a `Handles` table: the object and its number, unregistered on drop
 /// (when JS collects the class object that owns it).
-struct Handle<T: 'static> {
+pub(crate) struct Handle<T: 'static> {
     table: &'static Handles<T>,
-    id: u32,
+    pub(crate) id: u32,
     value: Arc<T>,
 }
 
@@ -120,7 +120,7 @@ impl<T> Drop for Handle<T> {
     }
 }
 
-fn stale(what: &str) -> CoreError {
+pub(crate) fn stale(what: &str) -> CoreError {
     CoreError::invalid_input(format!("{what}: unknown handle"))
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod healer;
 mod llm;
 mod mock;
+mod observe;
 mod redis_server;
 mod registry;
 mod resilience;
@@ -42,5 +43,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mock::PyMockServer>()?;
     m.add_class::<redis_server::PyRedisServer>()?;
     resilience::register(m)?;
+    observe::register(m)?;
     Ok(())
 }

@@ -109,6 +109,11 @@ impl Config {
                 "scope: redis needs budget.redis_url or cache.redis.url",
             ));
         }
+        if let Some(sink) = &self.logging.sink {
+            if let Err(why) = crate::observe::request_log::check_sink_path(&sink.path) {
+                return Err(config_error("logging.sink.path", &why));
+            }
+        }
         if let Some(redis) = &self.cache.redis {
             if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) {
                 return Err(config_error(

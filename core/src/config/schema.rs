@@ -356,6 +356,31 @@ pub struct LoggingConfig {
     pub redact: bool,
     /// Request log entries kept in memory.
     pub history: PositiveInt,
+    /// Keep request and response bodies in the request log (off: never stored).
+    pub log_bodies: bool,
+    /// Also append each request-log record to a JSON Lines file, rotated by size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink: Option<LogSinkConfig>,
+}
+
+/// The request log's JSON Lines file: `path` grows to `max_bytes`, then is renamed `path.1`
+/// (older ones shift to `path.2` ... `path.<max_files>`, the oldest deleted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSinkConfig {
+    pub path: String,
+    #[serde(default = "d_sink_max_bytes")]
+    pub max_bytes: PositiveInt,
+    /// Rotated files kept besides the current one.
+    #[serde(default = "d_sink_max_files")]
+    pub max_files: PositiveInt,
+}
+
+fn d_sink_max_bytes() -> PositiveInt {
+    PositiveInt(10 * 1024 * 1024)
+}
+fn d_sink_max_files() -> PositiveInt {
+    PositiveInt(5)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -456,6 +481,8 @@ impl Default for LoggingConfig {
             format: LogFormat::Text,
             redact: true,
             history: PositiveInt(1000),
+            log_bodies: false,
+            sink: None,
         }
     }
 }

@@ -4,8 +4,10 @@
 pub mod budget;
 pub mod ledger;
 pub mod price;
+pub mod tracker;
 
 pub use price::{cost, count_unpriced, unpriced_calls, CostDetail};
+pub use tracker::{CostSummary, CostTracker, TrackRecord, TrackRequest};
 
 use crate::error::{Error, Result};
 use crate::llm::Usage;

@@ -24,6 +24,7 @@ int main(int argc, char **argv) {
     run_abi_checks(argv[1]);
     run_chat_checks();
     run_resilience_checks();
+    run_observe_checks();
     if (report_write(argv[2]) != 0) {
         report(argv[2], false, "cannot write the report");
     }

@@ -49,5 +49,6 @@ int replay_fixture_file(const char *path);
 void run_abi_checks(const char *fixtures_dir);
 void run_chat_checks(void);
 void run_resilience_checks(void);
+void run_observe_checks(void);
 
 #endif
