@@ -28,6 +28,17 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Connection settings for state shared through Redis (rate limits, budgets): a call learns
+/// within about 3 s that Redis is gone, and the manager reconnects by itself when it is back.
+pub(crate) fn shared_state_connection() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(20))
+        .set_max_delay(Duration::from_millis(250))
+}
+
 /// KEYS: requests log, tokens log. ARGV: op (acquire | peek | reconcile), rpm (0: none),
 /// tpm (0: none), window (µs), tokens (reconcile: the actual count), member id.
 /// Returns {admitted, retry_after_ms, server time (µs), member id, requests, tokens} where
@@ -156,13 +167,7 @@ impl RedisRateLimiter {
             Error::config(format!("rate limit '{key}': bad Redis URL: {e}"))
                 .with_details(serde_json::json!({ "path": "redis.url" }))
         })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(250));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client, shared_state_connection())
             .await
             .map_err(|e| redis_error(key, e))?;
         Ok(RedisRateLimiter {

@@ -40,11 +40,10 @@
 
 use super::{window, Counter, LimitKind, Limits};
 use crate::error::{Error, ErrorKind, Result};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Keys live this long past their window's end (late commits, reports).
 const GRACE_S: u64 = window::DAY_S;
@@ -180,12 +179,7 @@ impl Shared {
             Error::config(format!("budget.redis_url: bad Redis URL: {e}"))
                 .with_details(serde_json::json!({ "path": "budget.redis_url" }))
         })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(250));
+        let config = crate::resilience::limiter_redis::shared_state_connection();
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(redis_error)?;
