@@ -26,8 +26,11 @@ fn noon() -> u64 {
     unix_s(2026, 12, 3, 12, 0, 0)
 }
 
+/// The `budget` section; each test hands `Budgets::new` its own server's URL, so the config
+/// names a placeholder (a Redis scope without any URL is a config error at parse time).
 fn cfg(v: Value) -> BudgetConfig {
-    Config::from_value(json!({ "budget": v }), EnvOverrides::Ignore)
+    let doc = json!({ "budget": v, "cache": {"redis": {"url": "redis://127.0.0.1:1"}} });
+    Config::from_value(doc, EnvOverrides::Ignore)
         .unwrap()
         .budget
 }
