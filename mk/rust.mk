@@ -1,8 +1,8 @@
 # Rust: the core crate's unit, integration and conformance tests.
 .PHONY: test-rust lint-rust demo-rust
 
-test-rust: setup-redis ## Rust unit + conformance tests
-	cargo test -p trinity-core
+test-rust: setup-redis ## Rust unit + conformance tests, and the CLI's (every test binary runs even after a failure)
+	cargo test --no-fail-fast -p trinity-core -p trinity-cli
 
 lint-rust:
 	cargo fmt --all -- --check

@@ -25,8 +25,8 @@ type CostSummary struct {
 	CacheHits        uint64  `json:"cache_hits"`
 }
 
-// BudgetAlert is a daily-limit alert (Kind "budget") or today's unpriced calls (Kind "unpriced").
-type BudgetAlert struct {
+// CostAlert is a daily-limit alert (Kind "budget") or today's unpriced calls (Kind "unpriced").
+type CostAlert struct {
 	Kind             string  `json:"kind"`
 	Severity         string  `json:"severity"`
 	Threshold        float64 `json:"threshold"`
@@ -166,8 +166,8 @@ func (t *CostTracker) CostByModel(start, end time.Time) (map[string]CostSummary,
 
 // BudgetAlerts checks the UTC day holding now against dailyLimit USD: one alert per threshold
 // reached (0.5, 0.8, 1.0), plus one for unpriced calls.
-func (t *CostTracker) BudgetAlerts(dailyLimit float64, now time.Time) ([]BudgetAlert, error) {
-	var out []BudgetAlert
+func (t *CostTracker) BudgetAlerts(dailyLimit float64, now time.Time) ([]CostAlert, error) {
+	var out []CostAlert
 	return out, t.query(&out, map[string]any{"op": "budget_alerts", "daily_limit": dailyLimit, "now_ms": now.UnixMilli()})
 }
 
