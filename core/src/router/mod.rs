@@ -265,7 +265,7 @@ impl<D: Clone> Route<D> {
         T: UsedTokens,
     {
         let m = &self.members[i];
-        retry::run(plan.policy, m.health.quota.as_deref(), |n| async move {
+        let (result, n) = retry::run(plan.policy, m.health.quota.as_deref(), |n| async move {
             let guard = Attempt::admit(&m.health, plan.tokens).await?;
             let _in_flight = m.health.start();
             let started = Instant::now();
@@ -273,7 +273,14 @@ impl<D: Clone> Route<D> {
             guard.finish(&result, started.elapsed());
             result
         })
-        .await
+        .await;
+        // A try refused at admission (its breaker opened meanwhile, or a limit of our own) sent
+        // nothing: it is not an attempt. Such a refusal is never retried, so it can only be the last.
+        let sent = match &result {
+            Err(e) if e.kind == ErrorKind::CircuitOpen || is_local_limit(e) => n - 1,
+            _ => n,
+        };
+        (result, sent)
     }
 
     fn none_available(&self) -> Error {
