@@ -163,6 +163,7 @@ fn chaos_every_request_ends_with_its_own_answer_or_a_typed_error() {
             {"provider": "primary", "model": "m1"}, {"provider": "fallback", "model": "m2"}]}},
         "retry": fast_retry(3),
         "breaker": {"window_size": 50, "minimum_calls": 20, "failure_rate_threshold": 0.6, "open_wait_ms": 200},
+        "logging": {"history": 5000},
     }));
     let results = rt::block_on(async {
         futures_util::stream::iter(0..2000)
@@ -220,6 +221,74 @@ fn chaos_every_request_ends_with_its_own_answer_or_a_typed_error() {
     // tests/resilience.rs; here every one of them reached the mock and was counted above).
     let retries = attempts - 2000 - failed_over;
     eprintln!("chaos: {served} answered, {failed_over} by the fallback, {upstream} upstream calls, {retries} retries");
+    the_request_log_tells_the_same_story(&c, &results, &primary, &fallback);
+}
+
+/// Issue 12: the request log of the chaos run holds one record per call, and each says what
+/// the caller saw: status or error code, who served it, its attempts one by one — which add
+/// up, per server, to the calls each server received.
+fn the_request_log_tells_the_same_story(
+    c: &Client,
+    results: &[(usize, trinity_core::Result<trinity_core::llm::ChatResponse>)],
+    primary: &MockServer,
+    fallback: &MockServer,
+) {
+    use trinity_core::observe::LogQuery;
+    let records = c.request_log().query(&LogQuery::default());
+    assert_eq!(records.len(), results.len(), "one record per call");
+    let by_id: std::collections::HashMap<&str, _> =
+        records.iter().map(|r| (r.request_id.as_str(), r)).collect();
+    assert_eq!(by_id.len(), records.len(), "request ids are unique");
+    let mut sent = std::collections::HashMap::<String, u64>::new();
+    for (i, result) in results {
+        let (id, attempts) = match result {
+            Ok(resp) => {
+                let d = resp.debug.as_ref().unwrap();
+                (d.request_id.as_str(), resp.attempts)
+            }
+            Err(e) => {
+                let d = e.details.as_ref().unwrap();
+                let n = d["attempts"].as_u64().unwrap_or(1) as u32;
+                (d["request_id"].as_str().unwrap(), n)
+            }
+        };
+        let r = by_id[id];
+        assert_eq!(r.attempts, attempts, "{i}: attempts");
+        assert_eq!(
+            r.attempt_log.len() as u32,
+            attempts,
+            "{i}: one entry per attempt"
+        );
+        match result {
+            Ok(resp) => {
+                assert_eq!(r.status, "success");
+                assert_eq!(r.provider.as_deref(), Some(resp.provider.as_str()));
+                let last = r.attempt_log.last().unwrap();
+                assert_eq!(
+                    (last.provider.as_str(), &last.error_code),
+                    (resp.provider.as_str(), &None)
+                );
+                assert!(r.attempt_log[..r.attempt_log.len() - 1]
+                    .iter()
+                    .all(|a| a.error_code.is_some()));
+            }
+            Err(e) => {
+                assert_eq!(r.status, "error");
+                assert_eq!(r.error_code.as_deref(), Some(e.code()));
+            }
+        }
+        for a in &r.attempt_log {
+            *sent.entry(a.provider.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        sent.get("primary").copied().unwrap_or(0),
+        primary.stats().requests
+    );
+    assert_eq!(
+        sent.get("fallback").copied().unwrap_or(0),
+        fallback.stats().requests
+    );
 }
 
 /// Issue 10's measurement: an OpenAI-compatible server answering 20% of requests with HTTP 500

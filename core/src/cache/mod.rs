@@ -231,17 +231,22 @@ impl Cache {
 
     /// Memory, then the lower tiers; a lower hit fills the tiers above it.
     pub async fn get(&self, key: &str) -> Option<Entry> {
+        self.get_from(key).await.map(|(e, _)| e)
+    }
+
+    /// [`Self::get`], with the tier that answered: `memory`, `redis` or `fs`.
+    pub async fn get_from(&self, key: &str) -> Option<(Entry, &'static str)> {
         if let Some(e) = self.memory.as_ref().and_then(|m| m.get(key)) {
             self.hits.fetch_add(1, Relaxed);
-            return Some(e);
+            return Some((e, "memory"));
         }
         if let Some(r) = &self.redis {
             if let Some(e) = r.get(key).await {
                 self.fill(key, &e, 1).await;
-                return Some(e);
+                return Some((e, "redis"));
             }
         }
-        self.get_fs(key).await
+        self.get_fs(key).await.map(|e| (e, "fs"))
     }
 
     async fn get_fs(&self, key: &str) -> Option<Entry> {
@@ -382,15 +387,15 @@ impl Cache {
         }
     }
 
-    /// The cached answer to a chat, marked `cached`.
-    pub async fn get_response(&self, key: &str) -> Option<ChatResponse> {
-        let e = self.get(key).await?;
+    /// The cached answer to a chat, marked `cached`, and the tier that had it.
+    pub async fn get_response(&self, key: &str) -> Option<(ChatResponse, &'static str)> {
+        let (e, tier) = self.get_from(key).await?;
         if e.kind != Kind::Response {
             return None;
         }
         let mut r: ChatResponse = serde_json::from_slice(&e.payload).ok()?;
         r.cached = true;
-        Some(r)
+        Some((r, tier))
     }
 
     pub async fn put_response(&self, key: &str, resp: &ChatResponse, ttl_s: Option<u64>) {

@@ -5,8 +5,9 @@
 //! provider, a registry model whose provider is configured under that name or is the only
 //! configured provider of a matching kind, and finally the only configured provider.
 
+use super::books::{AttemptTimer, Books, Call, SharedTrace, Source};
 use super::http::ChunkStream;
-use super::pricing;
+use super::pricing::{self, StreamEnd};
 use super::provider::Provider;
 use super::spend::{Hold, Spend};
 use super::types::{ChatRequest, ChatResponse, Usage};
@@ -14,8 +15,9 @@ use crate::cache::{self, Cache};
 use crate::config::{Config, ProviderKind};
 use crate::config::{LimitScope, RouteStrategy};
 use crate::cost::budget::{BudgetAlert, BudgetSnapshot};
-use crate::cost::{self, CostDetail};
+use crate::cost::{self, CostDetail, CostTracker};
 use crate::error::{Error, Result};
+use crate::observe::RequestLog;
 use crate::registry::{self, Model, Registry};
 use crate::resilience::{
     BreakerSettings, CircuitBreaker, LimiterSet, QueuePermit, QueueSettings, QueueSnapshot,
@@ -33,6 +35,8 @@ pub struct Client {
     flights: SingleFlight<String, ChatResponse>,
     /// The response cache, when `cache.enabled` and a tier is configured.
     cache: Option<Arc<Cache>>,
+    /// The request log and cost tracker every call feeds.
+    books: Arc<Books>,
 }
 
 /// Everything past validation and the cache: resolution, routes with their deployments'
@@ -97,6 +101,7 @@ impl Client {
             false => None,
         };
         Ok(Client {
+            books: Arc::new(Books::new(&config)?),
             engine: Arc::new(Engine::new(config, registry)?),
             flights: SingleFlight::new(),
             cache,
@@ -116,6 +121,16 @@ impl Client {
         let provider = target.as_ref().map(|t| t.provider.name());
         let plan = cache.plan(req, provider)?;
         Some((cache, plan, target))
+    }
+
+    /// Cost totals of every call through this client, per minute, provider and model.
+    pub fn costs(&self) -> &Arc<CostTracker> {
+        &self.books.costs
+    }
+
+    /// One record per call through this client (`logging.history` kept in memory).
+    pub fn request_log(&self) -> &Arc<RequestLog> {
+        &self.books.log
     }
 
     pub fn config(&self) -> &Config {
@@ -380,50 +395,92 @@ impl Engine {
 
 impl Client {
     /// Sends a request and waits for the whole answer. Dropping the future aborts the call.
+    /// Every call leaves one record in the request log; an error's details carry its
+    /// `request_id`, an answer's `debug` too.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
+        let call = Call::open(&self.books, &req, false);
+        match self.chat_answered(&req, &call.trace).await {
+            Ok((mut resp, source)) => {
+                call.answered(&mut resp, source);
+                Ok(resp)
+            }
+            Err(e) => Err(call.failed(e)),
+        }
+    }
+
+    async fn chat_answered(
+        &self,
+        req: &ChatRequest,
+        trace: &SharedTrace,
+    ) -> Result<(ChatResponse, Source)> {
         req.validate()?;
-        let Some((cache, plan, _)) = self.cache_plan(&req) else {
-            return self.chat_upstream(&req).await;
+        let Some((cache, plan, _)) = self.cache_plan(req) else {
+            return self.chat_upstream(req, trace).await;
         };
         if plan.lookup {
             let started = Instant::now();
-            if let Some(mut hit) = cache.get_response(&plan.key).await {
+            if let Some((mut hit, tier)) = cache.get_response(&plan.key).await {
                 // The stored cost is what the call cost when it was made: now it is saved.
                 cache.record_saved(hit.cost_usd.unwrap_or(0.0));
                 hit.cost_usd = Some(0.0);
                 hit.cost_detail = Some(CostDetail::free());
                 hit.attempts = 0;
                 hit.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-                return Ok(hit);
+                return Ok((hit, Source::Cache(tier)));
             }
         }
-        let resp = self.chat_upstream(&req).await?;
+        let (resp, source) = self.chat_upstream(req, trace).await?;
         if plan.store {
             cache.put_response(&plan.key, &resp, plan.ttl_s).await;
         }
-        Ok(resp)
+        Ok((resp, source))
     }
 
-    /// Sends a request and streams the answer. Dropping the stream aborts the call.
+    /// Sends a request and streams the answer. Dropping the stream aborts the call. The call
+    /// is logged when its stream ends, fails or is dropped.
     pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChunkStream> {
-        req.validate()?;
+        let call = Call::open(&self.books, &req, true);
+        if let Err(e) = req.validate() {
+            return Err(call.failed(e));
+        }
         let Some((cache, plan, target)) = self.cache_plan(&req) else {
-            return self.chat_stream_upstream(&req).await;
+            return self.chat_stream_upstream(&req, call).await;
         };
         if plan.lookup {
-            let replayed = cache.get(&plan.key).await.and_then(|e| cache::replay(&e));
-            if let Some(chunks) = replayed {
-                let usage = chunks.iter().rev().find_map(|c| c.usage);
-                if let (Some(m), Some(u)) = (target.as_ref().and_then(|t| t.info.as_deref()), usage)
-                {
-                    cache.record_saved(cost::cost(Some(m), &u, false).total_usd.unwrap_or(0.0));
+            let replayed = cache
+                .get_from(&plan.key)
+                .await
+                .and_then(|(e, tier)| Some((cache::replay(&e)?, tier)));
+            if let Some((chunks, tier)) = replayed {
+                let usage = chunks
+                    .iter()
+                    .rev()
+                    .find_map(|c| c.usage)
+                    .unwrap_or_default();
+                let info = target.as_ref().and_then(|t| t.info.as_deref());
+                if info.is_some() {
+                    cache.record_saved(cost::cost(info, &usage, false).total_usd.unwrap_or(0.0));
                 }
+                if let Some(t) = &target {
+                    call.trace.lock().unwrap_or_else(|p| p.into_inner()).served =
+                        Some((t.provider.name().to_owned(), t.model.clone()));
+                }
+                call.stream_ended(StreamEnd {
+                    usage,
+                    detail: CostDetail::free(),
+                    error: None,
+                    cancelled: false,
+                    first_token: None,
+                    received: chunks.iter().map(|c| c.delta.as_str()).collect(),
+                    cached: true,
+                    cache_tier: Some(tier),
+                });
                 return Ok(Box::pin(futures_util::stream::iter(
                     chunks.into_iter().map(Ok),
                 )));
             }
         }
-        let stream = self.chat_stream_upstream(&req).await?;
+        let stream = self.chat_stream_upstream(&req, call).await?;
         if !plan.store {
             return Ok(stream);
         }
@@ -431,23 +488,44 @@ impl Client {
     }
 
     /// The provider side of `chat`: everything after validation and the cache. Identical
-    /// requests in flight at once share one call.
-    async fn chat_upstream(&self, req: &ChatRequest) -> Result<ChatResponse> {
+    /// requests in flight at once share one call; the ones that joined pay nothing.
+    async fn chat_upstream(
+        &self,
+        req: &ChatRequest,
+        trace: &SharedTrace,
+    ) -> Result<(ChatResponse, Source)> {
         let key = serde_json::to_string(req).map_err(|e| Error::internal(e.to_string()))?;
         let engine = self.engine.clone();
-        let (result, _joined) = self
+        let (result, joined) = self
             .flights
             .run(key, || {
-                let req = req.clone();
-                async move { engine.chat(&req).await }
+                let (req, trace) = (req.clone(), trace.clone());
+                async move { engine.chat(&req, &trace).await }
             })
             .await;
-        result
+        let source = if joined {
+            Source::Joined
+        } else {
+            Source::Upstream
+        };
+        result.map(|r| (r, source))
     }
 
     /// The provider side of `chat_stream`: routed and retried until the stream is open.
-    async fn chat_stream_upstream(&self, req: &ChatRequest) -> Result<ChunkStream> {
-        self.engine.chat_stream(req).await
+    async fn chat_stream_upstream(&self, req: &ChatRequest, call: Call) -> Result<ChunkStream> {
+        match self.engine.chat_stream(req, &call.trace).await {
+            Ok((stream, info, hold)) => {
+                let on_end: pricing::OnEnd = Box::new(move |end| call.stream_ended(end));
+                Ok(pricing::priced_stream(
+                    stream,
+                    req,
+                    info,
+                    hold,
+                    Some(on_end),
+                ))
+            }
+            Err(e) => Err(call.failed(e)),
+        }
     }
 }
 
@@ -467,10 +545,10 @@ impl Attempt {
 }
 
 impl Engine {
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse> {
+    async fn chat(&self, req: &ChatRequest, trace: &SharedTrace) -> Result<ChatResponse> {
         let started = Instant::now();
         let (served, route, hold) = self
-            .routed(req, |a| async move {
+            .routed(req, trace, |a| async move {
                 let t = &a.target;
                 t.provider
                     .chat(req, &t.model, a.max_output(), Some(&a.idempotency_key))
@@ -493,9 +571,14 @@ impl Engine {
         Ok(resp)
     }
 
-    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream> {
+    /// The open stream, its model's prices and its budget hold (settled by the priced stream).
+    async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        trace: &SharedTrace,
+    ) -> Result<(ChunkStream, Option<Arc<Model>>, Option<Hold>)> {
         let (served, route, hold) = self
-            .routed(req, |a| async move {
+            .routed(req, trace, |a| async move {
                 let t = &a.target;
                 let stream = t
                     .provider
@@ -510,7 +593,7 @@ impl Engine {
             })
             .await?;
         let info = route.members[served.member].target.info.clone();
-        Ok(pricing::priced_stream(served.value, req, info, hold))
+        Ok((served.value, info, hold))
     }
 
     /// The request path shared by chats and streams: the model's route, estimates for limits
@@ -518,6 +601,7 @@ impl Engine {
     async fn routed<T, F, Fut>(
         &self,
         req: &ChatRequest,
+        trace: &SharedTrace,
         send: F,
     ) -> Result<(Served<T>, Arc<Route<Target>>, Option<Hold>)>
     where
@@ -526,6 +610,7 @@ impl Engine {
         T: UsedTokens,
     {
         let route = self.route_for(&req.model)?;
+        trace.lock().unwrap_or_else(|p| p.into_inner()).route = Some(route.strategy);
         let (tokens, costs) = self.estimate(req, &route);
         // Held before any network call; released if no provider answers.
         let hold = match &self.spend {
@@ -547,16 +632,28 @@ impl Engine {
             .execute(&plan, |target, _attempt| {
                 let idempotency_key = idempotency_key.clone();
                 async move {
-                    let slot = self.queue_slot(&target, req).await?;
-                    send(Attempt {
-                        target,
-                        idempotency_key,
-                        slot,
-                    })
-                    .await
+                    let timer = AttemptTimer::start(trace, target.provider.name(), &target.model);
+                    let slot = self.queue_slot(&target, req).await;
+                    timer.slot_taken();
+                    let result = match slot {
+                        Ok(slot) => {
+                            send(Attempt {
+                                target,
+                                idempotency_key,
+                                slot,
+                            })
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    timer.end(&result);
+                    result
                 }
             })
             .await?;
+        let t = &route.members[served.member].target;
+        trace.lock().unwrap_or_else(|p| p.into_inner()).served =
+            Some((t.provider.name().to_owned(), t.model.clone()));
         Ok((served, route, hold))
     }
 
@@ -598,7 +695,7 @@ impl Engine {
 }
 
 /// Whose budget a request spends: `metadata.user`, else the request's `user`.
-fn budget_user(req: &ChatRequest) -> Option<&str> {
+pub(crate) fn budget_user(req: &ChatRequest) -> Option<&str> {
     req.metadata
         .as_ref()
         .and_then(|m| m.get("user"))

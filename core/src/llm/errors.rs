@@ -87,7 +87,7 @@ pub fn from_status(
         "status": status,
         "provider_type": provider_type,
         "retry_after_ms": retry,
-        "request_id": request_id,
+        "provider_request_id": request_id,
         "should_retry": should_retry,
     }))
 }
@@ -184,6 +184,6 @@ mod tests {
             (d["status"].as_u64(), d["retry_after_ms"].as_u64()),
             (Some(429), Some(2000))
         );
-        assert_eq!(d["request_id"], "req_1");
+        assert_eq!(d["provider_request_id"], "req_1");
     }
 }

@@ -1,5 +1,6 @@
 //! The LLM client: one request type, providers in their native wire formats, streaming.
 
+pub mod books;
 pub mod channel;
 pub mod client;
 pub mod endpoint;

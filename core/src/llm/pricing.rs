@@ -11,6 +11,7 @@ use crate::registry::Model;
 use crate::tokens::Encoding;
 use futures_util::StreamExt;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Sets `cost_usd` and `cost_detail` on a response from `info`'s prices.
 pub fn price_response(resp: &mut ChatResponse, req: &ChatRequest, info: Option<&Model>) {
@@ -25,39 +26,83 @@ pub fn price_response(resp: &mut ChatResponse, req: &ChatRequest, info: Option<&
     resp.cost_detail = Some(detail);
 }
 
+/// How a stream ended, for the request log: what it used and cost (reported, or counted and
+/// marked estimated), its error, whether the caller dropped it first, when its first token came.
+pub struct StreamEnd {
+    pub usage: Usage,
+    pub detail: CostDetail,
+    pub error: Option<crate::error::Error>,
+    pub cancelled: bool,
+    pub first_token: Option<Instant>,
+    /// The text and tool-call arguments received.
+    pub received: String,
+    /// Replayed from the response cache, and from which tier.
+    pub cached: bool,
+    pub cache_tier: Option<&'static str>,
+}
+
+/// Called once when a priced stream ends, fails or is dropped.
+pub type OnEnd = Box<dyn FnOnce(StreamEnd) + Send>;
+
 /// The usage chunk of `stream` gets the stream's cost. A stream that ends without reporting
 /// usage gets one more chunk with the usage counted here and an `estimated` cost. The budget
 /// `hold` is settled with that cost; a stream cut short or dropped settles what was received,
-/// counted.
+/// counted. `on_end` hears how it ended.
 pub fn priced_stream(
     stream: ChunkStream,
     req: &ChatRequest,
     info: Option<Arc<Model>>,
     hold: Option<Hold>,
+    on_end: Option<OnEnd>,
 ) -> ChunkStream {
     struct State {
         inner: ChunkStream,
         req: ChatRequest,
         info: Option<Arc<Model>>,
         received: String,
-        priced: bool,
+        /// The reported usage and its cost, once the usage chunk has passed.
+        priced: Option<(Usage, CostDetail)>,
+        first_token: Option<Instant>,
         done: bool,
         hold: Option<Hold>,
+        on_end: Option<OnEnd>,
     }
     impl State {
+        fn counted(&self) -> (Usage, CostDetail) {
+            let usage = counted_usage(&self.req, &self.received, self.info.as_deref());
+            (usage, cost::cost(self.info.as_deref(), &usage, true))
+        }
         fn settle(&mut self, detail: &CostDetail) {
             if let Some(hold) = self.hold.take() {
                 hold.settle_later(detail.total_nano_usd.unwrap_or(0));
             }
         }
+        fn end(&mut self, error: Option<crate::error::Error>, cancelled: bool) {
+            let Some(on_end) = self.on_end.take() else {
+                return;
+            };
+            let (usage, detail) = self.priced.clone().unwrap_or_else(|| self.counted());
+            on_end(StreamEnd {
+                usage,
+                detail,
+                error,
+                cancelled,
+                first_token: self.first_token,
+                received: std::mem::take(&mut self.received),
+                cached: false,
+                cache_tier: None,
+            });
+        }
     }
     impl Drop for State {
         fn drop(&mut self) {
             if self.hold.is_some() {
-                let usage = counted_usage(&self.req, &self.received, self.info.as_deref());
-                let detail = cost::cost(self.info.as_deref(), &usage, true);
+                let (_, detail) = self.counted();
                 self.settle(&detail);
             }
+            // Dropped after its usage came, the answer was whole (and billed).
+            let cancelled = self.priced.is_none();
+            self.end(None, cancelled);
         }
     }
     let state = State {
@@ -65,9 +110,11 @@ pub fn priced_stream(
         req: req.clone(),
         info,
         received: String::new(),
-        priced: false,
+        priced: None,
+        first_token: None,
         done: false,
         hold,
+        on_end,
     };
     Box::pin(futures_util::stream::unfold(state, |mut s| async move {
         if s.done {
@@ -75,34 +122,44 @@ pub fn priced_stream(
         }
         match s.inner.next().await {
             Some(Ok(mut chunk)) => {
+                if s.first_token.is_none()
+                    && (!chunk.delta.is_empty() || !chunk.tool_calls.is_empty())
+                {
+                    s.first_token = Some(Instant::now());
+                }
+                s.received.push_str(&chunk.delta);
+                for call in &chunk.tool_calls {
+                    s.received.push_str(&call.arguments);
+                }
                 if let Some(usage) = chunk.usage {
                     let detail = cost::cost(s.info.as_deref(), &usage, false);
                     s.settle(&detail);
+                    s.priced = Some((usage, detail.clone()));
                     set_cost(&mut chunk, detail);
-                    s.priced = true;
-                } else if !s.priced {
-                    s.received.push_str(&chunk.delta);
-                    for call in &chunk.tool_calls {
-                        s.received.push_str(&call.arguments);
-                    }
                 }
                 Some((Ok(chunk), s))
             }
             Some(Err(e)) => {
                 s.done = true;
+                s.end(Some(e.clone()), false);
                 Some((Err(e), s))
             }
-            None if s.priced => None,
+            None if s.priced.is_some() => {
+                s.done = true;
+                s.end(None, false);
+                None
+            }
             None => {
                 s.done = true;
-                let usage = counted_usage(&s.req, &s.received, s.info.as_deref());
+                let (usage, detail) = s.counted();
                 let mut last = ChatChunk {
                     usage: Some(usage),
                     ..Default::default()
                 };
-                let detail = cost::cost(s.info.as_deref(), &usage, true);
                 s.settle(&detail);
+                s.priced = Some((usage, detail.clone()));
                 set_cost(&mut last, detail);
+                s.end(None, false);
                 Some((Ok(last), s))
             }
         }

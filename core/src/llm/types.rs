@@ -300,6 +300,9 @@ pub struct ChatResponse {
     pub cached: bool,
     #[serde(default = "one")]
     pub attempts: u32,
+    /// Seed 004's `DebugInfo`: our request id (the request log's), timings, tokens, cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<crate::observe::DebugInfo>,
 }
 
 fn one() -> u32 {

@@ -371,6 +371,7 @@ impl Fixtures {
             cost_detail: None,
             cached: false,
             attempts: 1,
+            debug: None,
         };
         Ok((response, found))
     }

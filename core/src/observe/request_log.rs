@@ -479,7 +479,8 @@ impl RequestLog {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn new_id(&self) -> String {
+    /// A new request id (`req_<ms hex>_<n>`), unique within this log.
+    pub fn new_id(&self) -> String {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         format!("req_{:x}_{n}", now_ms())
     }

@@ -1,0 +1,248 @@
+//! Issue 12: the client feeds its own request log and cost tracker, one record per call —
+//! answered, failed, cache hit, joined, streamed, dropped — and every answer carries its
+//! `DebugInfo`. Against a real mock server.
+
+use futures_util::StreamExt;
+use serde_json::json;
+use std::sync::Arc;
+use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::llm::{ChatRequest, ChatResponse, Client};
+use trinity_core::mock::{MockConfig, MockServer};
+use trinity_core::observe::{LogQuery, RequestRecord};
+use trinity_core::{rt, ErrorKind};
+
+fn server(extra: serde_json::Value) -> MockServer {
+    let mut cfg = json!({"seed": 3});
+    cfg.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    MockServer::start(MockConfig::from_json(cfg).unwrap()).unwrap()
+}
+
+fn client(s: &MockServer, extra: serde_json::Value) -> Arc<Client> {
+    let mut config = json!({
+        "providers": {"p": {"kind": "openai", "base_url": format!("{}/v1", s.url()), "api_key": "sk-secret-key-0123456789abcdef"}},
+        "retry": {"max_attempts": 2, "base_ms": 1, "cap_ms": 2},
+    });
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    Arc::new(Client::new(Config::from_value(config, EnvOverrides::Ignore).unwrap()).unwrap())
+}
+
+fn ask(text: &str) -> ChatRequest {
+    ChatRequest::from_json(json!({"model": "p/gpt-4o-mini", "user": "ada",
+        "messages": [{"role": "user", "content": text}]}))
+    .unwrap()
+}
+
+fn record(c: &Client, id: &str) -> RequestRecord {
+    let all = c.request_log().query(&LogQuery::default());
+    let mut found: Vec<_> = all.into_iter().filter(|r| r.request_id == id).collect();
+    assert_eq!(found.len(), 1, "one record for {id}");
+    found.remove(0)
+}
+
+fn debug_id(r: &ChatResponse) -> String {
+    r.debug
+        .as_ref()
+        .expect("every answer has DebugInfo")
+        .request_id
+        .clone()
+}
+
+#[test]
+fn an_answer_leaves_one_record_matching_its_debug_info_and_the_tracker() {
+    let s = server(json!({}));
+    let c = client(&s, json!({}));
+    let resp = rt::block_on(c.chat(ask("hello there"))).unwrap();
+    let r = record(&c, &debug_id(&resp));
+    let d = resp.debug.as_ref().unwrap();
+    assert_eq!(r.status, "success");
+    assert_eq!(
+        (r.provider.as_deref(), r.model.as_deref()),
+        (Some("p"), Some(resp.model.as_str()))
+    );
+    assert_eq!(r.model_requested, "p/gpt-4o-mini");
+    assert_eq!(r.route.as_deref(), Some("failover"));
+    assert_eq!((r.attempts, r.attempt_log.len()), (1, 1));
+    assert_eq!(r.attempt_log[0].error_code, None);
+    assert_eq!(r.input_tokens, resp.usage.prompt_tokens);
+    assert_eq!(r.output_tokens, resp.usage.completion_tokens);
+    assert!(resp.cost_usd.unwrap() > 0.0);
+    assert_eq!(r.cost_usd, resp.cost_usd);
+    assert_eq!(d.cost, resp.cost_usd);
+    assert_eq!(r.user.as_deref(), Some("ada"));
+    assert!(!r.cache_hit && !r.stream);
+    assert!(r.latency_ms >= r.queued_ms + r.overhead_ms.unwrap());
+    assert_eq!(d.duration_ms, r.latency_ms);
+    assert_eq!(
+        (d.input_tokens, d.output_tokens),
+        (r.input_tokens, r.output_tokens)
+    );
+    // Bodies are not kept unless `logging.log_bodies`.
+    assert!(r.messages.is_none() && r.response.is_none());
+    let total = c.costs().total(0, i64::MAX);
+    assert_eq!(total.requests, 1);
+    assert_eq!(Some(total.nano_usd), r.cost_nano_usd);
+}
+
+#[test]
+fn an_error_is_logged_and_carries_its_request_id_and_no_key() {
+    let s = server(json!({"faults": {"script": ["400"]}}));
+    let c = client(&s, json!({}));
+    let err = rt::block_on(c.chat(ask("who am i"))).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    let id = err.details.as_ref().unwrap()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = record(&c, &id);
+    assert_eq!(r.status, "error");
+    assert_eq!(r.error_code.as_deref(), Some("invalid_input"));
+    assert_eq!(r.http_status, Some(400));
+    assert_eq!(r.attempt_log.len(), 1, "a 400 is not retried");
+    let json = serde_json::to_string(&c.request_log().query(&LogQuery::default())).unwrap();
+    assert!(!json.contains("sk-secret"), "no API key in any record");
+    // Invalid input never reaches a provider, and is logged all the same.
+    let mut bad = ask("too hot");
+    bad.temperature = Some(9.0);
+    let err = rt::block_on(c.chat(bad)).unwrap_err();
+    let id = err.details.as_ref().unwrap()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(record(&c, &id).attempts, 0);
+    assert_eq!(s.stats().requests, 1, "it never reached the provider");
+    assert_eq!(
+        c.costs().total(0, i64::MAX).requests,
+        0,
+        "errors cost nothing"
+    );
+}
+
+#[test]
+fn cache_hits_cost_nothing_and_name_their_tier() {
+    let s = server(json!({}));
+    let c = client(
+        &s,
+        json!({"cache": {"enabled": true, "memory": {"max_entries": 100}}}),
+    );
+    let first = rt::block_on(c.chat(ask("cache me"))).unwrap();
+    let hit = rt::block_on(c.chat(ask("cache me"))).unwrap();
+    assert!(hit.cached);
+    let r = record(&c, &debug_id(&hit));
+    assert!(r.cache_hit);
+    assert_eq!(r.cache_tier.as_deref(), Some("memory"));
+    assert_eq!((r.cost_usd, r.attempts), (Some(0.0), 0));
+    let total = c.costs().total(0, i64::MAX);
+    assert_eq!((total.requests, total.cache_hits), (2, 1));
+    assert_eq!(total.usd, first.cost_usd.unwrap());
+    assert_ne!(debug_id(&first), debug_id(&hit));
+    assert_eq!(s.stats().requests, 1);
+}
+
+#[test]
+fn identical_calls_in_flight_are_one_paid_call_and_the_rest_joined() {
+    let s = server(json!({"latency": {"dist": "fixed", "ms": 200}}));
+    let c = client(&s, json!({}));
+    let answers: Vec<ChatResponse> = rt::block_on(async {
+        let calls = (0..10).map(|_| {
+            let c = c.clone();
+            rt::spawn(async move { c.chat(ask("the same")).await })
+        });
+        futures_util::future::join_all(calls).await
+    })
+    .into_iter()
+    .map(|a| a.unwrap().unwrap())
+    .collect();
+    assert_eq!(s.stats().requests, 1);
+    let paid: Vec<_> = answers.iter().filter(|a| !a.cached).collect();
+    assert_eq!(paid.len(), 1, "one caller made the call");
+    let records = c.request_log().query(&LogQuery::default());
+    assert_eq!(records.len(), 10);
+    let joined = records
+        .iter()
+        .filter(|r| r.cache_tier.as_deref() == Some("in_flight"))
+        .count();
+    assert_eq!(joined, 9);
+    assert_eq!(c.costs().total(0, i64::MAX).usd, paid[0].cost_usd.unwrap());
+    let sum: f64 = answers.iter().map(|a| a.cost_usd.unwrap()).sum();
+    assert_eq!(
+        sum,
+        paid[0].cost_usd.unwrap(),
+        "the answers' costs add up to the bill"
+    );
+}
+
+#[test]
+fn a_stream_is_logged_when_it_ends_with_its_cost_and_first_token() {
+    let s = server(json!({}));
+    let c = client(&s, json!({}));
+    let plain = rt::block_on(c.chat(ask("stream this please"))).unwrap();
+    let chunks = rt::block_on(async {
+        let st = c.chat_stream(ask("stream this please")).await.unwrap();
+        st.map(|c| c.unwrap()).collect::<Vec<_>>().await
+    });
+    let cost = chunks.iter().find_map(|c| c.cost_usd);
+    let records = c.request_log().query(&LogQuery::default());
+    assert_eq!(records.len(), 2);
+    let r = records.iter().find(|r| r.stream).unwrap();
+    assert_eq!(r.status, "success");
+    assert_eq!(r.cost_usd, cost);
+    assert_eq!(
+        r.cost_usd, plain.cost_usd,
+        "a stream costs what the same call unstreamed does"
+    );
+    assert_eq!(r.provider.as_deref(), Some("p"));
+    assert_eq!(r.attempts, 1);
+    let ttft = r.time_to_first_token_ms.unwrap();
+    assert!(ttft > 0.0 && ttft <= r.latency_ms);
+    assert_eq!(c.costs().total(0, i64::MAX).requests, 2);
+}
+
+#[test]
+fn dropped_calls_and_streams_are_logged_as_cancelled() {
+    let s = server(json!({"latency": {"dist": "fixed", "ms": 300}}));
+    let c = client(&s, json!({}));
+    rt::block_on(async {
+        let slow = c.chat(ask("never mind"));
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), slow).await;
+    });
+    let r = &c.request_log().query(&LogQuery::default())[0];
+    assert_eq!(r.error_code.as_deref(), Some("cancelled"));
+    assert!(r.latency_ms < 300.0);
+
+    let s = server(json!({"stream_chunk_delay_ms": 20}));
+    let c = client(&s, json!({}));
+    rt::block_on(async {
+        let mut st = c
+            .chat_stream(ask("a long story, please, in many words"))
+            .await
+            .unwrap();
+        st.next().await.unwrap().unwrap();
+    });
+    let r = &c.request_log().query(&LogQuery::default())[0];
+    assert_eq!(r.error_code.as_deref(), Some("cancelled"));
+    assert!(
+        r.stream && r.output_tokens > 0,
+        "what was received is counted"
+    );
+    let detail = r.cost_detail.as_ref().unwrap();
+    assert!(detail.estimated && r.cost_usd.unwrap() > 0.0);
+}
+
+#[test]
+fn bodies_are_kept_only_with_log_bodies() {
+    let s = server(json!({}));
+    let c = client(&s, json!({"logging": {"log_bodies": true, "history": 2}}));
+    for i in 0..3 {
+        rt::block_on(c.chat(ask(&format!("body {i}")))).unwrap();
+    }
+    let records = c.request_log().query(&LogQuery::default());
+    assert_eq!(records.len(), 2, "logging.history bounds the log");
+    let r = records.last().unwrap();
+    assert!(r.messages.as_ref().unwrap().to_string().contains("body 2"));
+    assert!(r.response.as_ref().unwrap().contains("body 2"));
+}
