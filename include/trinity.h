@@ -599,6 +599,25 @@ uint32_t trinity_request_log_export(const struct trinity_request_log *log,
                                     struct trinity_string *out_text,
                                     struct trinity_error **out_err);
 
+// A new handle on the client's own cost tracker (every answered call through the client,
+// priced), to query like any tracker and free with `trinity_cost_tracker_free`; it stays
+// valid after the client is freed. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL client or
+// out-parameter).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_cost_tracker(const struct trinity_client *client,
+                                     struct trinity_cost_tracker **out_tracker,
+                                     struct trinity_error **out_err);
+
+// A new handle on the client's own request log (one record per call through the client:
+// answered, failed, cache hit, stream, cancelled), freed with `trinity_request_log_free`; it
+// stays valid after the client is freed. Errors: `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_request_log(const struct trinity_client *client,
+                                    struct trinity_request_log **out_log,
+                                    struct trinity_error **out_err);
+
 // Makes a registry holding the shipped models (OpenAI, Anthropic, Gemini, Mistral, local).
 //
 // Thread safety: safe from any thread.

@@ -131,6 +131,23 @@ type ChatResponse struct {
 	CostDetail *CostDetail `json:"cost_detail,omitempty"`
 	Cached     bool        `json:"cached"`
 	Attempts   uint32      `json:"attempts"`
+	// Debug is seed 004's DebugInfo: the request log's id for the call, timings, tokens, cost.
+	Debug *DebugInfo `json:"debug,omitempty"`
+}
+
+// DebugInfo is what an answer says about its call; RequestID finds it in the request log.
+type DebugInfo struct {
+	RequestID    string  `json:"request_id"`
+	Provider     string  `json:"provider"`
+	Model        string  `json:"model"`
+	DurationMs   float64 `json:"duration_ms"`
+	InputTokens  uint64  `json:"input_tokens"`
+	OutputTokens uint64  `json:"output_tokens"`
+	// Cost is USD, nil when the call could not be priced.
+	Cost *float64 `json:"cost"`
+	// LatencyMs is the provider's part: DurationMs less queueing and engine overhead.
+	LatencyMs          float64  `json:"latency_ms"`
+	TimeToFirstTokenMs *float64 `json:"time_to_first_token_ms"`
 }
 
 // ChatChunk is one streamed piece; the last carries FinishReason and, where the provider

@@ -312,3 +312,51 @@ func TestBudgetRefusesBeforeTheNetworkAndAlerts(t *testing.T) {
 		t.Fatalf("spent %v, the call cost %v", day["spent_nano"], *r.CostDetail.TotalNanoUSD)
 	}
 }
+
+// Issue 12: the client keeps its own request log and cost tracker; answers carry DebugInfo,
+// errors their request id.
+func TestClientKeepsItsOwnBooks(t *testing.T) {
+	srv := mock(t, `{"seed": 3, "faults": {"script": ["ok", "400"]}}`)
+	c, err := NewClient(fmt.Sprintf(`{"providers": {"p": {"kind": "openai", "base_url": %q, "api_key": "k"}}}`, srv.URL()+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := ChatRequest{Model: "p/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "log me"}}}
+	r, err := c.Chat(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Debug == nil || r.Debug.Provider != "p" || r.Debug.Cost == nil || *r.Debug.Cost != *r.CostUSD {
+		t.Fatalf("debug %+v", r.Debug)
+	}
+	_, err = c.Chat(context.Background(), req)
+	var te *Error
+	if !errors.As(err, &te) || te.Code != "invalid_input" {
+		t.Fatalf("want the scripted 400: %v", err)
+	}
+	log, err := c.RequestLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	costs, err := c.Costs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer costs.Close()
+	c.Close() // the handles outlive the client
+	recs, err := log.History(10)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%v %+v", err, recs)
+	}
+	if recs[0].RequestID != r.Debug.RequestID || recs[0].Status != "success" || recs[0].Attempts != 1 {
+		t.Fatalf("first record %+v", recs[0])
+	}
+	if recs[1].RequestID != te.Details["request_id"] || *recs[1].ErrorCode != "invalid_input" || *recs[1].HTTPStatus != 400 {
+		t.Fatalf("error record %+v, details %v", recs[1], te.Details)
+	}
+	total, err := costs.Total(time.Unix(0, 0), time.Now().Add(time.Hour))
+	if err != nil || total.Requests != 1 || total.USD != *r.CostUSD {
+		t.Fatalf("%v %+v", err, total)
+	}
+}

@@ -81,9 +81,39 @@ func NewCostTracker(retentionMinutes uint32) (*CostTracker, error) {
 	if err := call(func(e **C.trinity_error) C.uint32_t { return C.trinity_cost_tracker_new(p, n, &ptr, e) }); err != nil {
 		return nil, err
 	}
+	return wrapTracker(ptr), nil
+}
+
+func wrapTracker(ptr *C.trinity_cost_tracker) *CostTracker {
 	t := &CostTracker{ptr: ptr}
 	t.cleanup = runtime.AddCleanup(t, func(p *C.trinity_cost_tracker) { C.trinity_cost_tracker_free(p) }, ptr)
-	return t, nil
+	return t
+}
+
+// Costs is the client's own cost tracker: every answered call through it, priced. Closing it
+// leaves the client's tracker alone; it stays usable after the client is closed.
+func (c *Client) Costs() (*CostTracker, error) {
+	var ptr *C.trinity_cost_tracker
+	err := c.with(func(p *C.trinity_client) error {
+		return call(func(e **C.trinity_error) C.uint32_t { return C.trinity_client_cost_tracker(p, &ptr, e) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return wrapTracker(ptr), nil
+}
+
+// RequestLog is the client's own request log: one record per call (answered, failed, cache
+// hit, stream, cancelled).
+func (c *Client) RequestLog() (*RequestLog, error) {
+	var ptr *C.trinity_request_log
+	err := c.with(func(p *C.trinity_client) error {
+		return call(func(e **C.trinity_error) C.uint32_t { return C.trinity_client_request_log(p, &ptr, e) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return wrapLog(ptr), nil
 }
 
 // Close frees the tracker. It is idempotent; calls after Close fail with ErrInvalidInput.
@@ -255,9 +285,13 @@ func NewRequestLog(settings map[string]any) (*RequestLog, error) {
 	if err := call(func(e **C.trinity_error) C.uint32_t { return C.trinity_request_log_new(p, n, &ptr, e) }); err != nil {
 		return nil, err
 	}
+	return wrapLog(ptr), nil
+}
+
+func wrapLog(ptr *C.trinity_request_log) *RequestLog {
 	l := &RequestLog{ptr: ptr}
 	l.cleanup = runtime.AddCleanup(l, func(p *C.trinity_request_log) { C.trinity_request_log_free(p) }, ptr)
-	return l, nil
+	return l
 }
 
 // Close frees the log and closes its sink. It is idempotent.

@@ -26,10 +26,16 @@ fn request_json(model: &str) -> serde_json::Value {
 }
 
 fn client(provider: serde_json::Value) -> Client {
-    Client::new(
-        Config::from_value(json!({"providers": {"p": provider}}), EnvOverrides::Ignore).unwrap(),
-    )
-    .unwrap()
+    client_with(provider, json!({}))
+}
+
+fn client_with(provider: serde_json::Value, extra: serde_json::Value) -> Client {
+    let mut config = json!({"providers": {"p": provider}});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    Client::new(Config::from_value(config, EnvOverrides::Ignore).unwrap()).unwrap()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -127,6 +133,28 @@ fn cost_of_one_call() {
     );
 }
 
+/// Issue 12's bar: cost, budget and request log on cost at most 5% of throughput. Runs
+/// alternate (off, on, off, on, ...) so drift on a shared machine hits both alike.
+fn books_overhead(url: &str) {
+    println!("cost + budget + request log on vs all off, 50 concurrent, 5 runs of 3 s each:");
+    let off = json!({"logging": {"request_log": false}});
+    let on = json!({"budget": {"daily_usd": 1e9}, "logging": {"request_log": true}});
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        a.push(client_rps_with(url, 50, 3, "p/gpt-4o-mini", off.clone()));
+        b.push(client_rps_with(url, 50, 3, "p/gpt-4o-mini", on.clone()));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off_rps, on_rps) = (median(&mut a), median(&mut b));
+    println!(
+        "  all off {off_rps:>8.0} req/s · on {on_rps:>8.0} req/s · on/off {:.3} (bar ≥ 0.95)",
+        on_rps / off_rps
+    );
+}
+
 fn start_server() -> (Child, String) {
     let target = std::env::var("CARGO_TARGET_DIR")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
@@ -149,10 +177,21 @@ fn start_server() -> (Child, String) {
 
 /// Requests per second of the client with `concurrency` in flight for `secs`.
 fn client_rps(url: &str, concurrency: usize, secs: u64) -> f64 {
-    let c = Arc::new(client(
+    client_rps_with(url, concurrency, secs, "p/mock-model", json!({}))
+}
+
+fn client_rps_with(
+    url: &str,
+    concurrency: usize,
+    secs: u64,
+    model: &str,
+    extra: serde_json::Value,
+) -> f64 {
+    let c = Arc::new(client_with(
         json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
+        extra,
     ));
-    let req = ChatRequest::from_json(request_json("p/mock-model")).unwrap();
+    let req = ChatRequest::from_json(request_json(model)).unwrap();
     rt::block_on(async {
         let run = |deadline: Instant| {
             let c = c.clone();
@@ -232,6 +271,8 @@ fn main() {
             println!("  trinity client {ours:>8.0} req/s · wrk not installed (apt-get install wrk)")
         }
     }
+
+    books_overhead(&url);
 
     println!("memory across 1,000,000 requests (50 concurrent):");
     let c = Arc::new(client(

@@ -246,3 +246,14 @@ fn bodies_are_kept_only_with_log_bodies() {
     assert!(r.messages.as_ref().unwrap().to_string().contains("body 2"));
     assert!(r.response.as_ref().unwrap().contains("body 2"));
 }
+
+#[test]
+fn request_log_off_leaves_no_record_and_no_debug() {
+    let s = server(json!({}));
+    let c = client(&s, json!({"logging": {"request_log": false}}));
+    let resp = rt::block_on(c.chat(ask("quiet"))).unwrap();
+    assert!(resp.debug.is_none());
+    assert!(resp.cost_usd.unwrap() > 0.0, "answers are still priced");
+    assert!(c.request_log().query(&LogQuery::default()).is_empty());
+    assert_eq!(c.costs().total(0, i64::MAX).requests, 0);
+}

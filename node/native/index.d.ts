@@ -78,6 +78,10 @@ export declare class NativeClient {
   constructor(config?: any | undefined | null)
   /** The client's response cache (`cache.enabled` with a tier configured), else null. */
   cache(): NativeCache | null
+  /** The client's own cost tracker: every answered call through it, priced. */
+  costs(): NativeCostTracker
+  /** The client's own request log: one record per call. */
+  requestLog(): NativeRequestLog
   /**
    * Throws `invalid_input` for a bad request; the promise rejects with what the call met.
    * Aborting `abort` drops the call, which closes its HTTP request.
@@ -343,6 +347,8 @@ export interface ChatResponse {
   costDetail?: CostDetail
   cached: boolean
   attempts: number
+  /** Seed 004's `DebugInfo` (camelCase): the request log's id, timings, tokens, cost. */
+  debug?: { requestId: string; provider: string; model: string; durationMs: number; inputTokens: number; outputTokens: number; cost: number | null; latencyMs: number; timeToFirstTokenMs: number | null }
 }
 
 /** `cost(model, usage, estimated?)`: what a call with this usage costs at the registry's prices. */

@@ -7,6 +7,7 @@ import type { CostDetail } from './cost';
 import { AbortToken, NativeClient } from '../native/index.js';
 import { CancelledError, call, toTrinityError } from './errors';
 import { CacheStrategy } from './cache';
+import { CostTracker, RequestLogger, type DebugInfo } from './observe';
 import { ChatStream } from './stream';
 import type { TrinityConfig } from './config';
 import type { ChatMessage } from './tokens';
@@ -88,6 +89,8 @@ export interface ChatResponse {
   readonly costDetail?: CostDetail;
   readonly cached: boolean;
   readonly attempts: number;
+  /** Seed 004's `DebugInfo`: `requestId` (the request log's), timings, tokens, cost. */
+  readonly debug?: DebugInfo;
 }
 
 /** A fraction of a budget limit reached (snake_case, as the config names limits). */
@@ -115,6 +118,8 @@ function abortedError(): CancelledError {
 
 export class Client {
   readonly #native: NativeClient;
+  #costs: CostTracker | undefined;
+  #requestLog: RequestLogger | undefined;
 
   /**
    * `config` follows the shared schema (snake_case, as in the YAML files), given as an object
@@ -123,6 +128,18 @@ export class Client {
    */
   constructor(config?: ClientConfig) {
     this.#native = call(() => new NativeClient(config));
+  }
+
+  /** The client's own `CostTracker`: every answered call through it, priced. */
+  get costs(): CostTracker {
+    this.#costs ??= new CostTracker(this.#native.costs());
+    return this.#costs;
+  }
+
+  /** The client's own `RequestLogger`: one record per call (answered, failed, cache hit, stream, cancelled). */
+  get requestLog(): RequestLogger {
+    this.#requestLog ??= new RequestLogger(this.#native.requestLog());
+    return this.#requestLog;
   }
 
   /** The client's response cache (`cache.enabled` with a tier configured), else null. */

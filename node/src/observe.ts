@@ -85,8 +85,9 @@ export class CostTracker {
   readonly #native: NativeCostTracker;
   readonly #h: number;
 
-  constructor(options?: CostTrackerOptions) {
-    this.#native = call(() => new NativeCostTracker(options));
+  /** A new tracker; `Client.costs` passes the client's own native tracker instead. */
+  constructor(options?: CostTrackerOptions | NativeCostTracker) {
+    this.#native = options instanceof NativeCostTracker ? options : call(() => new NativeCostTracker(options));
     this.#h = this.#native.handle;
   }
 
@@ -250,8 +251,9 @@ export class RequestLogger {
   readonly #native: NativeRequestLog;
   readonly #ids = new WeakMap<object, string>();
 
-  constructor(options?: RequestLoggerOptions) {
-    this.#native = call(() => new NativeRequestLog(options));
+  /** A new log; `Client.requestLog` passes the client's own native log instead. */
+  constructor(options?: RequestLoggerOptions | NativeRequestLog) {
+    this.#native = options instanceof NativeRequestLog ? options : call(() => new NativeRequestLog(options));
   }
 
   /** A call starts; returns its request id (also remembered for this request object). */

@@ -201,3 +201,43 @@ describe('budgets', () => {
     }
   });
 });
+
+describe('the client keeps its own books', () => {
+  test('one request-log record per call, DebugInfo on answers, request ids on errors, costs summed', async () => {
+    const s = new core.MockServer({ seed: 4, faults: { script: ['ok', '400'] } });
+    try {
+      const client = new core.Client({
+        providers: { p: { kind: 'openai', base_url: s.url + '/v1', api_key: 'sk-proj-Secret0123456789abcdef' } },
+        cache: { enabled: true, memory: { max_entries: 10 } },
+      });
+      const req = ask('log me', { model: 'p/gpt-4o-mini' });
+      const r = await client.chat(req);
+      const debug = r.debug!;
+      assert.equal(debug.cost, r.costUsd);
+      assert.equal(debug.provider, 'p');
+      const e = await rejection(client.chat(ask('a bad one', { model: 'p/gpt-4o-mini' })));
+      assert.ok(e instanceof core.InvalidInputError, String(e));
+      const hit = await client.chat(req);
+      assert.ok(hit.cached);
+      let text = '';
+      for await (const c of client.chatStream(ask('stream', { model: 'p/gpt-4o-mini' }))) text += c.delta;
+      assert.ok(text.length > 0);
+      const log = client.requestLog;
+      assert.equal(log.size, 4);
+      const byId = new Map(log.getHistory(10).map((x) => [x.requestId, x]));
+      assert.equal(byId.get(debug.requestId)?.status, 'success');
+      const failed = byId.get((e as core.TrinityError).details?.request_id as string);
+      assert.equal(failed?.errorCode, 'invalid_input');
+      assert.equal(failed?.httpStatus, 400);
+      assert.equal(byId.get(hit.debug!.requestId)?.cacheTier, 'memory');
+      assert.deepEqual(log.getHistory(10).map((x) => x.stream), [false, false, false, true]);
+      assert.ok(!log.exportLogs('json').includes('Secret0123'));
+      assert.strictEqual(client.requestLog, log, 'one logger object per client');
+      const now = Date.now();
+      assert.equal(client.costs.getSummary(now - 120_000, now + 120_000).requests, 3);
+      assert.ok(client.costs.getTotalCost(now - 120_000, now + 120_000) > r.costUsd!);
+    } finally {
+      await s.stop();
+    }
+  });
+});

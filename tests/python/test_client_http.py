@@ -264,3 +264,50 @@ def test_budgets_refuse_before_the_network_and_alert_once() -> None:
         assert [a["fraction"] for a in alerts] == [0.00001] and alerts[0]["limit"] == "daily_usd"
     with pytest.raises(tc.ConfigError):
         tc.Client({"providers": {"p": provider}}).on_budget_alert(print)
+
+
+def test_the_client_keeps_its_own_request_log_and_costs() -> None:
+    """Issue 12: every call through the client leaves one record (answers, errors, cache hits,
+    streams), each answer's `debug` names its record, errors carry `details["request_id"]`, and
+    `client.costs` sums what the answers cost."""
+    with MockServer(seed=4, faults={"script": ["ok", "400"]}) as s:
+        provider = {"kind": "openai", "base_url": s.url + "/v1", "api_key": "sk-proj-Secret0123456789abcdef"}
+        c = tc.Client({"providers": {"p": provider}, "cache": {"enabled": True, "memory": {"max_entries": 10}}})
+        req = {"model": "p/gpt-4o-mini", "messages": [{"role": "user", "content": "log me"}]}
+        r = c.chat_sync(req)
+        assert r.debug is not None and r.debug["cost"] == r.cost_usd and r.debug["provider"] == "p"
+        with pytest.raises(tc.InvalidInputError) as info:
+            c.chat_sync({**req, "messages": [{"role": "user", "content": "a bad one"}]})
+        hit = c.chat_sync(req)
+        assert hit.cached and hit.debug is not None
+        other = {**req, "messages": [{"role": "user", "content": "s"}]}
+        streamed = "".join(ch.delta for ch in c.chat_stream_sync(other))
+        assert streamed
+        log = c.request_log
+        assert len(log) == 4
+        by_id = {rec["request_id"]: rec for rec in log.get_history(10)}
+        assert by_id[r.debug["request_id"]]["status"] == "success"
+        assert by_id[r.debug["request_id"]]["attempts"] == 1
+        assert info.value.details is not None
+        failed = by_id[info.value.details["request_id"]]
+        assert (failed["status"], failed["error_code"], failed["http_status"]) == ("error", "invalid_input", 400)
+        assert by_id[hit.debug["request_id"]]["cache_tier"] == "memory"
+        assert [rec["stream"] for rec in log.get_history(10)] == [False, False, False, True]
+        assert "Secret0123" not in log.export_logs("json")
+        now = time.time()
+        assert c.costs.summary(now - 120, now + 120)["requests"] == 3, "answers, the cache hit included"
+        assert c.costs.get_total_cost(now - 120, now + 120) > r.cost_usd  # type: ignore[operator]
+
+
+def test_budget_can_be_awaited() -> None:
+    with MockServer(seed=2) as s:
+        provider = {"kind": "openai", "base_url": s.url + "/v1", "api_key": "sk-test"}
+        c = tc.Client({"providers": {"p": provider}, "budget": {"daily_usd": 5}})
+
+        async def main() -> dict[str, Any]:
+            await c.chat({"model": "p/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+            return await c.budget()
+
+        day = asyncio.run(main())["windows"][0]
+        assert day["limit"] == "daily_usd" and day["spent_nano"] > 0
+        assert day == c.budget_sync()["windows"][0]

@@ -13,6 +13,7 @@ use crate::error::trinity_error;
 use crate::ffi::{json_in, non_null, put_json, str_in, string_out, trinity_string};
 use serde::Deserialize;
 use std::ffi::c_char;
+use std::sync::Arc;
 use trinity_core::cost::tracker::{
     CostTracker, TrackRecord, TrackRequest, TrackerSettings, DEFAULT_ALERT_THRESHOLDS,
 };
@@ -21,25 +22,25 @@ use trinity_core::{Error, Result};
 
 /// A cost tracker. Opaque; make with `trinity_cost_tracker_new`, free with `trinity_cost_tracker_free`.
 pub struct trinity_cost_tracker {
-    inner: CostTracker,
+    inner: Arc<CostTracker>,
 }
 
 /// A request log. Opaque; make with `trinity_request_log_new`, free with `trinity_request_log_free`.
 pub struct trinity_request_log {
-    inner: RequestLog,
+    inner: Arc<RequestLog>,
 }
 
 unsafe fn tracker<'a>(ptr: *const trinity_cost_tracker) -> Result<&'a CostTracker> {
     // SAFETY: NULL or a live handle from `trinity_cost_tracker_new` (header contract).
     unsafe { ptr.as_ref() }
-        .map(|t| &t.inner)
+        .map(|t| &*t.inner)
         .ok_or_else(|| Error::invalid_input("tracker: NULL handle (never made, or already freed)"))
 }
 
 unsafe fn request_log<'a>(ptr: *const trinity_request_log) -> Result<&'a RequestLog> {
     // SAFETY: NULL or a live handle from `trinity_request_log_new` (header contract).
     unsafe { ptr.as_ref() }
-        .map(|t| &t.inner)
+        .map(|t| &*t.inner)
         .ok_or_else(|| Error::invalid_input("log: NULL handle (never made, or already freed)"))
 }
 
@@ -75,7 +76,7 @@ pub unsafe extern "C" fn trinity_cost_tracker_new(
         let out = non_null(out_tracker, "out_tracker")?;
         *out = std::ptr::null_mut();
         let settings: TrackerSettings = typed_in(settings_json, len, "settings_json")?;
-        let inner = CostTracker::new(settings)?;
+        let inner = Arc::new(CostTracker::new(settings)?);
         *out = Box::into_raw(Box::new(trinity_cost_tracker { inner }));
         Ok(())
     })
@@ -214,7 +215,7 @@ pub unsafe extern "C" fn trinity_request_log_new(
         let out = non_null(out_log, "out_log")?;
         *out = std::ptr::null_mut();
         let settings: RequestLogSettings = typed_in(settings_json, len, "settings_json")?;
-        let inner = RequestLog::new(settings)?;
+        let inner = Arc::new(RequestLog::new(settings)?);
         *out = Box::into_raw(Box::new(trinity_request_log { inner }));
         Ok(())
     })
@@ -314,6 +315,47 @@ pub unsafe extern "C" fn trinity_request_log_export(
         let out = string_out(out_text, "out_text")?;
         let format = str_in(format, format_len, "format")?;
         *out = trinity_string::new(l.export(format)?);
+        Ok(())
+    })
+}
+
+/// A new handle on the client's own cost tracker (every answered call through the client,
+/// priced), to query like any tracker and free with `trinity_cost_tracker_free`; it stays
+/// valid after the client is freed. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL client or
+/// out-parameter).
+///
+/// Thread safety: safe from any thread, concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn trinity_client_cost_tracker(
+    client: *const crate::client::trinity_client,
+    out_tracker: *mut *mut trinity_cost_tracker,
+    out_err: *mut *mut trinity_error,
+) -> u32 {
+    call(out_err, || unsafe {
+        let out = non_null(out_tracker, "out_tracker")?;
+        *out = std::ptr::null_mut();
+        let inner = crate::client::client(client)?.costs().clone();
+        *out = Box::into_raw(Box::new(trinity_cost_tracker { inner }));
+        Ok(())
+    })
+}
+
+/// A new handle on the client's own request log (one record per call through the client:
+/// answered, failed, cache hit, stream, cancelled), freed with `trinity_request_log_free`; it
+/// stays valid after the client is freed. Errors: `TRINITY_ERR_INVALID_INPUT`.
+///
+/// Thread safety: safe from any thread, concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn trinity_client_request_log(
+    client: *const crate::client::trinity_client,
+    out_log: *mut *mut trinity_request_log,
+    out_err: *mut *mut trinity_error,
+) -> u32 {
+    call(out_err, || unsafe {
+        let out = non_null(out_log, "out_log")?;
+        *out = std::ptr::null_mut();
+        let inner = crate::client::client(client)?.request_log().clone();
+        *out = Box::into_raw(Box::new(trinity_request_log { inner }));
         Ok(())
     })
 }

@@ -52,6 +52,18 @@ impl NativeClient {
             .map(|inner| crate::cache::NativeCache { inner })
     }
 
+    /// The client's own cost tracker: every answered call through it, priced.
+    #[napi]
+    pub fn costs(&self) -> crate::observe::NativeCostTracker {
+        crate::observe::NativeCostTracker::shared(self.inner.costs().clone())
+    }
+
+    /// The client's own request log: one record per call.
+    #[napi]
+    pub fn request_log(&self) -> crate::observe::NativeRequestLog {
+        crate::observe::NativeRequestLog::shared(self.inner.request_log().clone())
+    }
+
     /// Throws `invalid_input` for a bad request; the promise rejects with what the call met.
     /// Aborting `abort` drops the call, which closes its HTTP request.
     #[napi]

@@ -159,6 +159,11 @@ pub struct ChatResponse {
     pub cost_detail: Option<CostDetail>,
     pub cached: bool,
     pub attempts: u32,
+    /// Seed 004's `DebugInfo` (camelCase): the request log's id, timings, tokens, cost.
+    #[napi(
+        ts_type = "{ requestId: string; provider: string; model: string; durationMs: number; inputTokens: number; outputTokens: number; cost: number | null; latencyMs: number; timeToFirstTokenMs: number | null }"
+    )]
+    pub debug: Option<serde_json::Value>,
 }
 
 impl From<llm::ChatResponse> for ChatResponse {
@@ -176,6 +181,7 @@ impl From<llm::ChatResponse> for ChatResponse {
             cost_detail: r.cost_detail.map(Into::into),
             cached: r.cached,
             attempts: r.attempts,
+            debug: r.debug.as_ref().map(crate::observe::to_camel),
         }
     }
 }

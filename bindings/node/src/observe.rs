@@ -11,6 +11,7 @@ use crate::resilience::{stale, Handle, Handles};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use trinity_core::cost::tracker::{
     CostTracker, TrackRecord, TrackRequest, TrackerSettings, DEFAULT_ALERT_THRESHOLDS,
 };
@@ -72,7 +73,7 @@ fn rename(v: Value, f: fn(&str) -> String) -> Value {
     }
 }
 
-fn to_camel<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn to_camel<T: serde::Serialize>(v: &T) -> Value {
     rename(
         serde_json::to_value(v).expect("core values serialize"),
         camel,
@@ -271,7 +272,23 @@ pub struct RequestLogOptions {
 
 #[napi]
 pub struct NativeRequestLog {
-    log: RequestLog,
+    log: Arc<RequestLog>,
+}
+
+impl NativeRequestLog {
+    /// A client's own log.
+    pub(crate) fn shared(log: Arc<RequestLog>) -> Self {
+        NativeRequestLog { log }
+    }
+}
+
+impl NativeCostTracker {
+    /// A client's own tracker.
+    pub(crate) fn shared(tracker: Arc<CostTracker>) -> Self {
+        NativeCostTracker {
+            cell: TRACKERS.register_shared(tracker),
+        }
+    }
 }
 
 #[napi]
@@ -286,11 +303,11 @@ impl NativeRequestLog {
                 Some(v) => Some(from_camel::<SinkSettings>(v, "sink")?),
             };
             Ok(NativeRequestLog {
-                log: RequestLog::new(RequestLogSettings {
+                log: Arc::new(RequestLog::new(RequestLogSettings {
                     history: o.history.map_or(d.history, |h| h as usize),
                     log_bodies: o.log_bodies.unwrap_or(false),
                     sink,
-                })?,
+                })?),
             })
         })
     }

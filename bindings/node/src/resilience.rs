@@ -74,7 +74,11 @@ impl<T> Handles<T> {
 
     /// Registers `v` until the returned `Handle` is dropped.
     pub(crate) fn register(&'static self, v: T) -> Handle<T> {
-        let v = Arc::new(v);
+        self.register_shared(Arc::new(v))
+    }
+
+    /// Registers a value shared with its owner (a client's own tracker).
+    pub(crate) fn register_shared(&'static self, v: Arc<T>) -> Handle<T> {
         let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
         g.push(Some(v.clone()));
         Handle {

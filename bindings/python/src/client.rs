@@ -176,7 +176,21 @@ impl PyClient {
         })
     }
 
-    /// Spend and holds of the day, the month and `user`'s day against their limits, as a dict.
+    /// `await client.budget(user=None)`: spend and holds of the day, the month and `user`'s
+    /// day against their limits, as a dict (a shared Redis budget is read without blocking
+    /// the loop).
+    #[pyo3(signature = (user=None))]
+    fn budget<'py>(&self, py: Python<'py>, user: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        spawn_for_asyncio(
+            py,
+            &self.bridges,
+            async move { client.budget(user.as_deref()).await },
+            |py, snapshot| Ok(conv::serialized(py, &snapshot)?.unbind()),
+        )
+    }
+
+    /// The blocking twin of `budget`.
     #[pyo3(signature = (user=None))]
     fn budget_sync<'py>(
         &self,
@@ -186,6 +200,19 @@ impl PyClient {
         let client = self.inner.clone();
         let snapshot = py.detach(|| call(|| rt::wait(client.budget(user.as_deref()))))?;
         conv::serialized(py, &snapshot)
+    }
+
+    /// The client's own `CostTracker`: every answered call through it, priced.
+    #[getter]
+    fn costs(&self) -> crate::observe::PyCostTracker {
+        crate::observe::PyCostTracker(self.inner.costs().clone())
+    }
+
+    /// The client's own `RequestLog`: one record per call (answered, failed, cache hit,
+    /// stream, cancelled); `logging.history` of them kept.
+    #[getter]
+    fn request_log(&self) -> crate::observe::PyRequestLog {
+        crate::observe::PyRequestLog(self.inner.request_log().clone())
     }
 
     /// The client's response cache (`cache.enabled` with a tier configured), else None.

@@ -108,6 +108,13 @@ impl PyChatResponse {
     fn attempts(&self) -> u32 {
         self.0.attempts
     }
+    /// Seed 004's `DebugInfo` as a dict: `request_id` (the request log's), `provider`, `model`,
+    /// `duration_ms`, `input_tokens`, `output_tokens`, `cost`, `latency_ms`,
+    /// `time_to_first_token_ms`.
+    #[getter]
+    fn debug<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::serialized(py, &self.0.debug)
+    }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         conv::serialized(py, &self.0)
     }

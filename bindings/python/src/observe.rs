@@ -8,6 +8,7 @@ use crate::conv;
 use crate::error::{call, invalid_input};
 use pyo3::exceptions::PyBaseException;
 use pyo3::prelude::*;
+use std::sync::Arc;
 use trinity_core::cost::tracker::{
     CostTracker, TrackRecord, TrackRequest, TrackerSettings, DEFAULT_ALERT_THRESHOLDS,
 };
@@ -47,7 +48,7 @@ fn from_json<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str)
 
 /// Seed 004's `CostTracker`: per-minute cost totals per provider and model.
 #[pyclass(frozen, name = "CostTracker", module = "trinity_core._native")]
-pub struct PyCostTracker(CostTracker);
+pub struct PyCostTracker(pub Arc<CostTracker>);
 
 #[pymethods]
 impl PyCostTracker {
@@ -60,7 +61,7 @@ impl PyCostTracker {
                 max_series,
             })
         })
-        .map(PyCostTracker)
+        .map(|t| PyCostTracker(Arc::new(t)))
     }
 
     /// Prices a call from the registry and adds it now; returns its cost in nano-USD
@@ -163,7 +164,7 @@ impl PyCostTracker {
 
 /// Seed 004's `RequestLogger`: one record per call, the last `history` in memory.
 #[pyclass(frozen, name = "RequestLog", module = "trinity_core._native")]
-pub struct PyRequestLog(RequestLog);
+pub struct PyRequestLog(pub Arc<RequestLog>);
 
 #[pymethods]
 impl PyRequestLog {
@@ -181,7 +182,7 @@ impl PyRequestLog {
                 sink,
             })
         })
-        .map(PyRequestLog)
+        .map(|l| PyRequestLog(Arc::new(l)))
     }
 
     /// Adds a finished call (a record dict; missing fields take their defaults). Returns its id.

@@ -354,6 +354,9 @@ pub struct LoggingConfig {
     pub format: LogFormat,
     /// Scrub keys and tokens from log lines by pattern.
     pub redact: bool,
+    /// Each call through a client leaves a request-log record and feeds the client's cost
+    /// tracker (off: neither, and answers carry no `debug`).
+    pub request_log: bool,
     /// Request log entries kept in memory.
     pub history: PositiveInt,
     /// Keep request and response bodies in the request log (off: never stored).
@@ -480,6 +483,7 @@ impl Default for LoggingConfig {
             level: LogLevel::Info,
             format: LogFormat::Text,
             redact: true,
+            request_log: true,
             history: PositiveInt(1000),
             log_bodies: false,
             sink: None,

@@ -20,6 +20,8 @@ use std::time::Instant;
 pub struct Books {
     pub costs: Arc<CostTracker>,
     pub log: Arc<RequestLog>,
+    /// `logging.request_log`: off, calls are neither logged nor tracked.
+    enabled: bool,
 }
 
 impl Books {
@@ -27,6 +29,7 @@ impl Books {
         Ok(Books {
             costs: Arc::new(CostTracker::new(TrackerSettings::default())?),
             log: Arc::new(RequestLog::from_config(&config.logging)?),
+            enabled: config.logging.request_log,
         })
     }
 }
@@ -130,7 +133,7 @@ pub struct Call {
 impl Call {
     pub fn open(books: &Arc<Books>, req: &ChatRequest, stream: bool) -> Call {
         let log_bodies = books.log.settings().log_bodies;
-        let record = RequestRecord {
+        let record = books.enabled.then(|| RequestRecord {
             request_id: books.log.new_id(),
             timestamp_ms: now_ms(),
             model_requested: req.model.clone(),
@@ -140,17 +143,13 @@ impl Call {
                 .then(|| serde_json::to_value(&req.messages).ok())
                 .flatten(),
             ..Default::default()
-        };
+        });
         Call {
             books: books.clone(),
             started: Instant::now(),
-            record: Some(record),
+            record,
             trace: SharedTrace::default(),
         }
-    }
-
-    pub fn request_id(&self) -> &str {
-        self.record.as_ref().map_or("", |r| r.request_id.as_str())
     }
 
     /// Route, attempts, and the split of the call's time (end to end, queued, the engine's).
@@ -181,15 +180,15 @@ impl Call {
 
     /// An answer: its record logged and tracked, its `debug` set.
     pub fn answered(mut self, resp: &mut ChatResponse, source: Source) {
-        let Some(start) = self.record.take() else {
-            return;
-        };
         if let Source::Joined = source {
             resp.cost_usd = Some(0.0);
             resp.cost_detail = Some(CostDetail::free());
             resp.attempts = 0;
             resp.cached = true;
         }
+        let Some(start) = self.record.take() else {
+            return;
+        };
         let mut r = RequestRecord::from_response(resp, &start.model_requested, start.timestamp_ms);
         self.fill(&mut r);
         match source {

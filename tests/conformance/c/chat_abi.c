@@ -396,6 +396,41 @@ static void cached_repeat(void) {
            json_equal(live_fold, replay_fold) && json_integer_value(json_object_get(live_fold, "chunks")) == 3 &&
                json_integer_value(json_object_get(s, "streams")) == 1,
            "live %s", json_string_value(json_object_get(live_fold, "content")));
+    /* Issue 12: the client's own books, read through handles that outlive the client. */
+    trinity_request_log *log = NULL;
+    trinity_cost_tracker *costs = NULL;
+    rc = trinity_client_request_log(client, &log, &err);
+    rc |= trinity_client_cost_tracker(client, &costs, &err);
+    trinity_client_free(client);
+    client = NULL;
+    trinity_string records = {0}, total = {0};
+    rc |= trinity_request_log_query(log, NULL, 0, &records, &err);
+    rc |= trinity_cost_tracker_query(costs, S("{\"op\": \"total\"}"), &total, &err);
+    json_t *recs = records.ptr ? json_loadb(records.ptr, records.len, 0, NULL) : NULL;
+    json_t *tot = total.ptr ? json_loadb(total.ptr, total.len, 0, NULL) : NULL;
+    const char *first_id = json_string_value(json_object_get(json_object_get(first, "debug"), "request_id"));
+    const char *r0_id = json_string_value(json_object_get(json_array_get(recs, 0), "request_id"));
+    const char *r1_tier = json_string_value(json_object_get(json_array_get(recs, 1), "cache_tier"));
+    report("abi/client-request-log",
+           rc == TRINITY_OK && json_array_size(recs) == 4 && first_id &&
+               r0_id && strcmp(r0_id, first_id) == 0 &&
+               json_is_false(json_object_get(json_array_get(recs, 0), "cache_hit")) &&
+               r1_tier && strcmp(r1_tier, "memory") == 0 &&
+               json_is_true(json_object_get(json_array_get(recs, 2), "stream")),
+           "rc %u, records %s", rc, records.ptr ? records.ptr : "-");
+    report("abi/client-cost-tracker",
+           rc == TRINITY_OK && json_integer_value(json_object_get(tot, "requests")) == 4 &&
+               json_integer_value(json_object_get(tot, "cache_hits")) == 2,
+           "total %s", total.ptr ? total.ptr : "-");
+    trinity_request_log_free(log);
+    trinity_cost_tracker_free(costs);
+    uint32_t null_rc = trinity_client_request_log(NULL, &log, NULL) | trinity_client_cost_tracker(NULL, &costs, NULL);
+    report("abi/client-books-null", null_rc == TRINITY_ERR_INVALID_INPUT && log == NULL && costs == NULL,
+           "rc %u", null_rc);
+    json_decref(recs);
+    json_decref(tot);
+    trinity_string_free(&records);
+    trinity_string_free(&total);
     json_decref(live_fold);
     json_decref(replay_fold);
     json_decref(first);
@@ -405,7 +440,6 @@ static void cached_repeat(void) {
     trinity_string_free(&b);
     trinity_string_free(&stats);
     trinity_error_free(err);
-    trinity_client_free(client);
     trinity_mock_server_free(srv);
 }
 
