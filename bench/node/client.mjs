@@ -52,9 +52,13 @@ const { proc, url } = await startServer();
 try {
   const trinity = new Client({ providers: { mock: { kind: 'openai_compatible', base_url: `${url}/v1` } } });
   const sdk = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 });
-  const viaTrinity = async () => (await trinity.chat({ model: 'mock/mock-model', messages: MESSAGES })).content;
+  // Distinct requests (a `user` each): identical ones in flight would share one upstream call.
+  let n = 0;
+  const viaTrinity = async () =>
+    (await trinity.chat({ model: 'mock/mock-model', messages: MESSAGES, user: `user-${n++}` })).content;
   const viaOpenai = async () =>
-    (await sdk.chat.completions.create({ model: 'mock-model', messages: MESSAGES })).choices[0].message.content;
+    (await sdk.chat.completions.create({ model: 'mock-model', messages: MESSAGES, user: `user-${n++}` })).choices[0].message
+      .content;
 
   const answers = new Set([await viaTrinity(), await viaOpenai()]);
   if (answers.size !== 1) throw new Error(`the clients disagree: ${[...answers].join(' | ')}`);

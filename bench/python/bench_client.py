@@ -9,6 +9,7 @@ same answer. Ratios > 1 mean trinity-core is faster.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -63,16 +64,23 @@ async def main() -> None:
         sdk = openai.AsyncOpenAI(base_url=url + "/v1", api_key="sk-bench", max_retries=0)
         litellm.telemetry = False
 
+        # Distinct requests (a `user` each): identical ones in flight would share one upstream call.
+        n = itertools.count()
+
         async def via_trinity() -> str:
-            return (await trinity.chat(model="mock/mock-model", messages=MESSAGES)).content
+            return (await trinity.chat(model="mock/mock-model", messages=MESSAGES, user=f"u{next(n)}")).content
 
         async def via_openai() -> str:
-            r = await sdk.chat.completions.create(model="mock-model", messages=MESSAGES)  # type: ignore[arg-type]
+            r = await sdk.chat.completions.create(model="mock-model", messages=MESSAGES, user=f"u{next(n)}")  # type: ignore[arg-type]
             return r.choices[0].message.content or ""
 
         async def via_litellm() -> str:
             r = await litellm.acompletion(
-                model="openai/mock-model", api_base=url + "/v1", api_key="sk-bench", messages=MESSAGES
+                model="openai/mock-model",
+                api_base=url + "/v1",
+                api_key="sk-bench",
+                messages=MESSAGES,
+                user=f"u{next(n)}",
             )
             return str(r.choices[0].message.content)
 
@@ -88,9 +96,34 @@ async def main() -> None:
                 f"  {concurrency:>3} concurrent: trinity {ours:>8.0f} req/s · openai {theirs:>6.0f} req/s "
                 f"({ours / theirs:5.1f}x) · litellm {lite:>6.0f} req/s ({ours / lite:5.1f}x)"
             )
+        await books_overhead(tc, url)
     finally:
         proc.kill()
         proc.wait()
+
+
+async def books_overhead(tc: Any, url: str) -> None:
+    """Issue 12's bar: cost, budget and request log on cost at most 5% of throughput (50
+    concurrent, a priced model). Runs alternate so drift on a shared machine hits both alike."""
+    provider = {"mock": {"kind": "openai_compatible", "base_url": url + "/v1"}}
+    off = tc.Client({"providers": provider, "logging": {"request_log": False}})
+    on = tc.Client({"providers": provider, "budget": {"daily_usd": 1000000}, "logging": {"request_log": True}})
+
+    def caller(client: Any) -> Callable[[], Awaitable[Any]]:
+        # Distinct requests: each goes upstream, is priced, held against the budget and settled.
+        n = itertools.count()
+        return lambda: client.chat(model="mock/gpt-4o-mini", messages=MESSAGES, user=f"user-{next(n)}")
+
+    offs, ons = [], []
+    for _ in range(5):
+        offs.append(await run(caller(off), 10_000, 50))
+        ons.append(await run(caller(on), 10_000, 50))
+    off_rps, on_rps = sorted(offs)[2], sorted(ons)[2]
+    assert len(on.request_log) > 0 and len(off.request_log) == 0
+    print(
+        f"  cost + budget + request log on vs off, 50 concurrent (median of 5): off {off_rps:>8.0f} req/s · "
+        f"on {on_rps:>8.0f} req/s · on/off {on_rps / off_rps:.3f} (bar >= 0.95)"
+    )
 
 
 if __name__ == "__main__":

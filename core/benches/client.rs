@@ -65,20 +65,38 @@ fn engine_overhead() {
     let n = 100_000;
     // In-process provider: validation, routing, fixture answer, usage and cost.
     let fixture = json!({"a": {"prompt": PROMPT, "response": "x".repeat(1024), "metadata": {"tokens": 230, "prompt_tokens": 24}}});
-    let c = client(json!({"kind": "mock", "fixtures": fixture}));
     let value = request_json("p/gpt-4o-mini");
-    let samples = rt::block_on(async {
-        let mut samples = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = Instant::now();
-            let req = ChatRequest::from_json(value.clone()).unwrap();
-            let r = c.chat(req).await.unwrap();
-            std::hint::black_box(r);
-            samples.push(t.elapsed());
-        }
-        samples
-    });
-    report("chat() via the in-process mock provider", samples);
+    let in_process = |extra: serde_json::Value| {
+        let c = client_with(json!({"kind": "mock", "fixtures": fixture}), extra);
+        rt::block_on(async {
+            let mut samples = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                let req = ChatRequest::from_json(value.clone()).unwrap();
+                let r = c.chat(req).await.unwrap();
+                std::hint::black_box(r);
+                samples.push(t.elapsed());
+            }
+            samples
+        })
+    };
+    report(
+        "chat() via the in-process mock provider",
+        in_process(json!({"logging": {"request_log": false}})),
+    );
+    report(
+        "  the same with request log, cost tracker and budget",
+        in_process(json!({"budget": {"daily_usd": 1000000}})),
+    );
+    if std::env::var("BOOKS_SPLIT").is_ok() {
+        report("  log only", in_process(json!({})));
+        report(
+            "  budget only",
+            in_process(
+                json!({"budget": {"daily_usd": 1000000}, "logging": {"request_log": false}}),
+            ),
+        );
+    }
 
     // The HTTP path minus the socket: request build, routing, body, 1 KB answer parsed, cost.
     let http = client(json!({"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}));
@@ -138,11 +156,29 @@ fn cost_of_one_call() {
 fn books_overhead(url: &str) {
     println!("cost + budget + request log on vs all off, 50 concurrent, 5 runs of 3 s each:");
     let off = json!({"logging": {"request_log": false}});
-    let on = json!({"budget": {"daily_usd": 1e9}, "logging": {"request_log": true}});
+    let on = json!({"budget": {"daily_usd": 1000000}, "logging": {"request_log": true}});
+    // Distinct requests: each goes upstream, is priced, held against the budget and settled.
+    let distinct = distinct("p/gpt-4o-mini");
+    if let Ok(split) = std::env::var("BOOKS_SPLIT") {
+        let log_only = json!({"logging": {"request_log": true}});
+        let budget_only =
+            json!({"budget": {"daily_usd": 1000000}, "logging": {"request_log": false}});
+        for _ in 0..split.parse().unwrap_or(3) {
+            let o = client_rps_of(url, 50, 2, off.clone(), distinct.clone());
+            let l = client_rps_of(url, 50, 2, log_only.clone(), distinct.clone());
+            let b = client_rps_of(url, 50, 2, budget_only.clone(), distinct.clone());
+            println!(
+                "  off {o:.0} · log only {l:.0} ({:.3}) · budget only {b:.0} ({:.3})",
+                l / o,
+                b / o
+            );
+        }
+        return;
+    }
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..5 {
-        a.push(client_rps_with(url, 50, 3, "p/gpt-4o-mini", off.clone()));
-        b.push(client_rps_with(url, 50, 3, "p/gpt-4o-mini", on.clone()));
+        a.push(client_rps_of(url, 50, 3, off.clone(), distinct.clone()));
+        b.push(client_rps_of(url, 50, 3, on.clone(), distinct.clone()));
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -175,32 +211,43 @@ fn start_server() -> (Child, String) {
     (child, url)
 }
 
-/// Requests per second of the client with `concurrency` in flight for `secs`.
-fn client_rps(url: &str, concurrency: usize, secs: u64) -> f64 {
-    client_rps_with(url, concurrency, secs, "p/mock-model", json!({}))
+/// Request `i` of a run: distinct, so no two share a call in flight (identical requests would
+/// be joined into one upstream call and measure the single-flight, not the client).
+fn distinct(model: &str) -> impl Fn(usize) -> ChatRequest + Clone + 'static {
+    let base = request_json(model);
+    move |i| {
+        let mut v = base.clone();
+        v["user"] = json!(format!("user-{i}"));
+        ChatRequest::from_json(v).unwrap()
+    }
 }
 
-fn client_rps_with(
+/// Requests per second of the client with `concurrency` in flight for `secs`.
+fn client_rps(url: &str, concurrency: usize, secs: u64) -> f64 {
+    client_rps_of(url, concurrency, secs, json!({}), distinct("p/mock-model"))
+}
+
+/// The same, with request `i` made by `make` (distinct requests never share a call in flight).
+fn client_rps_of(
     url: &str,
     concurrency: usize,
     secs: u64,
-    model: &str,
     extra: serde_json::Value,
+    make: impl Fn(usize) -> ChatRequest + Clone + 'static,
 ) -> f64 {
     let c = Arc::new(client_with(
         json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
         extra,
     ));
-    let req = ChatRequest::from_json(request_json(model)).unwrap();
     rt::block_on(async {
         let run = |deadline: Instant| {
             let c = c.clone();
-            let req = req.clone();
+            let make = make.clone();
             futures_util::stream::iter(0..)
                 .take_while(move |_| std::future::ready(Instant::now() < deadline))
-                .map(move |_| {
+                .map(move |i| {
                     let c = c.clone();
-                    let req = req.clone();
+                    let req = make(i);
                     async move { c.chat(req).await.unwrap() }
                 })
                 .buffer_unordered(concurrency)
@@ -278,15 +325,15 @@ fn main() {
     let c = Arc::new(client(
         json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
     ));
-    let req = ChatRequest::from_json(request_json("p/mock-model")).unwrap();
+    let make = distinct("p/mock-model");
     let batch = |n: usize| {
         let c = c.clone();
-        let req = req.clone();
+        let make = make.clone();
         rt::block_on(
             futures_util::stream::iter(0..n)
-                .map(move |_| {
+                .map(move |i| {
                     let c = c.clone();
-                    let req = req.clone();
+                    let req = make(i);
                     async move { c.chat(req).await.unwrap() }
                 })
                 .buffer_unordered(50)

@@ -83,6 +83,21 @@ pub enum RouteStrategy {
     Parallel,
 }
 
+impl RouteStrategy {
+    /// The config's name for it (`least_busy`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RouteStrategy::Failover => "failover",
+            RouteStrategy::Weighted => "weighted",
+            RouteStrategy::LeastBusy => "least_busy",
+            RouteStrategy::Latency => "latency",
+            RouteStrategy::Cost => "cost",
+            RouteStrategy::Race => "race",
+            RouteStrategy::Parallel => "parallel",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {

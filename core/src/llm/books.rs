@@ -155,15 +155,10 @@ impl Call {
     /// Route, attempts, and the split of the call's time (end to end, queued, the engine's).
     fn fill(&self, r: &mut RequestRecord) {
         let now = Instant::now();
-        let t = lock(&self.trace);
-        r.route = t.route.map(|s| {
-            serde_json::to_value(s)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        });
-        r.attempt_log = t.attempts.clone();
-        r.attempts = t.attempts.len() as u32;
+        let mut t = lock(&self.trace);
+        r.route = t.route.map(|s| s.as_str().to_owned());
+        r.attempt_log = std::mem::take(&mut t.attempts);
+        r.attempts = r.attempt_log.len() as u32;
         r.queued_ms = t.queued_ms;
         r.latency_ms = ms(now - self.started);
         r.end_timestamp_ms = Some(r.timestamp_ms + r.latency_ms.round() as i64);
@@ -171,9 +166,9 @@ impl Call {
         let after = t.last_end.map_or(std::time::Duration::ZERO, |e| now - e);
         r.overhead_ms = Some(ms(before + after));
         if r.provider.is_none() {
-            if let Some((p, m)) = &t.served {
-                r.provider = Some(p.clone());
-                r.model = Some(m.clone());
+            if let Some((p, m)) = t.served.take() {
+                r.provider = Some(p);
+                r.model = Some(m);
             }
         }
     }
@@ -197,7 +192,9 @@ impl Call {
             Source::Joined => r.cache_tier = Some("in_flight".into()),
         }
         r.cache_hit = !matches!(source, Source::Upstream);
-        r.provider_request_id = resp.request_id.clone();
+        if self.books.log.settings().log_bodies {
+            r.response = Some(resp.content.clone());
+        }
         keep_from_start(&mut r, start);
         resp.debug = Some(DebugInfo::from_record(&r));
         self.books

@@ -159,7 +159,7 @@ impl Default for RequestRecord {
 impl RequestRecord {
     /// The record of an answered call, for `model_requested` (the route or model asked for),
     /// started at `timestamp_ms`. The client adds what only it knows (route, attempt log,
-    /// queue and first-token times, cache tier, user, messages).
+    /// queue and first-token times, cache tier, user, and the bodies when they are kept).
     pub fn from_response(
         resp: &crate::llm::ChatResponse,
         model_requested: &str,
@@ -187,7 +187,6 @@ impl RequestRecord {
             cost_detail: detail,
             latency_ms: resp.latency_ms,
             cache_hit: resp.cached,
-            response: Some(resp.content.clone()),
             ..Default::default()
         }
     }
