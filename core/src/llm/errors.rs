@@ -74,7 +74,11 @@ pub fn from_status(
     provider_type: Option<String>,
     message: Option<String>,
 ) -> Error {
-    let message = message.unwrap_or_else(|| format!("HTTP {status}"));
+    // Providers echo the key they were sent ("Incorrect API key provided: sk-…").
+    let message = message.map_or_else(
+        || format!("HTTP {status}"),
+        |m| crate::observe::scrub(&m).into_owned(),
+    );
     let kind = kind_for_status(status, &message, provider_type.as_deref());
     let retry = retry_after(headers, SystemTime::now()).map(|d| d.as_millis() as u64);
     let request_id = request_id(headers);
@@ -185,5 +189,15 @@ mod tests {
             (Some(429), Some(2000))
         );
         assert_eq!(d["provider_request_id"], "req_1");
+    }
+
+    #[test]
+    fn a_key_the_provider_echoes_is_scrubbed() {
+        let msg = "Incorrect API key provided: sk-proj-AbCdEf0123456789xyzABC. You can find yours";
+        let e = from_status("openai", 401, &headers(&[]), None, Some(msg.into()));
+        assert_eq!(
+            e.message,
+            "openai: HTTP 401: Incorrect API key provided: [REDACTED]. You can find yours"
+        );
     }
 }

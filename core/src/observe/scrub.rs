@@ -92,7 +92,10 @@ fn replace(text: &mut Cow<'_, str>, re: &Regex, with: &str) {
 /// a literal to search for would try every digit of a log line.
 fn scrub_cards(text: &mut Cow<'_, str>) {
     let b = text.as_bytes();
-    let word = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    let word = |i: usize| {
+        b.get(i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    };
     let mut found = Vec::new();
     let mut i = 0;
     while i < b.len() {
