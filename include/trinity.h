@@ -618,6 +618,15 @@ uint32_t trinity_client_request_log(const struct trinity_client *client,
                                     struct trinity_request_log **out_log,
                                     struct trinity_error **out_err);
 
+// Writes the client's metrics as OpenMetrics text (OpenTelemetry GenAI names and the
+// engine's own under `metrics.prefix`, ending `# EOF`) to `out_text`. Errors:
+// `TRINITY_ERR_CONFIG` (`metrics.enabled` is false), `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_metrics_text(const struct trinity_client *client,
+                                     struct trinity_string *out_text,
+                                     struct trinity_error **out_err);
+
 // Makes a registry holding the shipped models (OpenAI, Anthropic, Gemini, Mistral, local).
 //
 // Thread safety: safe from any thread.

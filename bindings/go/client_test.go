@@ -360,3 +360,28 @@ func TestClientKeepsItsOwnBooks(t *testing.T) {
 		t.Fatalf("%v %+v", err, total)
 	}
 }
+
+func TestMetricsText(t *testing.T) {
+	srv := mock(t, `{"seed": 3}`)
+	c, err := NewClient(fmt.Sprintf(`{"providers": {"p": {"kind": "openai", "base_url": %q, "api_key": "k"}}}`, srv.URL()+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Chat(context.Background(), ChatRequest{Model: "p/gpt-4o-mini", Messages: []Message{{Role: "user", Content: "m"}}}); err != nil {
+		t.Fatal(err)
+	}
+	text, err := c.MetricsText()
+	if err != nil || !strings.Contains(text, `trinity_requests_total{provider="p",model="gpt-4o-mini",status="success",error_code=""} 1`) ||
+		!strings.HasSuffix(text, "# EOF\n") {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	off, err := NewClient(`{"providers": {"p": {"kind": "mock"}}, "metrics": {"enabled": false}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	if _, err := off.MetricsText(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("metrics off: %v", err)
+	}
+}

@@ -103,6 +103,22 @@ func (c *Client) Costs() (*CostTracker, error) {
 	return wrapTracker(ptr), nil
 }
 
+// MetricsText is the client's metrics as OpenMetrics text: the OpenTelemetry GenAI metrics and
+// the engine's own under metrics.prefix. ErrConfig when metrics.enabled is false.
+func (c *Client) MetricsText() (string, error) {
+	var text string
+	err := c.with(func(p *C.trinity_client) error {
+		var s C.trinity_string
+		if err := call(func(e **C.trinity_error) C.uint32_t { return C.trinity_client_metrics_text(p, &s, e) }); err != nil {
+			return err
+		}
+		defer C.trinity_string_free(&s)
+		text = C.GoStringN(s.ptr, C.int(s.len))
+		return nil
+	})
+	return text, err
+}
+
 // RequestLog is the client's own request log: one record per call (answered, failed, cache
 // hit, stream, cancelled).
 func (c *Client) RequestLog() (*RequestLog, error) {

@@ -190,6 +190,7 @@ fn a_stream_is_logged_when_it_ends_with_its_cost_and_first_token() {
     assert_eq!(records.len(), 2);
     let r = records.iter().find(|r| r.stream).unwrap();
     assert_eq!(r.status, "success");
+    assert_eq!(r.model_requested, "p/gpt-4o-mini");
     assert_eq!(r.cost_usd, cost);
     assert_eq!(
         r.cost_usd, plain.cost_usd,
@@ -256,4 +257,42 @@ fn request_log_off_leaves_no_record_and_no_debug() {
     assert!(resp.cost_usd.unwrap() > 0.0, "answers are still priced");
     assert!(c.request_log().query(&LogQuery::default()).is_empty());
     assert_eq!(c.costs().total(0, i64::MAX).requests, 0);
+}
+
+#[test]
+fn metrics_follow_the_genai_names_and_count_cost_tokens_and_cache_hits() {
+    let s = server(json!({}));
+    let c = client(
+        &s,
+        json!({"cache": {"enabled": true, "memory": {"max_entries": 10}}}),
+    );
+    let paid = rt::block_on(c.chat(ask("count me"))).unwrap();
+    rt::block_on(c.chat(ask("count me"))).unwrap();
+    let text = c.metrics_text().unwrap();
+    eprintln!("{text}");
+    let value = |line_start: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no {line_start}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    for family in [
+        "# TYPE gen_ai_client_operation_duration_seconds histogram",
+        "# UNIT gen_ai_client_operation_duration_seconds seconds",
+        "# TYPE gen_ai_client_token_usage histogram",
+        "# TYPE trinity_requests counter",
+        "# TYPE trinity_cost_usd counter",
+    ] {
+        assert!(text.contains(family), "{family}");
+    }
+    assert!(text.contains(r#"le="0.01""#) && text.contains(r#"le="81.92""#));
+    assert_eq!(value(r#"trinity_cache_hits_total{tier="memory"}"#), 1.0);
+    assert_eq!(value("trinity_cost_usd_total{"), paid.cost_usd.unwrap());
+    assert_eq!(
+        value(r#"trinity_tokens_total{provider="p",model="gpt-4o-mini",type="input"}"#),
+        paid.usage.prompt_tokens as f64
+    );
+    let off = client(&s, json!({"metrics": {"enabled": false}}));
+    assert_eq!(off.metrics_text().unwrap_err().kind, ErrorKind::Config);
 }

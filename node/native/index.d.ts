@@ -80,6 +80,8 @@ export declare class NativeClient {
   cache(): NativeCache | null
   /** The client's own cost tracker: every answered call through it, priced. */
   costs(): NativeCostTracker
+  /** The client's metrics as OpenMetrics text; `config` when `metrics.enabled` is false. */
+  metricsText(): string
   /** The client's own request log: one record per call. */
   requestLog(): NativeRequestLog
   /**

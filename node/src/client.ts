@@ -142,6 +142,14 @@ export class Client {
     return this.#requestLog;
   }
 
+  /**
+   * The client's metrics as OpenMetrics text: the OpenTelemetry GenAI metrics and the engine's
+   * own under `metrics.prefix`. A `ConfigError` when `metrics.enabled` is false.
+   */
+  metricsText(): string {
+    return call(() => this.#native.metricsText());
+  }
+
   /** The client's response cache (`cache.enabled` with a tier configured), else null. */
   get cache(): CacheStrategy | null {
     const native = this.#native.cache();

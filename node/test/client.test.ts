@@ -236,6 +236,13 @@ describe('the client keeps its own books', () => {
       const now = Date.now();
       assert.equal(client.costs.getSummary(now - 120_000, now + 120_000).requests, 3);
       assert.ok(client.costs.getTotalCost(now - 120_000, now + 120_000) > r.costUsd!);
+      const metrics = client.metricsText();
+      assert.ok(metrics.endsWith('# EOF\n'));
+      assert.ok(metrics.includes('trinity_cache_hits_total{tier="memory"} 1'), metrics);
+      assert.throws(
+        () => new core.Client({ providers: { p: { kind: 'mock' } }, metrics: { enabled: false } }).metricsText(),
+        core.ConfigError,
+      );
     } finally {
       await s.stop();
     }

@@ -311,3 +311,15 @@ def test_budget_can_be_awaited() -> None:
         day = asyncio.run(main())["windows"][0]
         assert day["limit"] == "daily_usd" and day["spent_nano"] > 0
         assert day == c.budget_sync()["windows"][0]
+
+
+def test_metrics_text_counts_the_calls() -> None:
+    with MockServer(seed=2) as s:
+        c = tc.Client({"providers": {"p": {"kind": "openai", "base_url": s.url + "/v1", "api_key": "k"}}})
+        c.chat_sync({"model": "p/gpt-4o-mini", "messages": [{"role": "user", "content": "m"}]})
+        text = c.metrics_text()
+        assert text.endswith("# EOF\n")
+        assert 'trinity_requests_total{provider="p",model="gpt-4o-mini",status="success",error_code=""} 1' in text
+        assert "# TYPE gen_ai_client_operation_duration_seconds histogram" in text
+    with pytest.raises(tc.ConfigError):
+        tc.Client({"providers": {"p": {"kind": "mock"}}, "metrics": {"enabled": False}}).metrics_text()

@@ -359,3 +359,21 @@ pub unsafe extern "C" fn trinity_client_request_log(
         Ok(())
     })
 }
+
+/// Writes the client's metrics as OpenMetrics text (OpenTelemetry GenAI names and the
+/// engine's own under `metrics.prefix`, ending `# EOF`) to `out_text`. Errors:
+/// `TRINITY_ERR_CONFIG` (`metrics.enabled` is false), `TRINITY_ERR_INVALID_INPUT`.
+///
+/// Thread safety: safe from any thread, concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn trinity_client_metrics_text(
+    client: *const crate::client::trinity_client,
+    out_text: *mut trinity_string,
+    out_err: *mut *mut trinity_error,
+) -> u32 {
+    call(out_err, || unsafe {
+        let out = string_out(out_text, "out_text")?;
+        *out = trinity_string::new(crate::client::client(client)?.metrics_text()?);
+        Ok(())
+    })
+}

@@ -58,6 +58,12 @@ impl NativeClient {
         crate::observe::NativeCostTracker::shared(self.inner.costs().clone())
     }
 
+    /// The client's metrics as OpenMetrics text; `config` when `metrics.enabled` is false.
+    #[napi]
+    pub fn metrics_text(&self, env: Env) -> Result<String> {
+        guard(&env, || self.inner.metrics_text())
+    }
+
     /// The client's own request log: one record per call.
     #[napi]
     pub fn request_log(&self) -> crate::observe::NativeRequestLog {

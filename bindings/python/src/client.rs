@@ -215,6 +215,12 @@ impl PyClient {
         crate::observe::PyRequestLog(self.inner.request_log().clone())
     }
 
+    /// The client's metrics as OpenMetrics text (OpenTelemetry GenAI names and the engine's own
+    /// under `metrics.prefix`); `ConfigError` when `metrics.enabled` is false.
+    fn metrics_text(&self) -> PyResult<String> {
+        call(|| self.inner.metrics_text())
+    }
+
     /// The client's response cache (`cache.enabled` with a tier configured), else None.
     #[getter]
     fn cache(&self) -> Option<crate::cache::PyCache> {

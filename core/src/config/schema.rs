@@ -405,8 +405,11 @@ fn d_sink_max_files() -> PositiveInt {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     pub enabled: bool,
-    /// Latency histogram buckets, in ms.
+    /// Boundaries of the duration and time-to-first-chunk histograms, in ms (default: the
+    /// OpenTelemetry GenAI spec's, 10 ms doubling to 81.92 s).
     pub latency_buckets_ms: Vec<PositiveInt>,
+    /// Prefix of the engine's own metric names (`trinity` → `trinity_requests_total`).
+    pub prefix: String,
 }
 
 fn d_timeout() -> PositiveInt {
@@ -510,10 +513,13 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             enabled: true,
-            latency_buckets_ms: [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
-                .into_iter()
-                .map(PositiveInt)
-                .collect(),
+            latency_buckets_ms: [
+                10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240, 20480, 40960, 81920,
+            ]
+            .into_iter()
+            .map(PositiveInt)
+            .collect(),
+            prefix: "trinity".into(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::cost::tracker::TrackerSettings;
 use crate::cost::{CostDetail, CostTracker, TrackRecord};
 use crate::error::{Error, Result};
 use crate::observe::request_log::Attempt;
-use crate::observe::{now_ms, DebugInfo, RequestLog, RequestRecord};
+use crate::observe::{now_ms, ClientMetrics, DebugInfo, RequestLog, RequestRecord};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -22,6 +22,8 @@ pub struct Books {
     pub log: Arc<RequestLog>,
     /// `logging.request_log`: off, calls are neither logged nor tracked.
     enabled: bool,
+    /// `metrics.enabled`: counted from the same records.
+    pub metrics: Option<ClientMetrics>,
 }
 
 impl Books {
@@ -30,7 +32,24 @@ impl Books {
             costs: Arc::new(CostTracker::new(TrackerSettings::default())?),
             log: Arc::new(RequestLog::from_config(&config.logging)?),
             enabled: config.logging.request_log,
+            metrics: config
+                .metrics
+                .enabled
+                .then(|| ClientMetrics::new(&config.metrics)),
         })
+    }
+
+    /// A finished call's record: counted, and kept when the request log is on.
+    fn keep(&self, r: RequestRecord, track: Option<TrackRecord>) {
+        if let Some(m) = &self.metrics {
+            m.observe(&r);
+        }
+        if self.enabled {
+            if let Some(t) = track {
+                self.costs.track(&t);
+            }
+            self.log.record(r);
+        }
     }
 }
 
@@ -133,7 +152,8 @@ pub struct Call {
 impl Call {
     pub fn open(books: &Arc<Books>, req: &ChatRequest, stream: bool) -> Call {
         let log_bodies = books.log.settings().log_bodies;
-        let record = books.enabled.then(|| RequestRecord {
+        let wanted = books.enabled || books.metrics.is_some();
+        let record = wanted.then(|| RequestRecord {
             request_id: books.log.new_id(),
             timestamp_ms: now_ms(),
             model_requested: req.model.clone(),
@@ -196,11 +216,11 @@ impl Call {
             r.response = Some(resp.content.clone());
         }
         keep_from_start(&mut r, start);
-        resp.debug = Some(DebugInfo::from_record(&r));
-        self.books
-            .costs
-            .track(&TrackRecord::from_response(resp, r.timestamp_ms));
-        self.books.log.record(r);
+        if self.books.enabled {
+            resp.debug = Some(DebugInfo::from_record(&r));
+        }
+        let track = TrackRecord::from_response(resp, r.timestamp_ms);
+        self.books.keep(r, Some(track));
     }
 
     /// An error: logged, and returned with the request id in its details.
@@ -211,9 +231,12 @@ impl Call {
         let mut r =
             RequestRecord::from_error(&err, &start.model_requested, start.timestamp_ms, 0.0);
         self.fill(&mut r);
-        let err = with_request_id(err, &start.request_id);
+        let err = match self.books.enabled {
+            true => with_request_id(err, &start.request_id),
+            false => err,
+        };
         keep_from_start(&mut r, start);
-        self.books.log.record(r);
+        self.books.keep(r, None);
         err
     }
 
@@ -252,30 +275,29 @@ impl Call {
             r.error_code = Some(crate::ErrorKind::Cancelled.code().into());
             r.error_message = Some("the stream was dropped before it ended".into());
         }
-        if end.error.is_none() || r.output_tokens > 0 {
-            self.books.costs.track(&TrackRecord {
-                timestamp_ms: r.timestamp_ms,
-                provider: r.provider.clone().unwrap_or_default(),
-                model: r
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| start.model_requested.clone()),
-                input_tokens: r.input_tokens,
-                output_tokens: r.output_tokens,
-                cached_tokens: r.cached_tokens,
-                cost_nano_usd: r.cost_nano_usd,
-                cache_hit: r.cache_hit,
-            });
-        }
+        let track = (end.error.is_none() || r.output_tokens > 0).then(|| TrackRecord {
+            timestamp_ms: r.timestamp_ms,
+            provider: r.provider.clone().unwrap_or_default(),
+            model: r
+                .model
+                .clone()
+                .unwrap_or_else(|| start.model_requested.clone()),
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cached_tokens: r.cached_tokens,
+            cost_nano_usd: r.cost_nano_usd,
+            cache_hit: r.cache_hit,
+        });
         r.cost_detail = Some(end.detail);
         keep_from_start(&mut r, start);
-        self.books.log.record(r);
+        self.books.keep(r, track);
     }
 }
 
 /// What only the start of the call knew.
 fn keep_from_start(r: &mut RequestRecord, start: RequestRecord) {
     r.request_id = start.request_id;
+    r.model_requested = start.model_requested;
     r.stream = start.stream;
     r.user = start.user;
     r.messages = start.messages;

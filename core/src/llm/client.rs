@@ -133,6 +133,15 @@ impl Client {
         &self.books.log
     }
 
+    /// The client's metrics as OpenMetrics text (`metrics.enabled`; else a `config` error).
+    pub fn metrics_text(&self) -> Result<String> {
+        let m = self.books.metrics.as_ref().ok_or_else(|| {
+            Error::config("metrics are off (metrics.enabled: false)")
+                .with_details(serde_json::json!({ "path": "metrics.enabled" }))
+        })?;
+        Ok(m.render(&self.health()))
+    }
+
     pub fn config(&self) -> &Config {
         &self.engine.config
     }

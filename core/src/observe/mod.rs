@@ -2,9 +2,11 @@
 //! Lines sink), its `DebugInfo`, the scrubber that keeps secrets and personal data out of
 //! what is stored, and UTC timestamps.
 
+pub mod metrics;
 pub mod request_log;
 pub mod scrub;
 
+pub use metrics::ClientMetrics;
 pub use request_log::{DebugInfo, LogQuery, RequestLog, RequestLogSettings, RequestRecord};
 pub use scrub::scrub;
 

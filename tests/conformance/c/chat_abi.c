@@ -399,6 +399,13 @@ static void cached_repeat(void) {
     /* Issue 12: the client's own books, read through handles that outlive the client. */
     trinity_request_log *log = NULL;
     trinity_cost_tracker *costs = NULL;
+    trinity_string metrics = {0};
+    rc = trinity_client_metrics_text(client, &metrics, &err);
+    report("abi/client-metrics-text",
+           rc == TRINITY_OK && metrics.ptr && strstr(metrics.ptr, "trinity_cache_hits_total{tier=\"memory\"} 2") &&
+               strstr(metrics.ptr, "# EOF\n"),
+           "rc %u: %s", rc, metrics.ptr ? metrics.ptr : "-");
+    trinity_string_free(&metrics);
     rc = trinity_client_request_log(client, &log, &err);
     rc |= trinity_client_cost_tracker(client, &costs, &err);
     trinity_client_free(client);
