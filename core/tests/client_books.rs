@@ -296,3 +296,43 @@ fn metrics_follow_the_genai_names_and_count_cost_tokens_and_cache_hits() {
     let off = client(&s, json!({"metrics": {"enabled": false}}));
     assert_eq!(off.metrics_text().unwrap_err().kind, ErrorKind::Config);
 }
+
+#[test]
+fn metrics_listen_serves_the_scrape_page_while_the_client_lives() {
+    let s = server(json!({}));
+    let c = client(&s, json!({"metrics": {"listen": "127.0.0.1:0"}}));
+    rt::block_on(c.chat(ask("scrape me"))).unwrap();
+    let addr = c.metrics_addr().unwrap();
+    let get = |path: &str| {
+        rt::block_on(async {
+            let r = reqwest::get(format!("http://{addr}{path}")).await?;
+            let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+            Ok::<_, reqwest::Error>((r.status().as_u16(), kind, r.text().await?))
+        })
+    };
+    let (status, kind, body) = get("/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("application/openmetrics-text"));
+    assert!(
+        body.contains("trinity_requests_total{provider=\"p\""),
+        "{body}"
+    );
+    assert_eq!(get("/").unwrap().0, 404);
+    // A port in use, or no address at all, is a config error naming the field.
+    for listen in [addr.to_string(), "nowhere".into()] {
+        let taken = Config::from_value(
+            json!({"providers": {"p": {"kind": "mock"}}, "metrics": {"listen": listen}}),
+            EnvOverrides::Ignore,
+        )
+        .unwrap();
+        let err = Client::new(taken).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert_eq!(err.details.unwrap()["path"], "metrics.listen");
+    }
+    drop(c);
+    let closed = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::net::TcpStream::connect(addr).is_err()
+    });
+    assert!(closed, "the endpoint stops with the client");
+}

@@ -410,6 +410,10 @@ pub struct MetricsConfig {
     pub latency_buckets_ms: Vec<PositiveInt>,
     /// Prefix of the engine's own metric names (`trinity` → `trinity_requests_total`).
     pub prefix: String,
+    /// Serve the metrics at `GET /metrics` on this address (`127.0.0.1:9464`) while the client
+    /// lives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 fn d_timeout() -> PositiveInt {
@@ -520,6 +524,7 @@ impl Default for MetricsConfig {
             .map(PositiveInt)
             .collect(),
             prefix: "trinity".into(),
+            listen: None,
         }
     }
 }

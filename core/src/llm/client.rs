@@ -37,6 +37,8 @@ pub struct Client {
     cache: Option<Arc<Cache>>,
     /// The request log and cost tracker every call feeds.
     books: Arc<Books>,
+    /// `metrics.listen`: the scrape endpoint, stopped when the client is dropped.
+    metrics_server: Option<crate::observe::exporter::MetricsServer>,
 }
 
 /// Everything past validation and the cache: resolution, routes with their deployments'
@@ -100,11 +102,25 @@ impl Client {
             true => Some(Arc::new(Cache::new(c)?)),
             false => None,
         };
+        let books = Arc::new(Books::new(&config)?);
+        let listen = config.metrics.listen.clone();
+        let engine = Arc::new(Engine::new(config, registry)?);
+        let metrics_server = match listen {
+            Some(addr) if books.metrics.is_some() => {
+                let (books, engine) = (books.clone(), engine.clone());
+                let render = Arc::new(move || render_metrics(&books, &engine).unwrap_or_default());
+                Some(crate::observe::exporter::MetricsServer::start(
+                    &addr, render,
+                )?)
+            }
+            _ => None,
+        };
         Ok(Client {
-            books: Arc::new(Books::new(&config)?),
-            engine: Arc::new(Engine::new(config, registry)?),
+            books,
+            engine,
             flights: SingleFlight::new(),
             cache,
+            metrics_server,
         })
     }
 
@@ -135,11 +151,12 @@ impl Client {
 
     /// The client's metrics as OpenMetrics text (`metrics.enabled`; else a `config` error).
     pub fn metrics_text(&self) -> Result<String> {
-        let m = self.books.metrics.as_ref().ok_or_else(|| {
-            Error::config("metrics are off (metrics.enabled: false)")
-                .with_details(serde_json::json!({ "path": "metrics.enabled" }))
-        })?;
-        Ok(m.render(&self.health()))
+        render_metrics(&self.books, &self.engine)
+    }
+
+    /// Where `metrics.listen` serves `/metrics` (the port chosen when it was 0).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_server.as_ref().map(|s| s.addr())
     }
 
     pub fn config(&self) -> &Config {
@@ -153,10 +170,7 @@ impl Client {
 
     /// Breaker state, calls in flight and latency of every deployment used so far.
     pub fn health(&self) -> Vec<HealthSnapshot> {
-        let health = self.engine.health.lock().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<HealthSnapshot> = health.values().map(|h| h.snapshot()).collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        all
+        self.engine.health_snapshots()
     }
 
     /// Per-provider queue statistics.
@@ -188,7 +202,22 @@ impl Client {
     }
 }
 
+fn render_metrics(books: &Books, engine: &Engine) -> Result<String> {
+    let m = books.metrics.as_ref().ok_or_else(|| {
+        Error::config("metrics are off (metrics.enabled: false)")
+            .with_details(serde_json::json!({ "path": "metrics.enabled" }))
+    })?;
+    Ok(m.render(&engine.health_snapshots()))
+}
+
 impl Engine {
+    fn health_snapshots(&self) -> Vec<HealthSnapshot> {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<HealthSnapshot> = health.values().map(|h| h.snapshot()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
     fn new(config: Config, registry: Arc<Registry>) -> Result<Engine> {
         let mut providers = BTreeMap::new();
         let mut kinds = BTreeMap::new();

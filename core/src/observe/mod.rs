@@ -2,6 +2,7 @@
 //! Lines sink), its `DebugInfo`, the scrubber that keeps secrets and personal data out of
 //! what is stored, and UTC timestamps.
 
+pub mod exporter;
 pub mod metrics;
 pub mod request_log;
 pub mod scrub;
