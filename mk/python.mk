@@ -2,17 +2,25 @@
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 MATURIN_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
-.PHONY: setup-python build-python test-python test-python-wheel demo-python bench-python lint-python
+.PHONY: setup-python lock-python build-python test-python test-python-wheel demo-python bench-python lint-python
 
 $(PY):
 	python3 -m venv $(VENV)
 
+# python/requirements-dev.txt is a lock: every package, transitive ones too, at an exact version
+# with its hashes; pip refuses anything else. Change python/requirements-dev.in and run
+# `make lock-python` to move a version on purpose.
 $(VENV)/.deps: python/requirements-dev.txt | $(PY)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r python/requirements-dev.txt
+	$(PY) -m pip install -q --require-hashes -r python/requirements-dev.txt
 	touch $@
 
-setup-python: $(VENV)/.deps ## Python venv with maturin, pytest, tiktoken, litellm
+PIP_TOOLS_VENV := $(ROOT)/target/pip-tools
+lock-python: ## Re-resolve python/requirements-dev.in into the hashed lock python/requirements-dev.txt (keeps pins unless you add --upgrade via LOCK_FLAGS)
+	test -x $(PIP_TOOLS_VENV)/bin/pip-compile || { python3 -m venv $(PIP_TOOLS_VENV) && $(PIP_TOOLS_VENV)/bin/pip install -q pip-tools==7.7.0; }
+	$(PIP_TOOLS_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) -o python/requirements-dev.txt python/requirements-dev.in
+
+setup-python: $(VENV)/.deps ## Python venv with the locked tools (maturin, pytest, tiktoken, litellm, ...), hashes checked
 
 build-python: setup-python ## Build the extension into .venv (debug; PROFILE=release for speed)
 	cd $(ROOT) && $(VENV)/bin/maturin develop -q $(MATURIN_FLAGS) 2>&1 | grep -v -e '^Looking in links' -e '^Ignoring' || true
