@@ -15,7 +15,10 @@ help: ## Show this help
 
 setup: setup-redis setup-python setup-node setup-c setup-go setup-chromium ## Install toolchain pieces the tests need (idempotent)
 
-demo: ## Build and run the main job on embedded defaults, in every language
+demo: ## The main job in Python, fast: LLM calls against the mock provider, token counts (one progress line while it builds)
+	@$(MAKE) --no-print-directory demo-main
+
+demo-all: ## The per-language tour: Rust, Python, Node, C and Go examples
 	@$(MAKE) --no-print-directory demo-rust demo-python demo-node demo-c demo-go
 
 test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples)
@@ -30,6 +33,6 @@ lint: ## rustfmt, clippy -D warnings, ruff, mypy, tsc
 clean: ## Remove build outputs
 	rm -rf target .venv node_modules node/dist
 
-.PHONY: help setup demo test bench lint clean
+.PHONY: help setup demo demo-all test bench lint clean
 
 include mk/*.mk
