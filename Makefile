@@ -21,8 +21,8 @@ demo: ## The main job in Python, fast: LLM calls against the mock provider, toke
 demo-all: ## The per-language tour: Rust, Python, Node, C and Go examples
 	@$(MAKE) --no-print-directory demo-rust demo-python demo-node demo-c demo-go
 
-test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples)
-	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance test-mock
+test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples, installed packages)
+	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance test-mock test-packages
 
 bench: ## Benchmarks side by side (tiktoken, gpt-tokenizer, openai SDKs, LiteLLM, wrk), healer throughput, release builds
 	@$(MAKE) --no-print-directory PROFILE=release bench-rust bench-python bench-node bench-healer
@@ -31,7 +31,7 @@ lint: ## rustfmt, clippy -D warnings, ruff, mypy, tsc
 	@$(MAKE) --no-print-directory lint-rust lint-python lint-node
 
 clean: ## Remove build outputs
-	rm -rf target .venv node_modules node/dist
+	rm -rf target .venv node_modules node/dist dist
 
 .PHONY: help setup demo demo-all test bench lint clean
 

@@ -52,7 +52,7 @@ test-python-wheel: setup-python
 # against the built-in mock provider, and token counts and prices.
 demo-main: $(VENV)/.maturin
 	@echo "make demo: trinity-core from Python: an LLM client call, a stream and a fault against the built-in mock provider, then token counts and prices."
-	@echo "make demo: the first build compiles about 300 crates (minutes on 2 cores); later runs start at once."
+	@echo "make demo: the first build compiles about 260 crates (5 minutes on 2 cores); later runs start at once."
 	@cd $(ROOT) && PATH="$(ROOT)/scripts/progress:$$PATH" CARGO_PROGRESS_LABEL="make demo: building the Python extension" \
 		PIP_FIND_LINKS= $(VENV)/bin/maturin develop -q $(MATURIN_FLAGS)
 	@echo

@@ -31,7 +31,10 @@ def plan(args: list[str], profile_args: list[str]) -> list[dict]:
     env = dict(os.environ, RUSTC_BOOTSTRAP="1")
     out = subprocess.run(
         ["cargo", *args, *profile_args, "-q", "--unit-graph", "-Z", "unstable-options"],
-        check=True, capture_output=True, text=True, env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     ).stdout
     return json.loads(out)["units"]
 
@@ -44,8 +47,16 @@ def unit_ids(units: list[dict]) -> list[str]:
             u = units[i]
             profile = {k: v for k, v in u["profile"].items() if k != "name"}
             deps = sorted(uid(d["index"]) for d in u["dependencies"])
-            key = [u["pkg_id"], u["target"]["name"], u["target"]["kind"], u["mode"], u["features"], profile,
-                   u["platform"], deps]
+            key = [
+                u["pkg_id"],
+                u["target"]["name"],
+                u["target"]["kind"],
+                u["mode"],
+                u["features"],
+                profile,
+                u["platform"],
+                deps,
+            ]
             memo[i] = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
         return memo[i]
 
@@ -60,7 +71,7 @@ def main() -> int:
     for name, args in SELECTIONS:
         units = plan(args, profile_args)
         new = 0
-        for uid, u in zip(unit_ids(units), units):
+        for uid, u in zip(unit_ids(units), units, strict=True):
             if uid in seen or u["pkg_id"].startswith("path+file") or u["mode"] == "run-custom-build":
                 continue
             new += 1
@@ -69,9 +80,14 @@ def main() -> int:
         total += new
         print(f"  {name:18s} {new:4d} dependency units to compile")
     twice = sorted(f"{pkg} ({target})" for (pkg, target, _), ids in built.items() if len(ids) > 1)
-    print(f"one-build: {total} dependency compilations, {len(built)} distinct units, {len(twice)} compiled more than once")
+    print(
+        f"one-build: {total} dependency compilations, {len(built)} distinct units, {len(twice)} compiled more than once"
+    )
     if twice:
-        print("compiled more than once (align their features in tools/workspace-hack/Cargo.toml):\n  " + "\n  ".join(twice))
+        print(
+            "compiled more than once (align their features in tools/workspace-hack/Cargo.toml):\n  "
+            + "\n  ".join(twice)
+        )
         return 1
     return 0
 
