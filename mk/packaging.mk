@@ -23,7 +23,10 @@ DIST_ENV := RUSTFLAGS="$(DIST_RUSTFLAGS)"
 PACKAGE := python3 $(ROOT)/scripts/package.py
 C_TARBALL := libtrinity-$(VERSION)-x86_64-linux-gnu
 
-$(VENV)/.dist-tools: python/requirements-build.txt python/requirements-dist.txt | $(PY)
+# (mk/python.mk, which defines VENV, is read after this file: spell the path out here.)
+DIST_TOOLS := $(ROOT)/.venv/.dist-tools
+$(DIST_TOOLS): python/requirements-build.txt python/requirements-dist.txt
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes -r python/requirements-build.txt -r python/requirements-dist.txt
 	touch $@
 
@@ -32,7 +35,7 @@ dist: ## Release artifacts into dist/ (wheel+sdist, npm tarballs, libtrinity tar
 	$(PACKAGE) sizes $(DIST)/*.whl $(DIST)/*.tar.gz $(DIST)/*.tgz $(DIST)/lib/libtrinity.so
 	@echo "dist: $$(ls $(DIST) | wc -l) entries in dist/ (SHA256SUMS lists them)"
 
-dist-build: $(VENV)/.dist-tools
+dist-build: $(DIST_TOOLS)
 	rm -rf $(DIST) && mkdir -p $(DIST)
 	$(PACKAGE) notices --crate trinity-python --name trinity-core --out $(ROOT)/python/trinity_core/_licenses
 	@# One release build: maturin builds the wheel (abi3, manylinux_2_17 through zig) and
@@ -42,7 +45,7 @@ dist-build: $(VENV)/.dist-tools
 	PATH="$(VENV)/bin:$$PATH" maturin sdist -o $(DIST)
 	$(VENV)/bin/auditwheel show $(DIST)/trinity_core-*.whl | tee $(DIST)/auditwheel.txt
 	grep -q 'manylinux_2_17_x86_64' $(DIST)/auditwheel.txt
-	ls $(DIST)/trinity_core-$(VERSION)-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+	ls $(DIST)/trinity_core-$(VERSION)-cp310-abi3-*manylinux_2_17_x86_64*.whl
 	$(PACKAGE) c --libdir $(ZIG_LIBDIR) --out $(DIST) --strip
 	$(PACKAGE) npm --addon $(ZIG_LIBDIR)/libtrinity_node.so --out $(DIST) --strip
 	$(PACKAGE) go --staticlib $(ZIG_LIBDIR)/libtrinity.a --out $(DIST)/goproxy --strip

@@ -483,6 +483,7 @@ def cmd_sizes(args: argparse.Namespace) -> None:
         current[key] = p.stat().st_size
     if args.record:
         record.update(current)
+        record_path.parent.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(dict(sorted(record.items())), indent=2) + "\n")
         for k, v in current.items():
             print(f"sizes: recorded {k} = {v / 1e6:.2f} MB")
