@@ -157,7 +157,8 @@ test-c-installed: build-c
 		$$(pkg-config --cflags trinity) $$(pkg-config --static --libs trinity | sed 's/-ltrinity/-Wl,-Bstatic -ltrinity -Wl,-Bdynamic/') -ljansson; \
 	! readelf -d $(PKG)/demo-static | grep -q 'libtrinity'; \
 	$(PKG)/demo-static examples/data/sample.md > /dev/null
-	@echo "c: installed libtrinity: 2 passed, 0 failed (pkg-config dynamic and --static)"
+	@echo "c: the installed libtrinity linked through pkg-config, dynamically and with --static"
+	@echo "c: 2 passed, 0 failed"
 
 GO_PROXY := $(PKG)/goproxy
 GO_APP := $(CARGO_TARGET_DIR)/installed/go-app
@@ -182,7 +183,8 @@ test-go-module: setup-go build-c
 		CGO_ENABLED=1 GOMODCACHE=$(GO_APP)/modcache go build -mod=vendor -tags trinity_pkgconfig -o app-pc .
 	readelf -d $(GO_APP)/app-pc | grep -q 'NEEDED.*\[libtrinity.so.1\]'
 	cd $(GO_APP) && LD_LIBRARY_PATH=$(C_INSTALL)-go/usr/lib ./app-pc $(ROOT)/examples/data/sample.md > /dev/null
-	@echo "go: module from GOPROXY=file://: 3 passed, 0 failed (prebuilt static, vendored, pkg-config)"
+	@echo "go: the module from GOPROXY=file:// built with its static library, vendored, and with -tags trinity_pkgconfig"
+	@echo "go: 3 passed, 0 failed"
 
 # The sdist builds on its own (core/, cli/, bindings/python/, Cargo.lock inside): a dev-profile
 # wheel from it, with the shared target directory, so only the workspace crates compile again.
@@ -195,4 +197,5 @@ test-sdist: setup-python
 	cd $(PKG)/sdist && MATURIN_PEP517_ARGS="--profile dev" PATH="$(VENV)/bin:$$PATH" \
 		$(PY) -m pip wheel -q --no-deps --no-build-isolation -w built trinity_core-$(VERSION).tar.gz
 	ls $(PKG)/sdist/built/trinity_core-$(VERSION)-cp310-abi3-*.whl
-	@echo "sdist: 1 passed, 0 failed (builds a wheel)"
+	@echo "sdist: builds a wheel"
+	@echo "sdist: 1 passed, 0 failed"
