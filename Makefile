@@ -15,11 +15,14 @@ help: ## Show this help
 
 setup: setup-redis setup-python setup-node setup-c setup-go setup-chromium ## Install toolchain pieces the tests need (idempotent)
 
-demo: ## Build and run the main job on embedded defaults, in every language
+demo: ## The main job in Python, fast: LLM calls against the mock provider, token counts (one progress line while it builds)
+	@$(MAKE) --no-print-directory demo-main
+
+demo-all: ## The per-language tour: Rust, Python, Node, C and Go examples
 	@$(MAKE) --no-print-directory demo-rust demo-python demo-node demo-c demo-go
 
-test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples)
-	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance test-mock
+test: ## Build everything and run every test (Rust, Python, Node, C, Go, conformance, examples, installed packages)
+	@$(MAKE) --no-print-directory test-rust test-python test-node test-c test-go test-conformance test-mock test-packages
 
 bench: ## Benchmarks side by side (tiktoken, gpt-tokenizer, openai SDKs, LiteLLM, wrk), healer throughput, release builds
 	@$(MAKE) --no-print-directory PROFILE=release bench-rust bench-python bench-node bench-healer
@@ -28,8 +31,8 @@ lint: ## rustfmt, clippy -D warnings, ruff, mypy, tsc
 	@$(MAKE) --no-print-directory lint-rust lint-python lint-node
 
 clean: ## Remove build outputs
-	rm -rf target .venv node_modules node/dist
+	rm -rf target .venv node_modules node/dist dist
 
-.PHONY: help setup demo test bench lint clean
+.PHONY: help setup demo demo-all test bench lint clean
 
 include mk/*.mk

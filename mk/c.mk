@@ -2,7 +2,7 @@
 # conformance runner under AddressSanitizer + UBSan, and the examples under valgrind.
 .PHONY: setup-c build-c test-c demo-c valgrind-c
 
-C_PACKAGES := gcc g++ libjansson-dev valgrind
+C_PACKAGES := gcc g++ libjansson-dev valgrind pkg-config
 C_CARGO_FLAGS := $(if $(filter debug,$(PROFILE)),,--profile $(PROFILE))
 C_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -I$(ROOT)/include
 C_LIBS := -L$(LIBDIR) -ltrinity -ljansson -lpthread -lm -Wl,-rpath,$(LIBDIR)

@@ -1,9 +1,10 @@
 # Go: the cgo binding in bindings/go (tests with -race, fixture conformance) and examples/go.
 # cgo finds include/trinity.h and libtrinity through these variables; the rpath lets tests run
-# without LD_LIBRARY_PATH. GOTOOLCHAIN=local: never download a toolchain; no modules are needed.
+# without LD_LIBRARY_PATH; -tags=trinity_dev picks that way of linking (bindings/go/link_dev.go).
+# GOTOOLCHAIN=local: never download a toolchain; no modules are needed.
 .PHONY: setup-go test-go demo-go
 
-GO_ENV := CGO_ENABLED=1 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
+GO_ENV := CGO_ENABLED=1 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -tags=trinity_dev" \
 	CGO_CFLAGS="-I$(ROOT)/include" CGO_LDFLAGS="-L$(LIBDIR) -Wl,-rpath,$(LIBDIR)" \
 	CONFORMANCE_REPORT="$(CARGO_TARGET_DIR)/conformance/go.json"
 

@@ -6,11 +6,10 @@ NAPI_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
 setup-node: ## npm dependencies (napi CLI, TypeScript; gpt-tokenizer, openai, opossum and cockatiel for the benches)
 	@command -v node >/dev/null || { echo "node >= 20 is required"; exit 1; }
-	@# `npm ci` rejects this lock file (npm 11 drops the napi CLI's optional platform packages
-	@# from it); `npm install` installs the locked versions all the same.
-	@# Also when a dependency was added since the last install (node_modules older than the lock).
+	@# `npm ci`: exactly package-lock.json (versions and integrity hashes), never a re-resolve;
+	@# again when the lock changed since the last install.
 	@if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
-		npm install --no-audit --no-fund --loglevel=error; fi
+		npm ci --no-audit --no-fund --loglevel=error; fi
 
 build-node: setup-node ## Build the addon (PROFILE=debug|release) into node/native and the wrapper into node/dist
 	npm run -s build:native -- $(NAPI_PROFILE_FLAG)

@@ -2,17 +2,30 @@
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 MATURIN_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
-.PHONY: setup-python build-python test-python test-python-wheel demo-python bench-python lint-python
+.PHONY: setup-python lock-python demo-main build-python test-python test-python-wheel demo-python bench-python lint-python
 
 $(PY):
 	python3 -m venv $(VENV)
 
+# python/requirements-dev.txt is a lock: every package, transitive ones too, at an exact version
+# with its hashes; pip refuses anything else. Change python/requirements-dev.in and run
+# `make lock-python` to move a version on purpose.
 $(VENV)/.deps: python/requirements-dev.txt | $(PY)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r python/requirements-dev.txt
+	$(PY) -m pip install -q --require-hashes -r python/requirements-dev.txt
 	touch $@
 
-setup-python: $(VENV)/.deps ## Python venv with maturin, pytest, tiktoken, litellm
+# `make demo` needs maturin only (requirements-build.txt, hashed too), not the whole test set.
+$(VENV)/.maturin: python/requirements-build.txt | $(PY)
+	$(PY) -m pip install -q --require-hashes -r python/requirements-build.txt
+	touch $@
+
+PIP_TOOLS_VENV := $(ROOT)/target/pip-tools
+lock-python: ## Re-resolve python/requirements-{dev,build,dist}.in into their hashed locks (.txt) (keeps pins unless you add --upgrade via LOCK_FLAGS)
+	test -x $(PIP_TOOLS_VENV)/bin/pip-compile || { python3 -m venv $(PIP_TOOLS_VENV) && $(PIP_TOOLS_VENV)/bin/pip install -q pip-tools==7.7.0; }
+	for f in dev build dist; do $(PIP_TOOLS_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) -o python/requirements-$$f.txt python/requirements-$$f.in; done
+
+setup-python: $(VENV)/.deps ## Python venv with the locked tools (maturin, pytest, tiktoken, litellm, ...), hashes checked
 
 build-python: setup-python ## Build the extension into .venv (debug; PROFILE=release for speed)
 	cd $(ROOT) && $(VENV)/bin/maturin develop -q $(MATURIN_FLAGS) 2>&1 | grep -v -e '^Looking in links' -e '^Ignoring' || true
@@ -33,6 +46,21 @@ test-python-wheel: setup-python
 	python3 -m venv target/wheel-venv
 	target/wheel-venv/bin/pip install -q --no-index target/wheels/trinity_core-*.whl
 	cd /tmp && $(ROOT)/target/wheel-venv/bin/python -c "import trinity_core as t; assert t.count_tokens('hello world') == 2; print('wheel: 1 passed, 0 failed')"
+
+# The main job as a user meets it, in one language: the extension built with one progress line
+# (scripts/progress/cargo shows maturin's cargo build), then an LLM call, a stream and a fault
+# against the built-in mock provider, and token counts and prices.
+demo-main: $(VENV)/.maturin
+	@echo "make demo: trinity-core from Python: an LLM client call, a stream and a fault against the built-in mock provider, then token counts and prices."
+	@echo "make demo: the first build compiles about 260 crates (5 minutes on 2 cores); later runs start at once."
+	@cd $(ROOT) && PATH="$(ROOT)/scripts/progress:$$PATH" CARGO_PROGRESS_LABEL="make demo: building the Python extension" \
+		PIP_FIND_LINKS= $(VENV)/bin/maturin develop -q $(MATURIN_FLAGS)
+	@echo
+	@$(PY) examples/python/chat.py
+	@echo
+	@$(PY) examples/python/demo.py
+	@echo
+	@echo "make demo: the same tour in Rust, Node, C and Go: make demo-all"
 
 demo-python: build-python
 	$(PY) examples/python/demo.py

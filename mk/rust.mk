@@ -1,10 +1,10 @@
 # Rust: the core crate's unit, integration and conformance tests.
-.PHONY: test-rust lint-rust demo-rust
+.PHONY: test-rust lint-rust demo-rust check-one-build
 
 test-rust: setup-redis ## Rust unit + conformance tests, and the CLI's (every test binary runs even after a failure)
 	cargo test --no-fail-fast -p trinity-core -p trinity-cli
 
-lint-rust:
+lint-rust: check-one-build
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --exclude trinity-node -- -D warnings
 	# napi-derive leaves exported functions unregistered under cfg(test): lint the addon's lib only.
@@ -20,3 +20,7 @@ bench-rust: ## Rust client (overhead, throughput next to wrk, memory over 1M req
 	cargo bench -q -p trinity-core --bench client
 	cargo bench -q -p trinity-core --bench cache
 	cargo bench -q -p trinity-core --bench resilience
+
+check-one-build: ## Fail when the test/demo builds would compile a dependency twice in one profile (tools/workspace-hack)
+	python3 scripts/check_one_build.py
+	python3 scripts/check_one_build.py --release

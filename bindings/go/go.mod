@@ -1,3 +1,3 @@
-module trinity-core/bindings/go
+module example.invalid/trinity-core/bindings/go
 
 go 1.24

@@ -32,7 +32,8 @@ pub struct Args {
     options: Option<String>,
 }
 
-pub fn run(args: Args) -> Result<()> {
+/// Returns the exit status: 0, or the guardian's 1 when the page still overflows.
+pub fn run(args: Args) -> Result<u8> {
     if args.guardian {
         return guardian(&args);
     }
@@ -44,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
         None => HealOptions::default(),
     };
     if args.input.is_dir() {
-        return site(&args.input, args.output.as_deref(), &options);
+        return site(&args.input, args.output.as_deref(), &options).map(|()| 0);
     }
     let (text, fixes) = heal_file(&args.input, &options)?;
     match &args.output {
@@ -55,7 +56,7 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("trinity heal: {} {} — {}", f.rule, f.selector, f.reason);
     }
     eprintln!("trinity heal: {} fixes", fixes.len());
-    Ok(())
+    Ok(0)
 }
 
 /// One page (or `.css` stylesheet): the healed text and the fixes.
@@ -136,7 +137,7 @@ fn site(dir: &Path, out: Option<&Path>, options: &HealOptions) -> Result<()> {
     Ok(())
 }
 
-fn guardian(args: &Args) -> Result<()> {
+fn guardian(args: &Args) -> Result<u8> {
     let python = std::env::var("TRINITY_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "trinity_core.guardian", "heal"])
@@ -153,9 +154,9 @@ fn guardian(args: &Args) -> Result<()> {
         ))
     })?;
     match status.code() {
-        Some(0) => Ok(()),
+        Some(0) => Ok(0),
         // The guardian wrote the page and said it still overflows: same exit status, no error.
-        Some(1) => std::process::exit(1),
+        Some(1) => Ok(1),
         _ => Err(Error::config(format!(
             "the guardian failed ({status}): pip install trinity-core[guardian] and a Chromium (apt-get install chromium)"
         ))),

@@ -2,6 +2,6 @@ module trinity-core/examples/go
 
 go 1.24
 
-require trinity-core/bindings/go v0.0.0
+require example.invalid/trinity-core/bindings/go v0.0.0
 
-replace trinity-core/bindings/go => ../../bindings/go
+replace example.invalid/trinity-core/bindings/go => ../../bindings/go

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	trinity "trinity-core/bindings/go"
+	trinity "example.invalid/trinity-core/bindings/go"
 )
 
 func main() {

@@ -542,6 +542,13 @@ export interface RouteRetryOptions {
   maxRetryAfterMs?: number
 }
 
+/**
+ * Runs the `trinity` command line `argv` (argv[0] is the program name) on the calling thread and
+ * returns its exit status (0 ok, 1 failure, 2 bad input). For the command-line entry only: it
+ * blocks the event loop until the command ends.
+ */
+export declare function runCli(argv: Array<string>): number
+
 export interface TokenCount {
   tokens: number
   encoding: string

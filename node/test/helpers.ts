@@ -4,16 +4,18 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { TrinityError, type ErrorCode } from '@pi-builder/core';
 
-/** The repository root, found through the package itself (tests run from node/dist/test). */
-export const ROOT = dirname(require.resolve('@pi-builder/core/package.json'));
+/** The package under test: this checkout (tests run from node/dist/test), or an installed copy. */
+const PACKAGE = dirname(require.resolve('@pi-builder/core/package.json'));
+/** The repository root, for test data: TRINITY_REPO when the tests run against an installed package. */
+export const ROOT = process.env.TRINITY_REPO ?? PACKAGE;
 
 export function repoPath(...parts: string[]): string {
   return join(ROOT, ...parts);
 }
 
-/** The raw native module, for what the wrapper does not export (the panic probe). */
+/** The raw native module of the package under test, for what the wrapper does not export (the panic probe). */
 export function nativeModule(): Record<string, (...args: unknown[]) => unknown> {
-  return require(repoPath('node', 'native', 'index.js'));
+  return require(join(PACKAGE, 'node', 'native', 'index.js'));
 }
 
 /** Asserts `f` throws a TrinityError of `cls` with `code`; returns it for further checks. */

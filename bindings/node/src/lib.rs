@@ -2,6 +2,7 @@
 //! Async calls run on the core's runtime (see `task`). Logic belongs in the core; the TypeScript wrapper in `node/src` adds the typed, camelCase API.
 
 mod cache;
+mod cli;
 mod client;
 mod config;
 mod error;

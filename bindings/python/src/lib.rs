@@ -2,6 +2,7 @@
 
 mod bridge;
 mod cache;
+mod cli;
 mod client;
 mod config;
 mod conv;
@@ -24,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", trinity_core::VERSION)?;
     m.add("ABI_VERSION", trinity_core::ABI_VERSION)?;
     m.add_function(wrap_pyfunction!(error::error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(error::_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(healer::heal_html, m)?)?;
     m.add_function(wrap_pyfunction!(healer::heal_css, m)?)?;

@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	trinity "trinity-core/bindings/go"
+	trinity "example.invalid/trinity-core/bindings/go"
 )
 
 const mockConfig = `{"fixtures": {"haiku": {"prompt": "Write a haiku about Go",
