@@ -13,9 +13,12 @@ Resilience (:mod:`trinity_core.resilience`): :class:`CircuitBreaker` (``async wi
 :class:`RateLimiter`, :class:`RequestQueue` and :class:`LLMQueue` (``submit(fn, retry=True, ...)``).
 
 Cost and observability: :class:`CostTracker` (per-minute totals, budget alerts, CSV) and
-:class:`RequestLog` (one record per call, queries, JSON/CSV export, JSON Lines sink).
+:class:`RequestLog` (one record per call, queries, JSON/CSV export, JSON Lines sink); each client
+keeps its own (``client.costs``, ``client.request_log``) and its metrics
+(``client.metrics_text()``, :func:`trinity_core.metrics.register` for ``prometheus_client``).
 """
 
+from trinity_core import metrics
 from trinity_core._native import (
     ABI_VERSION,
     AuthError,
@@ -114,4 +117,5 @@ __all__ = [
     "is_retryable",
     "heal_css",
     "heal_html",
+    "metrics",
 ]

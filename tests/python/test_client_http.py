@@ -323,3 +323,26 @@ def test_metrics_text_counts_the_calls() -> None:
         assert "# TYPE gen_ai_client_operation_duration_seconds histogram" in text
     with pytest.raises(tc.ConfigError):
         tc.Client({"providers": {"p": {"kind": "mock"}}, "metrics": {"enabled": False}}).metrics_text()
+
+
+def test_metrics_register_into_a_prometheus_client_registry() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with MockServer(seed=2) as s:
+        c = tc.Client({"providers": {"p": {"kind": "openai", "base_url": s.url + "/v1", "api_key": "k"}}})
+        registry = CollectorRegistry()
+        collector = tc.metrics.register(c, registry)
+        for _ in range(3):
+            c.chat_sync({"model": "p/gpt-4o-mini", "messages": [{"role": "user", "content": "m"}]})
+        # What the registry serves parses back with prometheus_client's own parser.
+        families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+        requests = families["trinity_requests"]
+        assert requests.type == "counter"
+        ok = [x for x in requests.samples if x.labels.get("status") == "success" and x.name.endswith("_total")]
+        assert [x.value for x in ok] == [3.0]
+        duration = families["gen_ai_client_operation_duration_seconds"]
+        assert duration.type == "histogram"
+        assert any(x.labels.get("le") == "81.92" for x in duration.samples)
+        registry.unregister(collector)
+        assert b"trinity_requests" not in generate_latest(registry)
