@@ -112,6 +112,7 @@ test-guardian-installed: test-python-wheel setup-chromium
 	$(GUARDIAN_VENV)/bin/pip install -q --require-hashes -r python/requirements-dev.txt
 	@# The extra resolves from the wheel's metadata; its playwright is already there from the lock.
 	$(GUARDIAN_VENV)/bin/pip install -q --no-index "$$(ls target/wheels/trinity_core-*.whl)[guardian]"
+	mkdir -p $(PKG)
 	cd /tmp && env -i HOME=$$HOME PATH=$(GUARDIAN_VENV)/bin:$(CLEAN_PATH) \
 		trinity heal --guardian $(ROOT)/tests/fixtures/layouts/broken/fixed-width.html -o $(PKG)/guardian-healed.html
 	grep -q data-trinity-heal $(PKG)/guardian-healed.html

@@ -88,15 +88,6 @@ fn engine_overhead() {
         "  the same with request log, cost tracker and budget",
         in_process(json!({"budget": {"daily_usd": 1000000}})),
     );
-    if std::env::var("BOOKS_SPLIT").is_ok() {
-        report("  log only", in_process(json!({})));
-        report(
-            "  budget only",
-            in_process(
-                json!({"budget": {"daily_usd": 1000000}, "logging": {"request_log": false}}),
-            ),
-        );
-    }
 
     // The HTTP path minus the socket: request build, routing, body, 1 KB answer parsed, cost.
     let http = client(json!({"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}));
@@ -178,40 +169,30 @@ fn cost_of_one_call() {
 /// Issue 12's bar: cost, budget and request log on cost at most 5% of throughput. Runs
 /// alternate (off, on, off, on, ...) so drift on a shared machine hits both alike.
 fn books_overhead(url: &str) {
-    println!("cost + budget + request log on vs all off, 50 concurrent, 5 runs of 3 s each:");
+    println!("cost + budget + request log on vs all off, 50 concurrent, 5 alternating runs of 3 s each (medians):");
     let off = json!({"logging": {"request_log": false}});
     let on = json!({"budget": {"daily_usd": 1000000}, "logging": {"request_log": true}});
     // Distinct requests: each goes upstream, is priced, held against the budget and settled.
     let distinct = distinct("p/gpt-4o-mini");
-    if let Ok(split) = std::env::var("BOOKS_SPLIT") {
-        let log_only = json!({"logging": {"request_log": true}});
-        let budget_only =
-            json!({"budget": {"daily_usd": 1000000}, "logging": {"request_log": false}});
-        for _ in 0..split.parse().unwrap_or(3) {
-            let o = client_rps_of(url, 50, 2, off.clone(), distinct.clone());
-            let l = client_rps_of(url, 50, 2, log_only.clone(), distinct.clone());
-            let b = client_rps_of(url, 50, 2, budget_only.clone(), distinct.clone());
-            println!(
-                "  off {o:.0} · log only {l:.0} ({:.3}) · budget only {b:.0} ({:.3})",
-                l / o,
-                b / o
-            );
-        }
-        return;
-    }
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..5 {
-        a.push(client_rps_of(url, 50, 3, off.clone(), distinct.clone()));
-        b.push(client_rps_of(url, 50, 3, on.clone(), distinct.clone()));
+        a.push(client_run(url, 50, 3, off.clone(), distinct.clone()));
+        b.push(client_run(url, 50, 3, on.clone(), distinct.clone()));
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+    let median = |v: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(pick).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
     };
-    let (off_rps, on_rps) = (median(&mut a), median(&mut b));
+    let (off_rps, on_rps) = (median(&a, |r| r.0), median(&b, |r| r.0));
+    let (off_cpu, on_cpu) = (median(&a, |r| r.1), median(&b, |r| r.1));
     println!(
-        "  all off {off_rps:>8.0} req/s · on {on_rps:>8.0} req/s · on/off {:.3} (bar ≥ 0.95)",
+        "  throughput: all off {off_rps:>8.0} req/s · on {on_rps:>8.0} req/s · on/off {:.3} (bar ≥ 0.95)",
         on_rps / off_rps
+    );
+    println!(
+        "  client CPU per request: all off {off_cpu:.1} µs · on {on_cpu:.1} µs · on/off {:.3}",
+        on_cpu / off_cpu
     );
 }
 
@@ -259,6 +240,27 @@ fn client_rps_of(
     extra: serde_json::Value,
     make: impl Fn(usize) -> ChatRequest + Clone + 'static,
 ) -> f64 {
+    client_run(url, concurrency, secs, extra, make).0
+}
+
+/// CPU time this process has used (every thread, user and system), in µs. The mock server is
+/// another process, so this is the client's alone.
+fn cpu_us() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 * 1e6 + tv.tv_usec as f64;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// Requests per second, and the client's CPU µs per request, with `concurrency` in flight.
+fn client_run(
+    url: &str,
+    concurrency: usize,
+    secs: u64,
+    extra: serde_json::Value,
+    make: impl Fn(usize) -> ChatRequest + Clone + 'static,
+) -> (f64, f64) {
     let c = Arc::new(client_with(
         json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
         extra,
@@ -278,9 +280,9 @@ fn client_rps_of(
                 .count()
         };
         run(Instant::now() + Duration::from_secs(1)).await; // warm-up: connections, caches
-        let started = Instant::now();
-        let n = run(started + Duration::from_secs(secs)).await;
-        n as f64 / started.elapsed().as_secs_f64()
+        let (started, cpu) = (Instant::now(), cpu_us());
+        let n = run(started + Duration::from_secs(secs)).await as f64;
+        (n / started.elapsed().as_secs_f64(), (cpu_us() - cpu) / n)
     })
 }
 
