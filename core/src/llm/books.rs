@@ -219,12 +219,20 @@ impl Call {
         if self.books.enabled {
             resp.debug = Some(DebugInfo::from_record(&r));
         }
-        let track = TrackRecord::from_response(resp, r.timestamp_ms);
-        self.books.keep(r, Some(track));
+        // Built only for a tracker that will take it: this runs on every call.
+        let track = self
+            .books
+            .enabled
+            .then(|| TrackRecord::from_response(resp, r.timestamp_ms));
+        self.books.keep(r, track);
     }
 
     /// An error: logged, and returned with the request id in its details.
     pub fn failed(mut self, err: Error) -> Error {
+        self.fail(err)
+    }
+
+    fn fail(&mut self, err: Error) -> Error {
         let Some(start) = self.record.take() else {
             return err;
         };
@@ -275,7 +283,8 @@ impl Call {
             r.error_code = Some(crate::ErrorKind::Cancelled.code().into());
             r.error_message = Some("the stream was dropped before it ended".into());
         }
-        let track = (end.error.is_none() || r.output_tokens > 0).then(|| TrackRecord {
+        let billed = end.error.is_none() || r.output_tokens > 0;
+        let track = (self.books.enabled && billed).then(|| TrackRecord {
             timestamp_ms: r.timestamp_ms,
             provider: r.provider.clone().unwrap_or_default(),
             model: r
@@ -306,17 +315,10 @@ fn keep_from_start(r: &mut RequestRecord, start: RequestRecord) {
 impl Drop for Call {
     fn drop(&mut self) {
         if self.record.is_some() {
-            let err = Error::new(
+            self.fail(Error::new(
                 crate::ErrorKind::Cancelled,
                 "the caller dropped the call before it ended",
-            );
-            let call = Call {
-                books: self.books.clone(),
-                started: self.started,
-                record: self.record.take(),
-                trace: self.trace.clone(),
-            };
-            call.failed(err);
+            ));
         }
     }
 }
