@@ -1,7 +1,7 @@
 //! Exact BPE counts for OpenAI's `cl100k_base` and `o200k_base`, identical to tiktoken
 //! (special-token strings such as `<|endoftext|>` are plain text). Counting uses the
-//! linear-time `bpe-openai` tokenizer; large texts are split at safe boundaries and counted
-//! on every core.
+//! linear-time `bpe-openai` tokenizer over our compressed tables (`tables.rs`); large texts
+//! are split at safe boundaries and counted on every core.
 
 use crate::error::{Error, Result};
 use rustc_hash::FxHashMap;
@@ -50,8 +50,8 @@ impl Encoding {
 
     fn tokenizer(self) -> &'static bpe_openai::Tokenizer {
         match self {
-            Encoding::Cl100kBase => bpe_openai::cl100k_base(),
-            Encoding::O200kBase => bpe_openai::o200k_base(),
+            Encoding::Cl100kBase => super::tables::cl100k_base(),
+            Encoding::O200kBase => super::tables::o200k_base(),
         }
     }
 

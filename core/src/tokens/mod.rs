@@ -2,6 +2,7 @@
 
 mod encoding;
 mod messages;
+mod tables;
 
 pub use encoding::Encoding;
 pub use messages::{count_messages, encoding_for_model, resolve, TokenCount};
