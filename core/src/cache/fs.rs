@@ -94,8 +94,12 @@ impl FsTier {
                 }
             },
             Err(e) if e.kind() == IoKind::NotFound => None,
-            Err(_) => {
+            Err(e) => {
                 TierCounters::add(&self.counters.errors, 1);
+                tracing::warn!(
+                    trinity.cache.tier = "fs",
+                    "cache tier fs failed to read: {e}"
+                );
                 None
             }
         };
@@ -112,7 +116,13 @@ impl FsTier {
                 TierCounters::add(&self.counters.writes, 1);
                 TierCounters::add(&self.counters.bytes, bytes.len() as u64);
             }
-            Err(_) => TierCounters::add(&self.counters.errors, 1),
+            Err(e) => {
+                TierCounters::add(&self.counters.errors, 1);
+                tracing::warn!(
+                    trinity.cache.tier = "fs",
+                    "cache tier fs failed to write: {e}"
+                );
+            }
         }
         result
     }

@@ -87,6 +87,14 @@ impl RedisTier {
             }
             failed => {
                 TierCounters::add(&self.counters.errors, 1);
+                tracing::warn!(
+                    trinity.cache.tier = "redis",
+                    "cache tier redis failed ({}); skipped for {DOWN_FOR_MS} ms",
+                    match &failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timeout".into(),
+                    }
+                );
                 self.down_until_ms
                     .store(self.clock.now_ms() + DOWN_FOR_MS, Relaxed);
                 if !self.warned.swap(true, Relaxed) {

@@ -39,8 +39,9 @@ impl Books {
         })
     }
 
-    /// A finished call's record: counted, and kept when the request log is on.
+    /// A finished call's record: logged, counted, and kept when the request log is on.
     fn keep(&self, r: RequestRecord, track: Option<TrackRecord>) {
+        log_finished(&r);
         if let Some(m) = &self.metrics {
             m.observe(&r);
         }
@@ -50,6 +51,53 @@ impl Books {
             }
             self.log.record(r);
         }
+    }
+}
+
+/// The call's last log line (its request span gives the request id and the model asked for).
+fn log_finished(r: &RequestRecord) {
+    if !crate::observe::log::active() {
+        return;
+    }
+    let provider = r.provider.as_deref().unwrap_or("");
+    let model = r.model.as_deref().unwrap_or("");
+    let served = if provider.is_empty() {
+        String::new()
+    } else {
+        format!(" by {provider}/{model}")
+    };
+    let how = match (&r.cache_tier, r.attempts) {
+        (Some(tier), _) if tier == "in_flight" => {
+            " (joined an identical call in flight)".to_owned()
+        }
+        (Some(tier), _) => format!(" (cache hit, {tier})"),
+        (None, n) if n > 1 => format!(" after {n} attempts"),
+        _ => String::new(),
+    };
+    if r.status == "error" {
+        tracing::warn!(
+            error.type = r.error_code.as_deref().unwrap_or(""),
+            gen_ai.provider.name = provider,
+            gen_ai.response.model = model,
+            trinity.attempts = r.attempts,
+            trinity.latency_ms = r.latency_ms,
+            "call failed{served}{how}: {}: {}",
+            r.error_code.as_deref().unwrap_or("error"),
+            r.error_message.as_deref().unwrap_or("")
+        );
+    } else {
+        tracing::info!(
+            gen_ai.provider.name = provider,
+            gen_ai.response.model = model,
+            gen_ai.usage.input_tokens = r.input_tokens,
+            gen_ai.usage.output_tokens = r.output_tokens,
+            trinity.cost_usd = r.cost_usd,
+            trinity.cache_tier = r.cache_tier.as_deref(),
+            trinity.attempts = r.attempts,
+            trinity.latency_ms = r.latency_ms,
+            "call answered{served}{how} in {:.1} ms",
+            r.latency_ms
+        );
     }
 }
 
@@ -86,7 +134,11 @@ pub struct AttemptTimer {
 impl AttemptTimer {
     pub fn start(trace: &SharedTrace, provider: &str, model: &str) -> AttemptTimer {
         let started = Instant::now();
-        lock(trace).first_start.get_or_insert(started);
+        {
+            let mut t = lock(trace);
+            t.first_start.get_or_insert(started);
+            log_next_attempt(&t.attempts, provider, model);
+        }
         AttemptTimer {
             trace: trace.clone(),
             provider: provider.to_owned(),
@@ -119,6 +171,35 @@ impl AttemptTimer {
     }
 }
 
+/// A retry (same deployment) or a fallback (another one) after a failed attempt. Only then:
+/// a first attempt, or one raced beside another still running, is not announced as a retry.
+fn log_next_attempt(before: &[Attempt], provider: &str, model: &str) {
+    let Some(prev) = before.last() else { return };
+    let Some(code) = prev.error_code.as_deref() else {
+        return;
+    };
+    let n = before.len() + 1;
+    if prev.provider == provider && prev.model == model {
+        tracing::warn!(
+            gen_ai.provider.name = provider,
+            gen_ai.request.model = model,
+            error.type = code,
+            trinity.attempt = n,
+            "retrying {provider}/{model} after {code} (attempt {n})"
+        );
+    } else {
+        tracing::warn!(
+            gen_ai.provider.name = provider,
+            gen_ai.request.model = model,
+            error.type = code,
+            trinity.attempt = n,
+            "falling back to {provider}/{model} after {}/{} failed with {code} (attempt {n})",
+            prev.provider,
+            prev.model
+        );
+    }
+}
+
 impl Drop for AttemptTimer {
     fn drop(&mut self) {
         if !self.logged {
@@ -147,12 +228,15 @@ pub struct Call {
     started: Instant,
     record: Option<RequestRecord>,
     pub trace: SharedTrace,
+    /// The call's request span: its last log line is emitted inside it, wherever it ends
+    /// (a stream ends in its consumer's task).
+    pub span: tracing::Span,
 }
 
 impl Call {
     pub fn open(books: &Arc<Books>, req: &ChatRequest, stream: bool) -> Call {
         let log_bodies = books.log.settings().log_bodies;
-        let wanted = books.enabled || books.metrics.is_some();
+        let wanted = books.enabled || books.metrics.is_some() || crate::observe::log::active();
         let record = wanted.then(|| RequestRecord {
             request_id: books.log.new_id(),
             timestamp_ms: now_ms(),
@@ -169,7 +253,14 @@ impl Call {
             started: Instant::now(),
             record,
             trace: SharedTrace::default(),
+            span: tracing::Span::none(),
         }
+    }
+
+    /// The id the request log knows the call by (none when neither the request log, the
+    /// metrics nor a log sink wants a record).
+    pub fn request_id(&self) -> Option<&str> {
+        self.record.as_ref().map(|r| r.request_id.as_str())
     }
 
     /// Route, attempts, and the split of the call's time (end to end, queued, the engine's).
@@ -204,6 +295,8 @@ impl Call {
         let Some(start) = self.record.take() else {
             return;
         };
+        let span = self.span.clone();
+        let _in_span = span.enter();
         let mut r = RequestRecord::from_response(resp, &start.model_requested, start.timestamp_ms);
         self.fill(&mut r);
         match source {
@@ -236,6 +329,8 @@ impl Call {
         let Some(start) = self.record.take() else {
             return err;
         };
+        let span = self.span.clone();
+        let _in_span = span.enter();
         let mut r =
             RequestRecord::from_error(&err, &start.model_requested, start.timestamp_ms, 0.0);
         self.fill(&mut r);
@@ -253,6 +348,8 @@ impl Call {
         let Some(start) = self.record.take() else {
             return;
         };
+        let span = self.span.clone();
+        let _in_span = span.enter();
         let mut r = match &end.error {
             Some(e) => {
                 RequestRecord::from_error(e, &start.model_requested, start.timestamp_ms, 0.0)

@@ -17,6 +17,7 @@ use crate::config::{LimitScope, RouteStrategy};
 use crate::cost::budget::{BudgetAlert, BudgetSnapshot};
 use crate::cost::{self, CostDetail, CostTracker};
 use crate::error::{Error, Result};
+use crate::observe::ClientLog;
 use crate::observe::RequestLog;
 use crate::registry::{self, Model, Registry};
 use crate::resilience::{
@@ -28,6 +29,7 @@ use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
+use tracing::Instrument;
 
 pub struct Client {
     engine: Arc<Engine>,
@@ -39,6 +41,8 @@ pub struct Client {
     books: Arc<Books>,
     /// `metrics.listen`: the scrape endpoint, stopped when the client is dropped.
     metrics_server: Option<crate::observe::exporter::MetricsServer>,
+    /// `logging`: where this client's log records go.
+    log: ClientLog,
 }
 
 /// Everything past validation and the cache: resolution, routes with their deployments'
@@ -103,6 +107,7 @@ impl Client {
             false => None,
         };
         let books = Arc::new(Books::new(&config)?);
+        let log = ClientLog::new(&config.logging);
         let listen = config.metrics.listen.clone();
         let engine = Arc::new(Engine::new(config, registry)?);
         let metrics_server = match listen {
@@ -121,7 +126,37 @@ impl Client {
             flights: SingleFlight::new(),
             cache,
             metrics_server,
+            log,
         })
+    }
+
+    /// Hands this client's log records to `sink`, in batches, on the log thread: those at
+    /// `logging.level` or above, rendered in `logging.format`, scrubbed of keys and personal
+    /// data unless `logging.redact` is false. Installs the engine's subscriber as the
+    /// process's global one if no other was set (a Rust program with its own adds
+    /// [`crate::observe::log::layer`] to it instead).
+    pub fn on_log(&self, sink: crate::observe::log::Sink) {
+        crate::observe::log::install();
+        self.log.add_sink(sink);
+    }
+
+    /// The client's log lines on stderr (the CLI's `--log` output).
+    pub fn log_to_stderr(&self) {
+        crate::observe::log::install();
+        self.log.to_stderr();
+    }
+
+    /// The request span every stage of a call runs in.
+    fn request_span(&self, call: &Call, req: &ChatRequest, stream: bool) -> tracing::Span {
+        tracing::info_span!(
+            target: "trinity_core::request",
+            "gen_ai.request",
+            trinity.client = self.log.id(),
+            request_id = call.request_id().unwrap_or_default(),
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = req.model.as_str(),
+            trinity.stream = stream,
+        )
     }
 
     /// The response cache, for stats, invalidation and maintenance.
@@ -317,7 +352,24 @@ impl Engine {
             return Ok(h.clone());
         }
         let breaker = match &self.breaker {
-            Some(s) => Some(Arc::new(CircuitBreaker::new(name.clone(), s.clone())?)),
+            Some(s) => {
+                let b = Arc::new(CircuitBreaker::new(name.clone(), s.clone())?);
+                // Runs in the call that caused the transition, so it reaches that client's log.
+                b.on_state_change(|c| {
+                    tracing::warn!(
+                        trinity.breaker = c.breaker.as_str(),
+                        trinity.breaker.from = c.from.as_str(),
+                        trinity.breaker.to = c.to.as_str(),
+                        trinity.failure_rate = c.failure_rate,
+                        "circuit breaker {}: {} -> {} (failure rate {:.2})",
+                        c.breaker,
+                        c.from.as_str(),
+                        c.to.as_str(),
+                        c.failure_rate
+                    )
+                });
+                Some(b)
+            }
             None => None,
         };
         let keys = [name.as_str(), t.provider.name()];
@@ -436,14 +488,20 @@ impl Client {
     /// Every call leaves one record in the request log; an error's details carry its
     /// `request_id`, an answer's `debug` too.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
-        let call = Call::open(&self.books, &req, false);
-        match self.chat_answered(&req, &call.trace).await {
-            Ok((mut resp, source)) => {
-                call.answered(&mut resp, source);
-                Ok(resp)
+        let mut call = Call::open(&self.books, &req, false);
+        call.span = self.request_span(&call, &req, false);
+        let span = call.span.clone();
+        async move {
+            match self.chat_answered(&req, &call.trace).await {
+                Ok((mut resp, source)) => {
+                    call.answered(&mut resp, source);
+                    Ok(resp)
+                }
+                Err(e) => Err(call.failed(e)),
             }
-            Err(e) => Err(call.failed(e)),
         }
+        .instrument(span)
+        .await
     }
 
     async fn chat_answered(
@@ -457,7 +515,14 @@ impl Client {
         };
         if plan.lookup {
             let started = Instant::now();
-            if let Some((mut hit, tier)) = cache.get_response(&plan.key).await {
+            let found = cache
+                .get_response(&plan.key)
+                .instrument(tracing::debug_span!(target: "trinity_core::cache", "trinity.cache"))
+                .await;
+            if found.is_none() {
+                tracing::debug!("cache miss");
+            }
+            if let Some((mut hit, tier)) = found {
                 // The stored cost is what the call cost when it was made: now it is saved.
                 cache.record_saved(hit.cost_usd.unwrap_or(0.0));
                 hit.cost_usd = Some(0.0);
@@ -477,7 +542,13 @@ impl Client {
     /// Sends a request and streams the answer. Dropping the stream aborts the call. The call
     /// is logged when its stream ends, fails or is dropped.
     pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChunkStream> {
-        let call = Call::open(&self.books, &req, true);
+        let mut call = Call::open(&self.books, &req, true);
+        call.span = self.request_span(&call, &req, true);
+        let span = call.span.clone();
+        self.chat_stream_in_span(req, call).instrument(span).await
+    }
+
+    async fn chat_stream_in_span(&self, req: ChatRequest, call: Call) -> Result<ChunkStream> {
         if let Err(e) = req.validate() {
             return Err(call.failed(e));
         }
@@ -534,13 +605,21 @@ impl Client {
     ) -> Result<(ChatResponse, Source)> {
         let key = serde_json::to_string(req).map_err(|e| Error::internal(e.to_string()))?;
         let engine = self.engine.clone();
+        let span = tracing::Span::current();
         let (result, joined) = self
             .flights
             .run(key, || {
                 let (req, trace) = (req.clone(), trace.clone());
-                async move { engine.chat(&req, &trace).await }
+                async move { engine.chat(&req, &trace).await }.instrument(span)
             })
+            .instrument(tracing::debug_span!(
+                target: "trinity_core::singleflight",
+                "trinity.singleflight"
+            ))
             .await;
+        if joined {
+            tracing::debug!("joined an identical call in flight");
+        }
         let source = if joined {
             Source::Joined
         } else {
@@ -667,11 +746,23 @@ impl Engine {
         };
         let send = &send;
         let served = route
-            .execute(&plan, |target, _attempt| {
+            .execute(&plan, |target, attempt| {
                 let idempotency_key = idempotency_key.clone();
+                let span = tracing::info_span!(
+                    target: "trinity_core::route",
+                    "gen_ai.attempt",
+                    gen_ai.provider.name = target.provider.name(),
+                    gen_ai.request.model = target.model.as_str(),
+                    trinity.attempt = attempt,
+                );
                 async move {
                     let timer = AttemptTimer::start(trace, target.provider.name(), &target.model);
-                    let slot = self.queue_slot(&target, req).await;
+                    let slot = self
+                        .queue_slot(&target, req)
+                        .instrument(
+                            tracing::debug_span!(target: "trinity_core::queue", "trinity.queue"),
+                        )
+                        .await;
                     timer.slot_taken();
                     let result = match slot {
                         Ok(slot) => {
@@ -687,7 +778,13 @@ impl Engine {
                     timer.end(&result);
                     result
                 }
+                .instrument(span)
             })
+            .instrument(tracing::debug_span!(
+                target: "trinity_core::route",
+                "trinity.route",
+                trinity.route = route.strategy.as_str(),
+            ))
             .await?;
         let t = &route.members[served.member].target;
         trace.lock().unwrap_or_else(|p| p.into_inner()).served =

@@ -44,6 +44,17 @@ impl Spend {
                     Budgets::new(&self.config, Clock::System, self.redis_url.clone()).await?;
                 let listeners = self.listeners.clone();
                 budgets.on_alert(move |alert| {
+                    tracing::warn!(
+                        trinity.budget.limit = alert.limit.field(),
+                        trinity.budget.fraction = alert.fraction,
+                        trinity.budget.spent_usd = alert.spent_usd,
+                        trinity.budget.limit_usd = alert.limit_usd,
+                        "budget alert: {} at {:.0}% (${:.4} of ${:.2})",
+                        alert.limit.field(),
+                        alert.fraction * 100.0,
+                        alert.spent_usd,
+                        alert.limit_usd
+                    );
                     let all = listeners.read().unwrap_or_else(|p| p.into_inner()).clone();
                     for listener in all {
                         listener(alert);
@@ -89,9 +100,10 @@ impl Hold {
     /// `settle` from a place that cannot wait (a stream's last chunk, or its drop).
     pub fn settle_later(mut self, nano: u64) {
         if let Some(r) = self.0.take() {
-            rt::spawn_here(async move {
+            // In the call's span: a budget alert it fires reaches the call's client's log.
+            rt::spawn_here(tracing::Instrument::in_current_span(async move {
                 let _ = r.commit(nano).await;
-            });
+            }));
         }
     }
 }

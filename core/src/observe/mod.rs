@@ -1,12 +1,14 @@
 //! Observability: the request log (one record per call, bounded in memory, optional JSON
-//! Lines sink), its `DebugInfo`, the scrubber that keeps secrets and personal data out of
-//! what is stored, and UTC timestamps.
+//! Lines sink), its `DebugInfo`, engine logs routed to each client's sinks, metrics, the
+//! scrubber that keeps secrets and personal data out of what is stored, and UTC timestamps.
 
 pub mod exporter;
+pub mod log;
 pub mod metrics;
 pub mod request_log;
 pub mod scrub;
 
+pub use log::{ClientLog, LogRecord};
 pub use metrics::ClientMetrics;
 pub use request_log::{DebugInfo, LogQuery, RequestLog, RequestLogSettings, RequestRecord};
 pub use scrub::scrub;

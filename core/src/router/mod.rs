@@ -165,6 +165,11 @@ impl<D: Clone> Route<D> {
                 (0, Some(wait), Some(e))
                     if is_local_limit(e) && wait <= plan.policy.max_retry_after =>
                 {
+                    tracing::info!(
+                        trinity.wait_ms = wait.as_millis() as u64,
+                        "every deployment is at its rate limit here: waiting {} ms",
+                        wait.as_millis()
+                    );
                     tokio::time::sleep(wait).await
                 }
                 _ => {

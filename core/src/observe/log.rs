@@ -1,0 +1,488 @@
+//! Engine logs. The request path emits `tracing` spans and events (OpenTelemetry GenAI
+//! attribute names); [`HubLayer`] turns the events of each client's calls into [`LogRecord`]s
+//! under that client's `logging` settings (level, `json` | `text`, `redact`) and hands them,
+//! in batches, to the sinks the client registered: Python's `logging`, a Node listener, a C
+//! callback, Go's `slog`, stderr for the CLI.
+//!
+//! Emitting never blocks and never calls into a host language: records go through a bounded
+//! queue to one background thread (`trinity-log`), which calls the sinks. A full queue drops
+//! the record and counts it ([`dropped`]); a sink that panics, raises or blocks delays only
+//! that thread, never a call. [`flush`] waits until every record emitted before it reached
+//! its sinks.
+//!
+//! Which client an event belongs to comes from the `trinity.client` field of its request span;
+//! events outside a client's span are not routed. Bindings and the CLI [`install`] the layer
+//! as the global subscriber; a Rust program with its own subscriber adds [`layer`] to it, or
+//! reads the events with its own layers.
+
+use super::{iso8601_ms, now_ms, scrub};
+use crate::config::{LogFormat, LogLevel, LoggingConfig};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The span field naming the client whose call a span belongs to.
+pub const CLIENT_FIELD: &str = "trinity.client";
+/// Records waiting for the log thread at most; more are dropped and counted.
+const QUEUE: usize = 16 * 1024;
+/// Records handed to a sink at once.
+const BATCH: usize = 512;
+
+/// One log line, as every sink gets it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRecord {
+    pub timestamp_ms: i64,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: &'static str,
+    /// The emitting module (`trinity_core::llm::client`).
+    pub target: &'static str,
+    pub message: String,
+    /// The request-log id of the call, when the call has one.
+    pub request_id: Option<String>,
+    /// Span fields from the request down, then the event's own (GenAI names).
+    pub fields: Map<String, Value>,
+    /// The record rendered in the client's `logging.format` (no trailing newline).
+    pub line: String,
+}
+
+impl LogRecord {
+    /// The logger name for hosts with dotted names (`trinity_core.llm.client`).
+    pub fn logger_name(&self) -> String {
+        self.target.replace("::", ".")
+    }
+
+    /// The record as one JSON object: `timestamp`, `level`, `target`, `message`, `request_id`,
+    /// then the fields.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("timestamp".into(), iso8601_ms(self.timestamp_ms).into());
+        m.insert("level".into(), self.level.into());
+        m.insert("target".into(), self.target.into());
+        m.insert("message".into(), self.message.clone().into());
+        if let Some(id) = &self.request_id {
+            m.insert("request_id".into(), id.clone().into());
+        }
+        for (k, v) in &self.fields {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(m)
+    }
+
+    fn render(&mut self, format: LogFormat) {
+        self.line = match format {
+            LogFormat::Json => self.to_json().to_string(),
+            LogFormat::Text => {
+                let mut s = format!(
+                    "{} {:>5} {}: {}",
+                    iso8601_ms(self.timestamp_ms),
+                    self.level.to_uppercase(),
+                    self.target,
+                    self.message
+                );
+                if let Some(id) = &self.request_id {
+                    s.push_str(&format!(" request_id={id}"));
+                }
+                for (k, v) in &self.fields {
+                    match v {
+                        Value::String(x) => s.push_str(&format!(" {k}={x:?}")),
+                        other => s.push_str(&format!(" {k}={other}")),
+                    }
+                }
+                s
+            }
+        };
+    }
+
+    fn scrub(&mut self) {
+        if let std::borrow::Cow::Owned(s) = scrub(&self.message) {
+            self.message = s;
+        }
+        for v in self.fields.values_mut() {
+            if let Value::String(x) = v {
+                if let std::borrow::Cow::Owned(s) = scrub(x) {
+                    *x = s;
+                }
+            }
+        }
+    }
+}
+
+/// Where a client's records go.
+pub type Sink = Arc<dyn Fn(&[LogRecord]) + Send + Sync>;
+
+struct Route {
+    level: Level,
+    format: LogFormat,
+    redact: bool,
+    sinks: RwLock<Vec<Sink>>,
+}
+
+enum Msg {
+    Record(Arc<Route>, Box<LogRecord>),
+    Flush(SyncSender<()>),
+}
+
+struct Hub {
+    routes: RwLock<HashMap<u64, Arc<Route>>>,
+    next_id: AtomicU64,
+    /// The most verbose level any client with a sink wants (`usize::MAX`: none): other events
+    /// are skipped at their call site.
+    max_level: AtomicUsize,
+    queue: Mutex<Option<SyncSender<Msg>>>,
+    dropped: AtomicU64,
+}
+
+static HUB: LazyLock<Hub> = LazyLock::new(|| Hub {
+    routes: RwLock::default(),
+    next_id: AtomicU64::new(1),
+    max_level: AtomicUsize::new(usize::MAX),
+    queue: Mutex::new(None),
+    dropped: AtomicU64::new(0),
+});
+
+/// Level as a number, most severe first (ERROR 0 .. TRACE 4).
+fn rank(l: &Level) -> usize {
+    match *l {
+        Level::ERROR => 0,
+        Level::WARN => 1,
+        Level::INFO => 2,
+        Level::DEBUG => 3,
+        Level::TRACE => 4,
+    }
+}
+
+fn level_of(l: LogLevel) -> Level {
+    match l {
+        LogLevel::Error => Level::ERROR,
+        LogLevel::Warn => Level::WARN,
+        LogLevel::Info => Level::INFO,
+        LogLevel::Debug => Level::DEBUG,
+        LogLevel::Trace => Level::TRACE,
+    }
+}
+
+fn level_name(l: &Level) -> &'static str {
+    ["error", "warn", "info", "debug", "trace"][rank(l)]
+}
+
+impl Hub {
+    fn routes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<Route>>> {
+        self.routes.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn recompute_max(&self) {
+        let max = self
+            .routes()
+            .values()
+            .filter(|r| !r.sinks.read().unwrap_or_else(|p| p.into_inner()).is_empty())
+            .map(|r| rank(&r.level))
+            .max()
+            .unwrap_or(usize::MAX);
+        self.max_level.store(max, Ordering::Relaxed);
+    }
+
+    fn wants(&self, level: &Level) -> bool {
+        let max = self.max_level.load(Ordering::Relaxed);
+        max != usize::MAX && rank(level) <= max
+    }
+
+    fn send(&self, msg: Msg) -> bool {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = q.get_or_insert_with(spawn_log_thread);
+        match tx.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(Msg::Flush(_))) => false,
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
+fn spawn_log_thread() -> SyncSender<Msg> {
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    std::thread::Builder::new()
+        .name("trinity-log".into())
+        .spawn(move || drain(rx))
+        .expect("the log thread starts");
+    tx
+}
+
+/// The log thread: batches of consecutive records of one client go to its sinks together.
+fn drain(rx: Receiver<Msg>) {
+    let mut batch: Vec<LogRecord> = Vec::with_capacity(BATCH);
+    let mut route: Option<Arc<Route>> = None;
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Record(r, rec) => {
+                    if route.as_ref().is_some_and(|cur| !Arc::ptr_eq(cur, &r))
+                        || batch.len() == BATCH
+                    {
+                        deliver(route.take(), &mut batch);
+                    }
+                    route = Some(r);
+                    batch.push(*rec);
+                }
+                Msg::Flush(done) => {
+                    deliver(route.take(), &mut batch);
+                    let _ = done.send(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        deliver(route.take(), &mut batch);
+    }
+}
+
+fn deliver(route: Option<Arc<Route>>, batch: &mut Vec<LogRecord>) {
+    if let Some(route) = route {
+        // Cloned out so no lock is held while a sink runs (a sink may wait for a host lock,
+        // such as Python's GIL, that a thread registering a sink holds).
+        let sinks = route
+            .sinks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for sink in sinks {
+            let records = &batch[..];
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(records)));
+        }
+    }
+    batch.clear();
+}
+
+/// A client's place in the hub: its settings and sinks. Unregistered when dropped.
+pub struct ClientLog {
+    id: u64,
+    route: Arc<Route>,
+}
+
+impl ClientLog {
+    pub fn new(cfg: &LoggingConfig) -> ClientLog {
+        let route = Arc::new(Route {
+            level: level_of(cfg.level),
+            format: cfg.format,
+            redact: cfg.redact,
+            sinks: RwLock::default(),
+        });
+        let id = HUB.next_id.fetch_add(1, Ordering::Relaxed);
+        HUB.routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, route.clone());
+        ClientLog { id, route }
+    }
+
+    /// The value of [`CLIENT_FIELD`] on this client's request spans.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Adds a sink: from now on it gets every record of this client at its level or above.
+    pub fn add_sink(&self, sink: Sink) {
+        self.route
+            .sinks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sink);
+        HUB.recompute_max();
+    }
+
+    /// Each record's line on stderr (the CLI's sink).
+    pub fn to_stderr(&self) {
+        self.add_sink(Arc::new(|records: &[LogRecord]| {
+            use std::io::Write;
+            let mut err = std::io::stderr().lock();
+            for r in records {
+                let _ = writeln!(err, "{}", r.line);
+            }
+        }));
+    }
+}
+
+impl Drop for ClientLog {
+    fn drop(&mut self) {
+        HUB.routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+        HUB.recompute_max();
+    }
+}
+
+/// Waits until every record emitted before this call has been handed to its sinks (at most
+/// `timeout`); false if the log thread did not get there in time.
+pub fn flush(timeout: std::time::Duration) -> bool {
+    let (tx, rx) = mpsc::sync_channel(1);
+    if !HUB.send(Msg::Flush(tx)) {
+        return false;
+    }
+    rx.recv_timeout(timeout).is_ok()
+}
+
+/// Some client has a sink: calls build what their log lines need.
+pub fn active() -> bool {
+    HUB.max_level.load(Ordering::Relaxed) != usize::MAX
+}
+
+/// Records dropped because the log thread's queue was full.
+pub fn dropped() -> u64 {
+    HUB.dropped.load(Ordering::Relaxed)
+}
+
+/// The layer that routes events to the clients' sinks, for a Rust program's own subscriber.
+pub fn layer() -> HubLayer {
+    HubLayer
+}
+
+/// Installs the layer as the process's global subscriber (the bindings and the CLI do, once).
+/// False when the program had already installed another one.
+pub fn install() -> bool {
+    static INSTALLED: LazyLock<bool> = LazyLock::new(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(HubLayer);
+        tracing::subscriber::set_global_default(subscriber).is_ok()
+    });
+    *INSTALLED
+}
+
+/// Span and event fields, in the order they were recorded.
+#[derive(Default)]
+struct Fields(Vec<(&'static str, Value)>);
+
+impl Fields {
+    fn set(&mut self, name: &'static str, v: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((name, v)),
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
+        self.set(f.name(), Value::String(format!("{v:?}")));
+    }
+    fn record_str(&mut self, f: &Field, v: &str) {
+        self.set(f.name(), Value::String(v.to_owned()));
+    }
+    fn record_i64(&mut self, f: &Field, v: i64) {
+        self.set(f.name(), v.into());
+    }
+    fn record_u64(&mut self, f: &Field, v: u64) {
+        self.set(f.name(), v.into());
+    }
+    fn record_f64(&mut self, f: &Field, v: f64) {
+        self.set(f.name(), v.into());
+    }
+    fn record_bool(&mut self, f: &Field, v: bool) {
+        self.set(f.name(), v.into());
+    }
+}
+
+/// See the module's documentation.
+pub struct HubLayer;
+
+fn ours(meta: &Metadata<'_>) -> bool {
+    meta.target().starts_with("trinity")
+}
+
+impl<S> Layer<S> for HubLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        // HTTP and runtime crates' own events never reach the per-event check.
+        match ours(meta) {
+            true => Interest::sometimes(),
+            false => Interest::never(),
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        ours(meta) && (meta.is_span() || HUB.wants(meta.level()))
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
+                values.record(fields);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut client = None;
+        let mut fields = Map::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(f) = span.extensions().get::<Fields>() {
+                    for (k, v) in &f.0 {
+                        match *k {
+                            CLIENT_FIELD => client = v.as_u64(),
+                            _ => {
+                                fields.insert((*k).to_owned(), v.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let Some(route) = client.and_then(|id| HUB.routes().get(&id).cloned()) else {
+            return;
+        };
+        let meta = event.metadata();
+        if rank(meta.level()) > rank(&route.level) {
+            return;
+        }
+        let mut own = Fields::default();
+        event.record(&mut own);
+        let mut message = String::new();
+        for (k, v) in own.0 {
+            match (k, v) {
+                ("message", Value::String(s)) => message = s,
+                (k, v) => {
+                    fields.insert(k.to_owned(), v);
+                }
+            }
+        }
+        let request_id = match fields.remove("request_id") {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        };
+        let mut record = LogRecord {
+            timestamp_ms: now_ms(),
+            level: level_name(meta.level()),
+            target: meta.target(),
+            message,
+            request_id,
+            fields,
+            line: String::new(),
+        };
+        if route.redact {
+            record.scrub();
+        }
+        record.render(route.format);
+        HUB.send(Msg::Record(route, Box::new(record)));
+    }
+}
