@@ -16,7 +16,13 @@ Cost and observability: :class:`CostTracker` (per-minute totals, budget alerts, 
 :class:`RequestLog` (one record per call, queries, JSON/CSV export, JSON Lines sink); each client
 keeps its own (``client.costs``, ``client.request_log``) and its metrics
 (``client.metrics_text()``, :func:`trinity_core.metrics.register` for ``prometheus_client``).
+
+Engine logs go to :mod:`logging` under ``trinity_core.*`` loggers (retries, fallbacks, breaker
+transitions, each call's end), at the client's ``logging.level``, scrubbed of keys by default;
+:func:`flush_logs` waits until they have arrived. See ``trinity_core._log`` for the record's fields.
 """
+
+import logging as _logging
 
 from trinity_core import metrics
 from trinity_core._native import (
@@ -54,7 +60,9 @@ from trinity_core._native import (
     count_tokens,
     count_tokens_batch,
     debug_info,
+    dropped_log_records,
     error_kinds,
+    flush_logs,
     heal_css,
     heal_html,
 )
@@ -69,6 +77,9 @@ from trinity_core.resilience import (
     RetryPolicy,
     is_retryable,
 )
+
+# A library's loggers stay silent until the application configures logging.
+_logging.getLogger("trinity_core").addHandler(_logging.NullHandler())
 
 __all__ = [
     "ABI_VERSION",
@@ -113,7 +124,9 @@ __all__ = [
     "count_tokens",
     "count_tokens_batch",
     "debug_info",
+    "dropped_log_records",
     "error_kinds",
+    "flush_logs",
     "is_retryable",
     "heal_css",
     "heal_html",

@@ -10,6 +10,7 @@ mod cost;
 mod error;
 mod healer;
 mod llm;
+mod logs;
 mod mock;
 mod observe;
 mod redis_server;
@@ -33,6 +34,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cost::cost, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::flush_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::dropped_log_records, m)?)?;
     m.add_class::<registry::PyRegistry>()?;
     m.add_class::<registry::PyModel>()?;
     m.add_class::<config::PyConfig>()?;

@@ -1,0 +1,58 @@
+//! Engine logs into Python's `logging`. Each client hands its records to
+//! `trinity_core._log.emit` in batches, on the engine's log thread: one GIL acquisition per
+//! batch, none on a runtime thread, none per event.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyList;
+use std::sync::Arc;
+use trinity_core::observe::log::{self, LogRecord, Sink};
+
+static EMIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The sink every client made from Python gets.
+pub fn python_sink() -> Sink {
+    Arc::new(|records: &[LogRecord]| {
+        Python::attach(|py| {
+            if let Err(e) = emit(py, records) {
+                e.write_unraisable(py, None);
+            }
+        })
+    })
+}
+
+fn emit(py: Python<'_>, records: &[LogRecord]) -> PyResult<()> {
+    let emit = EMIT.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import("trinity_core._log")?.getattr("emit")?.unbind())
+    })?;
+    let batch = PyList::empty(py);
+    for r in records {
+        let fields = pythonize::pythonize(py, &r.fields)?;
+        batch.append((
+            r.logger_name(),
+            r.level,
+            &r.message,
+            r.request_id.as_deref(),
+            fields,
+            r.timestamp_ms,
+            &r.line,
+        ))?;
+    }
+    emit.bind(py).call1((batch,))?;
+    Ok(())
+}
+
+/// `flush_logs(timeout=5.0)`: waits (without the GIL) until every engine log record emitted
+/// before it has reached `logging`; False if that took longer than `timeout` seconds.
+#[pyfunction]
+#[pyo3(signature = (timeout=5.0))]
+pub fn flush_logs(py: Python<'_>, timeout: f64) -> bool {
+    let timeout = std::time::Duration::from_secs_f64(timeout.max(0.0));
+    py.detach(|| log::flush(timeout))
+}
+
+/// `dropped_log_records()`: records dropped because the log thread fell behind.
+#[pyfunction]
+pub fn dropped_log_records() -> u64 {
+    log::dropped()
+}
