@@ -95,6 +95,13 @@ export declare class NativeClient {
    * budget is configured. The listener does not keep the process alive.
    */
   onBudgetAlert(listener: (alert: Record<string, unknown>) => void): void
+  /**
+   * `listener(records)` with batches of this client's log records (`timestamp`, `level`,
+   * `target`, `message`, `request_id`, the GenAI fields, `line`), at `logging.level` and
+   * above, scrubbed unless `logging.redact` is false. Called on the JS thread, after the
+   * calls that made them; the listener does not keep the process alive.
+   */
+  onLog(listener: (records: Record<string, unknown>[]) => void): void
   /** Spend and holds of the day, the month and `user`'s day, against their limits. */
   budget(user?: string | undefined | null): Promise<Record<string, unknown>>
   /** Validates the request and starts it at once; chunks and failures come from `next()`. */
@@ -412,6 +419,12 @@ export interface ErrorKindInfo {
 
 /** Every error kind of the core, in number order. */
 export declare function errorKinds(): Array<ErrorKindInfo>
+
+/**
+ * Waits until every log record emitted before it has been handed to its listeners (which
+ * then run on the JS thread's next turns); false after `timeoutMs`.
+ */
+export declare function flushLogs(timeoutMs?: number | undefined | null): boolean
 
 export interface FunctionCall {
   name: string

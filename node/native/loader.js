@@ -858,6 +858,7 @@ module.exports.countTokens = nativeBinding.countTokens
 module.exports.countTokensBatch = nativeBinding.countTokensBatch
 module.exports.debugInfo = nativeBinding.debugInfo
 module.exports.errorKinds = nativeBinding.errorKinds
+module.exports.flushLogs = nativeBinding.flushLogs
 module.exports.healCss = nativeBinding.healCss
 module.exports.healHtml = nativeBinding.healHtml
 module.exports.isRetryable = nativeBinding.isRetryable

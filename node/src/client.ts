@@ -9,6 +9,7 @@ import { CancelledError, call, toTrinityError } from './errors';
 import { CacheStrategy } from './cache';
 import { CostTracker, RequestLogger, type DebugInfo } from './observe';
 import { ChatStream } from './stream';
+import { deliver, toLogger, type Logger, type LogRecord } from './logs';
 import type { TrinityConfig } from './config';
 import type { ChatMessage } from './tokens';
 
@@ -162,6 +163,20 @@ export class Client {
    */
   onBudgetAlert(listener: (alert: BudgetAlert) => void): void {
     call(() => this.#native.onBudgetAlert((alert: unknown) => listener(alert as BudgetAlert)));
+  }
+
+  /**
+   * `listener(record)` for each of this client's log records, at `logging.level` and above,
+   * on the JS thread after the calls that made them. A listener that throws loses that record
+   * only; calls never wait for listeners.
+   */
+  onLog(listener: (record: LogRecord) => void): void {
+    this.#native.onLog((records: unknown[]) => deliver(listener, records));
+  }
+
+  /** The client's log records to `logger` (`console`, pino, winston...): `logger[level](message, fields)`. */
+  setLogger(logger: Logger): void {
+    this.onLog(toLogger(logger));
   }
 
   /** Spend and holds of the day, the month and `user`'s day, against their limits. */

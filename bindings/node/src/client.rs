@@ -13,6 +13,8 @@ use serde_json::Value;
 
 /// A JS function of one budget alert object, weak (it does not keep Node running).
 type BudgetListener = ThreadsafeFunction<Value, (), Value, Status, false, true>;
+/// A JS function of a batch of log records, weak too.
+type LogListener = ThreadsafeFunction<Value, (), Value, Status, false, true>;
 use std::sync::Arc;
 use trinity_core::config::{Config, EnvOverrides};
 use trinity_core::llm::{ChatRequest, Client};
@@ -103,6 +105,18 @@ impl NativeClient {
         })
     }
 
+    /// `listener(records)` with batches of this client's log records (`timestamp`, `level`,
+    /// `target`, `message`, `request_id`, the GenAI fields, `line`), at `logging.level` and
+    /// above, scrubbed unless `logging.redact` is false. Called on the JS thread, after the
+    /// calls that made them; the listener does not keep the process alive.
+    #[napi(ts_args_type = "listener: (records: Record<string, unknown>[]) => void")]
+    pub fn on_log(&self, listener: LogListener) {
+        self.inner.on_log(Arc::new(move |records| {
+            let batch = records.iter().map(|r| r.to_object()).collect();
+            listener.call(Value::Array(batch), ThreadsafeFunctionCallMode::NonBlocking);
+        }));
+    }
+
     /// Spend and holds of the day, the month and `user`'s day, against their limits.
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
     pub fn budget<'env>(
@@ -128,4 +142,12 @@ impl NativeClient {
         let req = guard(&env, || ChatRequest::from_json(request))?;
         Ok(NativeChatStream::start(self.inner.clone(), req))
     }
+}
+
+/// Waits until every log record emitted before it has been handed to its listeners (which
+/// then run on the JS thread's next turns); false after `timeoutMs`.
+#[napi]
+pub fn flush_logs(timeout_ms: Option<u32>) -> bool {
+    let timeout = std::time::Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000)));
+    trinity_core::observe::log::flush(timeout)
 }

@@ -76,6 +76,13 @@ impl LogRecord {
         Value::Object(m)
     }
 
+    /// [`Self::to_json`] plus `line`: what the Node, C and Go bindings hand over.
+    pub fn to_object(&self) -> Value {
+        let mut v = self.to_json();
+        v["line"] = self.line.clone().into();
+        v
+    }
+
     fn render(&mut self, format: LogFormat) {
         self.line = match format {
             LogFormat::Json => self.to_json().to_string(),
