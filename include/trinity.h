@@ -147,6 +147,18 @@ typedef bool (*trinity_chunk_callback)(void *user_data,
                                        const char *chunk_json,
                                        size_t len);
 
+// Called once per log record of the client, at its `logging.level` and above, scrubbed unless
+// `logging.redact` is false: `line` is the record as `logging.format` renders it, `record_json`
+// the record as a JSON object (`timestamp`, `level`, `target`, `message`, `request_id`, the
+// GenAI fields, `line`); both NUL-terminated and lent for the duration of the call. It runs on
+// the library's log thread, never on a thread making a call; a slow callback delays only
+// later records (a full queue drops them).
+typedef void (*trinity_log_callback)(void *user_data,
+                                     const char *line,
+                                     size_t line_len,
+                                     const char *record_json,
+                                     size_t json_len);
+
 // Called once when a `trinity_limiter_acquire_async` ends: `code` is `TRINITY_OK` and
 // `admission` the admission number, or `code` is the error number and `err` describes it
 // (lent for the duration of the callback: copy what you keep, do not free it).
@@ -442,6 +454,22 @@ uint32_t trinity_heal_css(const char *css,
                           size_t options_len,
                           struct trinity_string *out_json,
                           struct trinity_error **out_err);
+
+// Registers `callback` for the client's log records; `user_data` must stay usable from the
+// log thread for as long as the client lives. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL client
+// or callback).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_on_log(const struct trinity_client *client,
+                               trinity_log_callback callback,
+                               void *user_data,
+                               struct trinity_error **out_err);
+
+// Waits up to `timeout_ms` until every log record emitted before it has been handed to its
+// callbacks. Returns true when it got there in time.
+//
+// Thread safety: safe from any thread; not from a trinity callback.
+bool trinity_flush_logs(uint32_t timeout_ms);
 
 // Starts a mock server on 127.0.0.1 from a YAML or JSON config, e.g.
 // `{"fixtures": {"greet": {"prompt": "hi", "response": "hello"}}, "seed": 1,

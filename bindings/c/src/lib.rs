@@ -26,6 +26,7 @@ mod cost;
 mod error;
 mod ffi;
 mod healer;
+mod logs;
 mod mock;
 mod observe;
 mod registry;

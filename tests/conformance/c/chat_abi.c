@@ -450,7 +450,57 @@ static void cached_repeat(void) {
     trinity_mock_server_free(srv);
 }
 
+/* Issue 14: the client's log records reach a C callback on the log thread, with the request
+ * log's id; trinity_flush_logs waits for them. */
+typedef struct {
+    pthread_mutex_t mu;
+    int answered;
+    char request_id[96];
+    char line[512];
+} log_sink;
+
+static void on_log(void *user_data, const char *line, size_t line_len, const char *json, size_t json_len) {
+    log_sink *l = user_data;
+    json_t *rec = json_loadb(json, json_len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(rec, "message"));
+    pthread_mutex_lock(&l->mu);
+    if (msg && strncmp(msg, "call answered", 13) == 0 && strlen(line) == line_len) {
+        l->answered++;
+        snprintf(l->request_id, sizeof l->request_id, "%s",
+                 json_string_value(json_object_get(rec, "request_id")) ?: "");
+        snprintf(l->line, sizeof l->line, "%s", line);
+    }
+    pthread_mutex_unlock(&l->mu);
+    json_decref(rec);
+}
+
+static void client_logs(void) {
+    rig r;
+    if (!rig_or_fail(&r, SERVER, "abi/client-on-log")) return;
+    log_sink sink = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    trinity_error *err = NULL;
+    uint32_t rc = trinity_client_on_log(r.client, on_log, &sink, &err);
+    trinity_string answer = {0};
+    rc |= trinity_chat(r.client, S(HELLO), &answer, &err);
+    bool flushed = trinity_flush_logs(10000);
+    json_t *resp = answer.ptr ? json_loadb(answer.ptr, answer.len, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(json_object_get(resp, "debug"), "request_id"));
+    pthread_mutex_lock(&sink.mu);
+    report("abi/client-on-log",
+           rc == TRINITY_OK && flushed && sink.answered == 1 && id && strcmp(sink.request_id, id) == 0 &&
+               strstr(sink.line, "INFO trinity_core::llm::books: call answered by p/"),
+           "rc %u, %d records, line %s", rc, sink.answered, sink.line);
+    pthread_mutex_unlock(&sink.mu);
+    uint32_t null_rc = trinity_client_on_log(r.client, NULL, NULL, NULL) | trinity_client_on_log(NULL, on_log, NULL, NULL);
+    report("abi/client-on-log-null", null_rc == TRINITY_ERR_INVALID_INPUT, "rc %u", null_rc);
+    json_decref(resp);
+    trinity_string_free(&answer);
+    trinity_error_free(err);
+    rig_down(&r);
+}
+
 void run_chat_checks(void) {
+    client_logs();
     cached_repeat();
     async_answer();
     async_many_and_nested();
