@@ -49,3 +49,16 @@ func goBudgetAlert(userData unsafe.Pointer, js *C.char, n C.size_t) {
 		fn(alert)
 	}
 }
+
+// goLogRecord receives one of a client's log records, on the library's log thread. A handle
+// deleted by Close (a record racing it) is ignored.
+//
+//export goLogRecord
+func goLogRecord(userData unsafe.Pointer, line *C.char, lineLen C.size_t, js *C.char, n C.size_t) {
+	defer func() { _ = recover() }()
+	fn := cgo.Handle(uintptr(userData)).Value().(func(LogEntry))
+	var rec LogEntry
+	if rec.UnmarshalJSON(C.GoBytes(unsafe.Pointer(js), C.int(n))) == nil {
+		fn(rec)
+	}
+}

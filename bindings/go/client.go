@@ -35,7 +35,7 @@ type Client struct {
 	mu      sync.RWMutex
 	ptr     *C.trinity_client
 	cleanup runtime.Cleanup
-	// handles of OnBudgetAlert functions, deleted by Close.
+	// handles of OnBudgetAlert and OnLog functions, deleted by Close.
 	alerts []cgo.Handle
 	// live streams, stopped by Close so it never waits on a reader that went away.
 	liveMu sync.Mutex
@@ -96,10 +96,17 @@ type BudgetAlert struct {
 // OnBudgetAlert calls fn each time spend passes one of budget.alerts of a limit, on a library
 // thread (fn must return quickly). ErrConfig when the config sets no budget.
 func (c *Client) OnBudgetAlert(fn func(BudgetAlert)) error {
+	return c.register(fn, func(p *C.trinity_client, h C.uintptr_t, e **C.trinity_error) C.uint32_t {
+		return C.go_on_budget_alert(p, h, e)
+	})
+}
+
+// register hands fn to C as a cgo.Handle through reg; Close deletes the handle.
+func (c *Client) register(fn any, reg func(*C.trinity_client, C.uintptr_t, **C.trinity_error) C.uint32_t) error {
 	h := cgo.NewHandle(fn)
 	err := c.with(func(p *C.trinity_client) error {
 		return call(func(e **C.trinity_error) C.uint32_t {
-			return C.go_on_budget_alert(p, C.uintptr_t(h), e)
+			return reg(p, C.uintptr_t(h), e)
 		})
 	})
 	if err != nil {
