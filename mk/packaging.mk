@@ -47,6 +47,8 @@ dist-build: $(DIST_TOOLS)
 	grep -q 'manylinux_2_17_x86_64' $(DIST)/auditwheel.txt
 	ls $(DIST)/trinity_core-$(VERSION)-cp310-abi3-*manylinux_2_17_x86_64*.whl
 	$(PACKAGE) c --libdir $(ZIG_LIBDIR) --out $(DIST) --strip
+	@# The root package's JS and types: compiled here, a fresh checkout has none.
+	$(MAKE) --no-print-directory setup-node && npm run -s build:ts
 	$(PACKAGE) npm --addon $(ZIG_LIBDIR)/libtrinity_node.so --out $(DIST) --strip
 	$(PACKAGE) go --staticlib $(ZIG_LIBDIR)/libtrinity.a --out $(DIST)/goproxy --strip
 	@mkdir -p $(DIST)/lib && cp $(DIST)/stage/$(C_TARBALL)/lib/libtrinity.so.$(VERSION) $(DIST)/lib/libtrinity.so

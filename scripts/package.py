@@ -391,7 +391,10 @@ def cmd_npm(args: argparse.Namespace) -> None:
     core.mkdir(parents=True)
     files = root_pkg["files"]
     for pattern in files:
-        for f in sorted(ROOT.glob(pattern)):
+        found = sorted(ROOT.glob(pattern))
+        if not found:
+            sys.exit(f"npm: nothing matches package.json files entry {pattern!r} (is the TypeScript built?)")
+        for f in found:
             dst = core / f.relative_to(ROOT)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dst)

@@ -255,6 +255,12 @@ fn drain(rx: Receiver<Msg>) {
 
 fn deliver(route: Option<Arc<Route>>, batch: &mut Vec<LogRecord>) {
     if let Some(route) = route {
+        for r in batch.iter_mut() {
+            if route.redact {
+                r.scrub();
+            }
+            r.render(route.format);
+        }
         // Cloned out so no lock is held while a sink runs (a sink may wait for a host lock,
         // such as Python's GIL, that a thread registering a sink holds).
         let sinks = route
@@ -477,7 +483,7 @@ where
             Some(Value::String(s)) if !s.is_empty() => Some(s),
             _ => None,
         };
-        let mut record = LogRecord {
+        let record = LogRecord {
             timestamp_ms: now_ms(),
             level: level_name(meta.level()),
             target: meta.target(),
@@ -486,10 +492,7 @@ where
             fields,
             line: String::new(),
         };
-        if route.redact {
-            record.scrub();
-        }
-        record.render(route.format);
+        // Scrubbed and rendered on the log thread, off the call's path.
         HUB.send(Msg::Record(route, Box::new(record)));
     }
 }
