@@ -140,12 +140,6 @@ impl Client {
         self.log.add_sink(sink);
     }
 
-    /// The client's log lines on stderr (the CLI's `--log` output).
-    pub fn log_to_stderr(&self) {
-        crate::observe::log::install();
-        self.log.to_stderr();
-    }
-
     /// The request span every stage of a call runs in.
     fn request_span(&self, call: &Call, req: &ChatRequest, stream: bool) -> tracing::Span {
         tracing::info_span!(

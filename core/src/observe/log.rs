@@ -2,7 +2,7 @@
 //! attribute names); [`HubLayer`] turns the events of each client's calls into [`LogRecord`]s
 //! under that client's `logging` settings (level, `json` | `text`, `redact`) and hands them,
 //! in batches, to the sinks the client registered: Python's `logging`, a Node listener, a C
-//! callback, Go's `slog`, stderr for the CLI.
+//! callback, Go's `slog`.
 //!
 //! Emitting never blocks and never calls into a host language: records go through a bounded
 //! queue to one background thread (`trinity-log`), which calls the sinks. A full queue drops
@@ -311,17 +311,6 @@ impl ClientLog {
             .unwrap_or_else(|p| p.into_inner())
             .push(sink);
         HUB.recompute_max();
-    }
-
-    /// Each record's line on stderr (the CLI's sink).
-    pub fn to_stderr(&self) {
-        self.add_sink(Arc::new(|records: &[LogRecord]| {
-            use std::io::Write;
-            let mut err = std::io::stderr().lock();
-            for r in records {
-                let _ = writeln!(err, "{}", r.line);
-            }
-        }));
     }
 }
 
