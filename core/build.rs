@@ -9,7 +9,7 @@
 
 use bpe::byte_pair_encoding::{read_tiktoken, BytePairEncoding};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -19,14 +19,16 @@ const HASH_FACTOR: u64 = 17846336922010275747;
 const ZSTD_LEVEL: i32 = 19;
 
 /// `BytePairEncoding`'s fields in their serialized order (bpe 0.2.3, pinned in Cargo.toml);
-/// `check` below fails the build if a new bpe lays them out differently.
+/// `check` below fails the build if a new bpe lays them out differently. The maps are sorted
+/// (`BTreeMap`): a `HashMap` would write them in a random order and no two builds of the
+/// library would be byte-identical.
 #[derive(Serialize, Deserialize)]
 struct Fields {
     all_tokens: Vec<u8>,
     token_starts: Vec<u32>,
-    bytes_hash_to_token: HashMap<u32, u32>,
+    bytes_hash_to_token: BTreeMap<u32, u32>,
     split_table: Vec<(u32, u32)>,
-    pair_lookup: HashMap<(u32, u32), u32>,
+    pair_lookup: BTreeMap<(u32, u32), u32>,
     #[serde(with = "serde_bytes")]
     longest_searcher: Vec<u8>,
     #[serde(with = "serde_bytes")]
