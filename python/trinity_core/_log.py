@@ -23,6 +23,10 @@ _LEVELS = {
 }
 
 
+def enabled(name: str, level: str) -> bool:
+    return logging.getLogger(name).isEnabledFor(_LEVELS[level])
+
+
 def emit(batch: list[tuple[str, str, str, str | None, dict[str, Any], int, str]]) -> None:
     for name, level, message, request_id, fields, ts_ms, line in batch:
         logger = logging.getLogger(name)

@@ -5,10 +5,11 @@
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
+use std::collections::HashMap;
 use std::sync::Arc;
 use trinity_core::observe::log::{self, LogRecord, Sink};
 
-static EMIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static LOG: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
 
 /// The sink every client made from Python gets.
 pub fn python_sink() -> Sink {
@@ -22,14 +23,31 @@ pub fn python_sink() -> Sink {
 }
 
 fn emit(py: Python<'_>, records: &[LogRecord]) -> PyResult<()> {
-    let emit = EMIT.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py.import("trinity_core._log")?.getattr("emit")?.unbind())
+    let log = LOG.get_or_try_init(py, || -> PyResult<_> {
+        let m = py.import("trinity_core._log")?;
+        Ok((m.getattr("emit")?.unbind(), m.getattr("enabled")?.unbind()))
     })?;
+    let (emit, enabled) = (log.0.bind(py), log.1.bind(py));
+    // Asked once per logger and level a batch: records nobody listens to are not converted
+    // (with no handler configured, that is all of them).
+    let mut wanted: HashMap<(String, &str), bool> = HashMap::new();
     let batch = PyList::empty(py);
     for r in records {
+        let name = r.logger_name();
+        let on = match wanted.get(&(name.clone(), r.level)) {
+            Some(&on) => on,
+            None => {
+                let on = enabled.call1((&name, r.level))?.is_truthy()?;
+                wanted.insert((name.clone(), r.level), on);
+                on
+            }
+        };
+        if !on {
+            continue;
+        }
         let fields = pythonize::pythonize(py, &r.fields)?;
         batch.append((
-            r.logger_name(),
+            name,
             r.level,
             &r.message,
             r.request_id.as_deref(),
@@ -38,7 +56,9 @@ fn emit(py: Python<'_>, records: &[LogRecord]) -> PyResult<()> {
             &r.line,
         ))?;
     }
-    emit.bind(py).call1((batch,))?;
+    if !batch.is_empty() {
+        emit.call1((batch,))?;
+    }
     Ok(())
 }
 
