@@ -23,6 +23,45 @@ _LEVELS = {
 }
 
 
+_NAMES = [
+    (TRACE, "trace"),
+    (logging.DEBUG, "debug"),
+    (logging.INFO, "info"),
+    (logging.WARNING, "warn"),
+    (logging.ERROR, "error"),
+]
+
+
+def _outputs(logger: logging.Logger) -> bool:
+    """A record passed by ``logger`` reaches a handler that is not a ``NullHandler``."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+def wanted() -> str | None:
+    """The most verbose level any ``trinity_core`` logger would hand to an outputting handler,
+    or None: the engine then builds no log record at all. Asked every second."""
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger("trinity_core")]
+    loggers += [
+        lg
+        for name, lg in list(manager.loggerDict.items())
+        if name.startswith("trinity_core.") and isinstance(lg, logging.Logger)
+    ]
+    levels = [lg.getEffectiveLevel() for lg in loggers if not lg.disabled and _outputs(lg)]
+    if not levels:
+        return None
+    lowest = max(min(levels), manager.disable + 1)
+    for threshold, name in _NAMES:
+        if lowest <= threshold:
+            return name
+    return None
+
+
 def enabled(name: str, level: str) -> bool:
     return logging.getLogger(name).isEnabledFor(_LEVELS[level])
 

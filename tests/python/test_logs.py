@@ -140,3 +140,28 @@ def test_no_deadlock_with_eight_threads_logging_while_the_gil_is_held(server: Mo
     assert tc.flush_logs(timeout=30)
     answered = [r for r in keep.records if r.getMessage().startswith("call answered")]
     assert len(answered) >= 200
+
+
+def test_logging_configured_after_the_client_is_picked_up(server: MockServer) -> None:
+    from trinity_core import _log
+
+    # Nothing below warning reaches a handler yet: the engine builds no info record.
+    assert _log.wanted() in (None, "warn", "error")
+    c = client(server)
+    h = Keep()
+    logger = logging.getLogger("trinity_core")
+    logger.addHandler(h)
+    logger.setLevel(logging.INFO)
+    try:
+        assert _log.wanted() == "info"
+        # The engine asks again every second; calls made after that are logged.
+        for _ in range(100):
+            c.chat_sync(ask("later"))
+            assert tc.flush_logs()
+            if any(r.getMessage().startswith("call answered") for r in h.records):
+                break
+            threading.Event().wait(0.1)
+        assert any(r.getMessage().startswith("call answered") for r in h.records)
+    finally:
+        logger.removeHandler(h)
+        logger.setLevel(logging.NOTSET)

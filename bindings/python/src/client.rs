@@ -153,7 +153,7 @@ impl PyClient {
     fn new(config: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let config = config_from(config)?;
         let client = call(|| Client::new(config))?;
-        client.on_log(crate::logs::python_sink());
+        client.on_log_with_interest(crate::logs::python_sink(), crate::logs::python_interest());
         Ok(PyClient {
             inner: Arc::new(client),
             bridges: crate::bridge::shared(),

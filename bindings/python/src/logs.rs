@@ -7,9 +7,36 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 use std::collections::HashMap;
 use std::sync::Arc;
-use trinity_core::observe::log::{self, LogRecord, Sink};
+use trinity_core::observe::log::{self, Interest, Level, LogRecord, Sink};
 
 static LOG: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+static WANTED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// What `logging` would keep of the engine's records now (`trinity_core._log.wanted`): the most
+/// verbose level a `trinity_core` logger passes to a handler that outputs, else nothing.
+pub fn python_interest() -> Interest {
+    Arc::new(|| {
+        Python::attach(|py| {
+            let wanted = WANTED.get_or_try_init(py, || -> PyResult<_> {
+                Ok(py.import("trinity_core._log")?.getattr("wanted")?.unbind())
+            });
+            let level: Option<String> = wanted
+                .and_then(|f| f.bind(py).call0()?.extract())
+                .unwrap_or_else(|e| {
+                    e.write_unraisable(py, None);
+                    None
+                });
+            match level.as_deref() {
+                Some("error") => Some(Level::ERROR),
+                Some("warn") => Some(Level::WARN),
+                Some("info") => Some(Level::INFO),
+                Some("debug") => Some(Level::DEBUG),
+                Some("trace") => Some(Level::TRACE),
+                _ => None,
+            }
+        })
+    })
+}
 
 /// The sink every client made from Python gets.
 pub fn python_sink() -> Sink {

@@ -140,6 +140,17 @@ impl Client {
         self.log.add_sink(sink);
     }
 
+    /// [`Self::on_log`] for a sink that says what it wants, asked every second: while it
+    /// wants nothing, calls build no log record (Python's `logging` before it is configured).
+    pub fn on_log_with_interest(
+        &self,
+        sink: crate::observe::log::Sink,
+        interest: crate::observe::log::Interest,
+    ) {
+        crate::observe::log::install();
+        self.log.add_sink_with_interest(sink, interest);
+    }
+
     /// The request span every stage of a call runs in.
     fn request_span(&self, call: &Call, req: &ChatRequest, stream: bool) -> tracing::Span {
         tracing::info_span!(

@@ -24,8 +24,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
+pub use tracing::Level;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -125,11 +125,64 @@ impl LogRecord {
 /// Where a client's records go.
 pub type Sink = Arc<dyn Fn(&[LogRecord]) + Send + Sync>;
 
+/// What a sink wants: the most verbose level it would keep, None for nothing. Asked when the
+/// sink is added and again every second on the log thread, so a host whose own logging is off
+/// (Python's, before the application configures it) costs the calls nothing.
+pub type Interest = Arc<dyn Fn() -> Option<Level> + Send + Sync>;
+
+/// How often sinks are asked what they want.
+const INTEREST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+struct SinkEntry {
+    sink: Sink,
+    interest: Option<Interest>,
+    /// Rank of the most verbose level wanted, `NONE` for nothing.
+    wanted: AtomicUsize,
+}
+
+/// A rank no level has: nothing wanted.
+const NONE: usize = usize::MAX;
+
 struct Route {
     level: Level,
     format: LogFormat,
     redact: bool,
-    sinks: RwLock<Vec<Sink>>,
+    sinks: RwLock<Vec<Arc<SinkEntry>>>,
+    /// The most verbose rank any sink of this client wants, within `level` (`NONE`: none).
+    wanted: AtomicUsize,
+}
+
+impl Route {
+    fn sinks(&self) -> Vec<Arc<SinkEntry>> {
+        self.sinks.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn recompute(&self) {
+        let wanted = self
+            .sinks()
+            .iter()
+            .map(|s| s.wanted.load(Ordering::Relaxed))
+            .filter(|&w| w != NONE)
+            .max()
+            .map_or(NONE, |w| w.min(rank(&self.level)));
+        self.wanted.store(wanted, Ordering::Relaxed);
+    }
+}
+
+impl SinkEntry {
+    /// Asks the sink what it wants (it may take a host lock: call with no hub lock held).
+    fn ask(&self) {
+        let wanted = match &self.interest {
+            None => rank(&Level::TRACE),
+            Some(ask) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ask().map(|l| rank(&l))))
+                    .ok()
+                    .flatten()
+                    .unwrap_or(NONE)
+            }
+        };
+        self.wanted.store(wanted, Ordering::Relaxed);
+    }
 }
 
 enum Msg {
@@ -140,8 +193,8 @@ enum Msg {
 struct Hub {
     routes: RwLock<HashMap<u64, Arc<Route>>>,
     next_id: AtomicU64,
-    /// The most verbose level any client with a sink wants (`usize::MAX`: none): other events
-    /// are skipped at their call site.
+    /// The most verbose level any client's sinks want (`NONE`: none): other events are
+    /// skipped at their call site.
     max_level: AtomicUsize,
     queue: Mutex<Option<SyncSender<Msg>>>,
     dropped: AtomicU64,
@@ -150,7 +203,7 @@ struct Hub {
 static HUB: LazyLock<Hub> = LazyLock::new(|| Hub {
     routes: RwLock::default(),
     next_id: AtomicU64::new(1),
-    max_level: AtomicUsize::new(usize::MAX),
+    max_level: AtomicUsize::new(NONE),
     queue: Mutex::new(None),
     dropped: AtomicU64::new(0),
 });
@@ -189,16 +242,35 @@ impl Hub {
         let max = self
             .routes()
             .values()
-            .filter(|r| !r.sinks.read().unwrap_or_else(|p| p.into_inner()).is_empty())
-            .map(|r| rank(&r.level))
+            .map(|r| r.wanted.load(Ordering::Relaxed))
+            .filter(|&w| w != NONE)
             .max()
-            .unwrap_or(usize::MAX);
+            .unwrap_or(NONE);
         self.max_level.store(max, Ordering::Relaxed);
+    }
+
+    /// Asks every sink that can change its mind what it wants now (on the log thread).
+    fn refresh_interests(&self) {
+        let routes: Vec<Arc<Route>> = self.routes().values().cloned().collect();
+        for route in routes {
+            for sink in route.sinks() {
+                if sink.interest.is_some() {
+                    sink.ask();
+                }
+            }
+            route.recompute();
+        }
+        self.recompute_max();
+    }
+
+    fn ensure_thread(&self) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.get_or_insert_with(spawn_log_thread);
     }
 
     fn wants(&self, level: &Level) -> bool {
         let max = self.max_level.load(Ordering::Relaxed);
-        max != usize::MAX && rank(level) <= max
+        max != NONE && rank(level) <= max
     }
 
     fn send(&self, msg: Msg) -> bool {
@@ -229,8 +301,18 @@ fn spawn_log_thread() -> SyncSender<Msg> {
 fn drain(rx: Receiver<Msg>) {
     let mut batch: Vec<LogRecord> = Vec::with_capacity(BATCH);
     let mut route: Option<Arc<Route>> = None;
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
+    let mut asked = std::time::Instant::now();
+    loop {
+        let first = match rx.recv_timeout(INTEREST_EVERY) {
+            Ok(msg) => Some(msg),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        if asked.elapsed() >= INTEREST_EVERY {
+            HUB.refresh_interests();
+            asked = std::time::Instant::now();
+        }
+        let mut next = first;
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Record(r, rec) => {
@@ -247,7 +329,12 @@ fn drain(rx: Receiver<Msg>) {
                     let _ = done.send(());
                 }
             }
-            next = rx.try_recv().ok();
+            // Back to the outer loop once a batch is full, so interests are asked even
+            // under a steady stream of records.
+            next = match batch.len() < BATCH {
+                true => rx.try_recv().ok(),
+                false => None,
+            };
         }
         deliver(route.take(), &mut batch);
     }
@@ -263,13 +350,9 @@ fn deliver(route: Option<Arc<Route>>, batch: &mut Vec<LogRecord>) {
         }
         // Cloned out so no lock is held while a sink runs (a sink may wait for a host lock,
         // such as Python's GIL, that a thread registering a sink holds).
-        let sinks = route
-            .sinks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for sink in sinks {
+        for entry in route.sinks() {
             let records = &batch[..];
+            let sink = &entry.sink;
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(records)));
         }
     }
@@ -289,6 +372,7 @@ impl ClientLog {
             format: cfg.format,
             redact: cfg.redact,
             sinks: RwLock::default(),
+            wanted: AtomicUsize::new(NONE),
         });
         let id = HUB.next_id.fetch_add(1, Ordering::Relaxed);
         HUB.routes
@@ -305,12 +389,30 @@ impl ClientLog {
 
     /// Adds a sink: from now on it gets every record of this client at its level or above.
     pub fn add_sink(&self, sink: Sink) {
+        self.add(sink, None);
+    }
+
+    /// Adds a sink that says what it wants ([`Interest`]); while it wants nothing (and no
+    /// other sink of the client does), the client's calls build no log record at all.
+    pub fn add_sink_with_interest(&self, sink: Sink, interest: Interest) {
+        self.add(sink, Some(interest));
+    }
+
+    fn add(&self, sink: Sink, interest: Option<Interest>) {
+        let entry = Arc::new(SinkEntry {
+            sink,
+            interest,
+            wanted: AtomicUsize::new(NONE),
+        });
+        entry.ask();
         self.route
             .sinks
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(sink);
+            .push(entry);
+        self.route.recompute();
         HUB.recompute_max();
+        HUB.ensure_thread();
     }
 }
 
@@ -336,7 +438,7 @@ pub fn flush(timeout: std::time::Duration) -> bool {
 
 /// Some client has a sink: calls build what their log lines need.
 pub fn active() -> bool {
-    HUB.max_level.load(Ordering::Relaxed) != usize::MAX
+    HUB.max_level.load(Ordering::Relaxed) != NONE
 }
 
 /// Records dropped because the log thread's queue was full.
@@ -405,11 +507,11 @@ impl<S> Layer<S> for HubLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
         // HTTP and runtime crates' own events never reach the per-event check.
         match ours(meta) {
-            true => Interest::sometimes(),
-            false => Interest::never(),
+            true => tracing::subscriber::Interest::sometimes(),
+            false => tracing::subscriber::Interest::never(),
         }
     }
 
@@ -454,7 +556,8 @@ where
             return;
         };
         let meta = event.metadata();
-        if rank(meta.level()) > rank(&route.level) {
+        let wanted = route.wanted.load(Ordering::Relaxed);
+        if wanted == NONE || rank(meta.level()) > wanted {
             return;
         }
         let mut own = Fields::default();
