@@ -158,15 +158,23 @@ impl Route {
     }
 
     fn recompute(&self) {
-        let wanted = self
-            .sinks()
-            .iter()
-            .map(|s| s.wanted.load(Ordering::Relaxed))
-            .filter(|&w| w != NONE)
-            .max()
-            .map_or(NONE, |w| w.min(rank(&self.level)));
+        let wanted = most_verbose(self.sinks().iter().map(|s| &s.wanted));
+        let wanted = if wanted == NONE {
+            NONE
+        } else {
+            wanted.min(rank(&self.level))
+        };
         self.wanted.store(wanted, Ordering::Relaxed);
     }
+}
+
+/// The most verbose of some wanted ranks (`NONE` when none wants anything).
+fn most_verbose<'a>(wanted: impl Iterator<Item = &'a AtomicUsize>) -> usize {
+    wanted
+        .map(|w| w.load(Ordering::Relaxed))
+        .filter(|&w| w != NONE)
+        .max()
+        .unwrap_or(NONE)
 }
 
 impl SinkEntry {
@@ -239,13 +247,7 @@ impl Hub {
     }
 
     fn recompute_max(&self) {
-        let max = self
-            .routes()
-            .values()
-            .map(|r| r.wanted.load(Ordering::Relaxed))
-            .filter(|&w| w != NONE)
-            .max()
-            .unwrap_or(NONE);
+        let max = most_verbose(self.routes().values().map(|r| &r.wanted));
         self.max_level.store(max, Ordering::Relaxed);
     }
 
