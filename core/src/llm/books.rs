@@ -320,12 +320,13 @@ impl Call {
         self.books.keep(r, track);
     }
 
-    /// An error: logged, and returned with the request id in its details.
+    /// An error: scrubbed of keys, logged, and returned with the request id in its details.
     pub fn failed(mut self, err: Error) -> Error {
         self.fail(err)
     }
 
     fn fail(&mut self, err: Error) -> Error {
+        let err = crate::observe::scrub::scrub_error(err);
         let Some(start) = self.record.take() else {
             return err;
         };

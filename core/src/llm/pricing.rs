@@ -140,6 +140,7 @@ pub fn priced_stream(
                 Some((Ok(chunk), s))
             }
             Some(Err(e)) => {
+                let e = crate::observe::scrub::scrub_error(e);
                 s.done = true;
                 s.end(Some(e.clone()), false);
                 Some((Err(e), s))

@@ -24,7 +24,7 @@ use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
@@ -51,19 +51,21 @@ type Labels<const N: usize> = [(&'static str, String); N];
 type Histograms<const N: usize> = Family<Labels<N>, Histogram, Buckets>;
 type Counters<const N: usize> = Family<Labels<N>, Counter>;
 
-/// Label values seen so far for one label; past the cap, new ones are `other`.
+/// Label values seen so far for one label, each scrubbed once when first seen (a caller may
+/// put anything in a model name); past the cap, new ones are `other`.
 #[derive(Default)]
-struct Bounded(Mutex<HashSet<String>>);
+struct Bounded(Mutex<HashMap<String, String>>);
 
 impl Bounded {
     fn value(&self, v: &str, overflow: &Counter) -> String {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.contains(v) {
-            return v.to_owned();
+        if let Some(label) = seen.get(v) {
+            return label.clone();
         }
         if seen.len() < MAX_LABEL_VALUES {
-            seen.insert(v.to_owned());
-            return v.to_owned();
+            let label = super::scrub(v).into_owned();
+            seen.insert(v.to_owned(), label.clone());
+            return label;
         }
         overflow.inc();
         "other".to_owned()
@@ -313,7 +315,7 @@ impl ClientMetrics {
                     _ => 2,
                 };
                 self.breaker
-                    .get_or_create(&[("deployment", h.name.clone())])
+                    .get_or_create(&[("deployment", super::scrub(&h.name).into_owned())])
                     .set(v);
             }
         }

@@ -523,7 +523,7 @@ impl RequestLog {
 
     fn push(&self, g: &mut Inner, r: RequestRecord) {
         if let Some(sink) = &mut g.sink {
-            let mut line = serde_json::to_vec(&r).expect("records serialize");
+            let mut line = serde_json::to_vec(&scrubbed(&r)).expect("records serialize");
             line.push(b'\n');
             if sink.write(&line).is_err() {
                 self.sink_errors.fetch_add(1, Ordering::Relaxed);
@@ -580,8 +580,9 @@ impl RequestLog {
             r.latency_ms = (r.end_timestamp_ms.unwrap_or(end) - r.timestamp_ms).max(0) as f64;
         }
         let r = self.clean(r);
-        self.push(&mut g, r.clone());
-        r
+        let out = scrubbed(&r);
+        self.push(&mut g, r);
+        out
     }
 
     /// [`Self::log_request`] for a request object as callers hold it: `model` and `provider`
@@ -638,14 +639,19 @@ impl RequestLog {
         g.ring
             .iter()
             .skip(g.ring.len().saturating_sub(limit))
-            .cloned()
+            .map(scrubbed)
             .collect()
     }
 
     /// Records matching `q`, oldest first (the newest `q.limit` of them when set).
     pub fn query(&self, q: &LogQuery) -> Vec<RequestRecord> {
         let g = self.lock();
-        let mut out: Vec<RequestRecord> = g.ring.iter().filter(|r| q.matches(r)).cloned().collect();
+        let mut out: Vec<RequestRecord> = g
+            .ring
+            .iter()
+            .filter(|r| q.matches(r))
+            .map(scrubbed)
+            .collect();
         if let Some(limit) = q.limit {
             out.drain(..out.len().saturating_sub(limit));
         }
@@ -788,6 +794,35 @@ fn to_csv(records: &[RequestRecord]) -> String {
         let _ = w.write_record(row);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A record as it leaves the log (queries, exports, the sink): what came from the caller (model
+/// and provider names, the user) scrubbed of keys and personal data. Done on the way out, not on
+/// every call: reads are rarer than calls.
+fn scrubbed(r: &RequestRecord) -> RequestRecord {
+    fn clean(s: &mut String) {
+        if let std::borrow::Cow::Owned(x) = scrub(s) {
+            *s = x;
+        }
+    }
+    let mut r = r.clone();
+    clean(&mut r.model_requested);
+    for s in [
+        &mut r.provider_requested,
+        &mut r.provider,
+        &mut r.model,
+        &mut r.user,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        clean(s);
+    }
+    for a in &mut r.attempt_log {
+        clean(&mut a.provider);
+        clean(&mut a.model);
+    }
+    r
 }
 
 #[cfg(test)]

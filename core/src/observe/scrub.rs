@@ -81,6 +81,32 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     out
 }
 
+/// `err` with keys and personal data scrubbed from its message and from every string in its
+/// details: what a caller gets from the client (a network error names the URL it tried, a
+/// resolution error the model asked for, a provider may echo the key it was sent).
+pub fn scrub_error(mut err: crate::Error) -> crate::Error {
+    if let Cow::Owned(m) = scrub(&err.message) {
+        err.message = m;
+    }
+    if let Some(d) = &mut err.details {
+        scrub_json(d);
+    }
+    err
+}
+
+fn scrub_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(x) = scrub(s) {
+                *s = x;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(scrub_json),
+        serde_json::Value::Object(m) => m.values_mut().for_each(scrub_json),
+        _ => {}
+    }
+}
+
 fn replace(text: &mut Cow<'_, str>, re: &Regex, with: &str) {
     if let Cow::Owned(s) = re.replace_all(text, with) {
         *text = Cow::Owned(s);
