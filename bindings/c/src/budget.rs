@@ -5,7 +5,7 @@ use crate::client::{client, trinity_client, UserData};
 use crate::error::trinity_error;
 use crate::ffi::{opt_str_in, put_json, string_out, trinity_string};
 use std::ffi::{c_char, c_void};
-use trinity_core::{rt, Error};
+use trinity_core::rt;
 
 /// Called each time spend passes one of `budget.alerts` of a limit, once per window, with the
 /// alert as a JSON object (`limit`, `fraction`, `spent_usd`, `limit_usd`, `window`, `user`?),
@@ -27,7 +27,7 @@ pub unsafe extern "C" fn trinity_client_on_budget_alert(
     out_err: *mut *mut trinity_error,
 ) -> u32 {
     call(out_err, || unsafe {
-        let cb = callback.ok_or_else(|| Error::invalid_input("callback: NULL function pointer"))?;
+        let cb = crate::ffi::required(callback, "callback")?;
         let user = UserData(user_data);
         self::client(client)?.on_budget_alert(move |alert| {
             let user = &user;

@@ -187,7 +187,7 @@ pub unsafe extern "C" fn trinity_chat_async(
     out_err: *mut *mut trinity_error,
 ) -> u32 {
     call(out_err, || unsafe {
-        let cb = callback.ok_or_else(|| Error::invalid_input("callback: NULL function pointer"))?;
+        let cb = crate::ffi::required(callback, "callback")?;
         let client = self::client(client)?.clone();
         let req = request(request_json, len)?;
         let token = token_of(cancel);
@@ -228,8 +228,7 @@ pub unsafe extern "C" fn trinity_chat_stream(
     out_err: *mut *mut trinity_error,
 ) -> u32 {
     call(out_err, || unsafe {
-        let on_chunk =
-            on_chunk.ok_or_else(|| Error::invalid_input("on_chunk: NULL function pointer"))?;
+        let on_chunk = crate::ffi::required(on_chunk, "on_chunk")?;
         let client = self::client(client)?;
         let req = request(request_json, len)?;
         rt::wait(until_cancelled(token_of(cancel), async {

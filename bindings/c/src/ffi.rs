@@ -126,6 +126,11 @@ pub(crate) fn json_bytes(value: &impl Serialize) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A callback the caller must pass; NULL is `invalid_input` naming the parameter.
+pub(crate) fn required<F>(callback: Option<F>, name: &str) -> Result<F> {
+    callback.ok_or_else(|| Error::invalid_input(format!("{name}: NULL function pointer")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@ use crate::client::{client, trinity_client, UserData};
 use crate::error::trinity_error;
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
-use trinity_core::Error;
 
 /// Called once per log record of the client, at its `logging.level` and above, scrubbed unless
 /// `logging.redact` is false: `line` is the record as `logging.format` renders it, `record_json`
@@ -36,7 +35,7 @@ pub unsafe extern "C" fn trinity_client_on_log(
     out_err: *mut *mut trinity_error,
 ) -> u32 {
     call(out_err, || unsafe {
-        let cb = callback.ok_or_else(|| Error::invalid_input("callback: NULL function pointer"))?;
+        let cb = crate::ffi::required(callback, "callback")?;
         let user = UserData(user_data);
         self::client(client)?.on_log(Arc::new(move |records| {
             let user = &user;

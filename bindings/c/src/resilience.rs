@@ -507,7 +507,7 @@ pub unsafe extern "C" fn trinity_limiter_acquire_async(
     out_err: *mut *mut trinity_error,
 ) -> u32 {
     call(out_err, || unsafe {
-        let cb = callback.ok_or_else(|| Error::invalid_input("callback: NULL function pointer"))?;
+        let cb = crate::ffi::required(callback, "callback")?;
         let l = limiter(l)?.clone();
         let token = token_of(cancel);
         let user = UserData(user_data);

@@ -9,31 +9,32 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use trinity_core::observe::log::{self, Interest, Level, LogRecord, Sink};
 
-static LOG: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
-static WANTED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// `trinity_core._log`'s `emit`, `enabled` and `wanted`.
+static LOG: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
+
+fn log_functions(py: Python<'_>) -> PyResult<&[Py<PyAny>; 3]> {
+    LOG.get_or_try_init(py, || {
+        let m = py.import("trinity_core._log")?;
+        Ok([
+            m.getattr("emit")?.unbind(),
+            m.getattr("enabled")?.unbind(),
+            m.getattr("wanted")?.unbind(),
+        ])
+    })
+}
 
 /// What `logging` would keep of the engine's records now (`trinity_core._log.wanted`): the most
 /// verbose level a `trinity_core` logger passes to a handler that outputs, else nothing.
 pub fn python_interest() -> Interest {
     Arc::new(|| {
         Python::attach(|py| {
-            let wanted = WANTED.get_or_try_init(py, || -> PyResult<_> {
-                Ok(py.import("trinity_core._log")?.getattr("wanted")?.unbind())
-            });
-            let level: Option<String> = wanted
-                .and_then(|f| f.bind(py).call0()?.extract())
+            let level: Option<String> = log_functions(py)
+                .and_then(|[_, _, wanted]| wanted.bind(py).call0()?.extract())
                 .unwrap_or_else(|e| {
                     e.write_unraisable(py, None);
                     None
                 });
-            match level.as_deref() {
-                Some("error") => Some(Level::ERROR),
-                Some("warn") => Some(Level::WARN),
-                Some("info") => Some(Level::INFO),
-                Some("debug") => Some(Level::DEBUG),
-                Some("trace") => Some(Level::TRACE),
-                _ => None,
-            }
+            level.and_then(|l| l.parse::<Level>().ok())
         })
     })
 }
@@ -50,11 +51,8 @@ pub fn python_sink() -> Sink {
 }
 
 fn emit(py: Python<'_>, records: &[LogRecord]) -> PyResult<()> {
-    let log = LOG.get_or_try_init(py, || -> PyResult<_> {
-        let m = py.import("trinity_core._log")?;
-        Ok((m.getattr("emit")?.unbind(), m.getattr("enabled")?.unbind()))
-    })?;
-    let (emit, enabled) = (log.0.bind(py), log.1.bind(py));
+    let [emit, enabled, _] = log_functions(py)?;
+    let (emit, enabled) = (emit.bind(py), enabled.bind(py));
     // Asked once per logger and level a batch: records nobody listens to are not converted
     // (with no handler configured, that is all of them).
     let mut wanted: HashMap<(String, &str), bool> = HashMap::new();

@@ -295,8 +295,7 @@ impl Call {
         let Some(start) = self.record.take() else {
             return;
         };
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span.clone().entered();
         let mut r = RequestRecord::from_response(resp, &start.model_requested, start.timestamp_ms);
         self.fill(&mut r);
         match source {
@@ -330,8 +329,7 @@ impl Call {
         let Some(start) = self.record.take() else {
             return err;
         };
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span.clone().entered();
         let mut r =
             RequestRecord::from_error(&err, &start.model_requested, start.timestamp_ms, 0.0);
         self.fill(&mut r);
@@ -349,8 +347,7 @@ impl Call {
         let Some(start) = self.record.take() else {
             return;
         };
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span.clone().entered();
         let mut r = match &end.error {
             Some(e) => {
                 RequestRecord::from_error(e, &start.model_requested, start.timestamp_ms, 0.0)

@@ -15,13 +15,14 @@
 //! as the global subscriber; a Rust program with its own subscriber adds [`layer`] to it, or
 //! reads the events with its own layers.
 
-use super::{iso8601_ms, now_ms, scrub};
+use super::scrub::{scrub_in_place, scrub_json};
+use super::{iso8601_ms, now_ms};
 use crate::config::{LogFormat, LogLevel, LoggingConfig};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 pub use tracing::Level;
@@ -109,16 +110,8 @@ impl LogRecord {
     }
 
     fn scrub(&mut self) {
-        if let std::borrow::Cow::Owned(s) = scrub(&self.message) {
-            self.message = s;
-        }
-        for v in self.fields.values_mut() {
-            if let Value::String(x) = v {
-                if let std::borrow::Cow::Owned(s) = scrub(x) {
-                    *x = s;
-                }
-            }
-        }
+        scrub_in_place(&mut self.message);
+        self.fields.values_mut().for_each(scrub_json);
     }
 }
 
@@ -204,7 +197,7 @@ struct Hub {
     /// The most verbose level any client's sinks want (`NONE`: none): other events are
     /// skipped at their call site.
     max_level: AtomicUsize,
-    queue: Mutex<Option<SyncSender<Msg>>>,
+    queue: OnceLock<SyncSender<Msg>>,
     dropped: AtomicU64,
 }
 
@@ -212,7 +205,7 @@ static HUB: LazyLock<Hub> = LazyLock::new(|| Hub {
     routes: RwLock::default(),
     next_id: AtomicU64::new(1),
     max_level: AtomicUsize::new(NONE),
-    queue: Mutex::new(None),
+    queue: OnceLock::new(),
     dropped: AtomicU64::new(0),
 });
 
@@ -265,9 +258,9 @@ impl Hub {
         self.recompute_max();
     }
 
-    fn ensure_thread(&self) {
-        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        q.get_or_insert_with(spawn_log_thread);
+    /// The log thread's queue, the thread started on first use.
+    fn queue(&self) -> &SyncSender<Msg> {
+        self.queue.get_or_init(spawn_log_thread)
     }
 
     fn wants(&self, level: &Level) -> bool {
@@ -276,9 +269,7 @@ impl Hub {
     }
 
     fn send(&self, msg: Msg) -> bool {
-        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = q.get_or_insert_with(spawn_log_thread);
-        match tx.try_send(msg) {
+        match self.queue().try_send(msg) {
             Ok(()) => true,
             Err(TrySendError::Full(Msg::Flush(_))) => false,
             Err(TrySendError::Full(_)) => {
@@ -414,7 +405,7 @@ impl ClientLog {
             .push(entry);
         self.route.recompute();
         HUB.recompute_max();
-        HUB.ensure_thread();
+        HUB.queue();
     }
 }
 

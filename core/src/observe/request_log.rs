@@ -26,7 +26,8 @@
 //! | `user` | `end_user` | `user_id` | `user_id` | — |
 //! | `messages`, `response` (only with `log_bodies`) | `messages`, `response` | `request_body`, `response_body` | `input`, `output` | opt-in content |
 
-use super::{now_ms, scrub};
+use super::now_ms;
+use super::scrub::scrub_in_place;
 use crate::config::LoggingConfig;
 use crate::cost::CostDetail;
 use crate::error::{Error, Result};
@@ -495,10 +496,8 @@ impl RequestLog {
             r.messages = None;
             r.response = None;
         }
-        if let Some(m) = &r.error_message {
-            if let std::borrow::Cow::Owned(s) = scrub(m) {
-                r.error_message = Some(s);
-            }
+        if let Some(m) = &mut r.error_message {
+            scrub_in_place(m);
         }
         if r.cost_usd.is_none() {
             r.cost_usd = r.cost_nano_usd.map(|n| n as f64 / 1e9);
@@ -800,13 +799,8 @@ fn to_csv(records: &[RequestRecord]) -> String {
 /// and provider names, the user) scrubbed of keys and personal data. Done on the way out, not on
 /// every call: reads are rarer than calls.
 fn scrubbed(r: &RequestRecord) -> RequestRecord {
-    fn clean(s: &mut String) {
-        if let std::borrow::Cow::Owned(x) = scrub(s) {
-            *s = x;
-        }
-    }
     let mut r = r.clone();
-    clean(&mut r.model_requested);
+    scrub_in_place(&mut r.model_requested);
     for s in [
         &mut r.provider_requested,
         &mut r.provider,
@@ -816,11 +810,11 @@ fn scrubbed(r: &RequestRecord) -> RequestRecord {
     .into_iter()
     .flatten()
     {
-        clean(s);
+        scrub_in_place(s);
     }
     for a in &mut r.attempt_log {
-        clean(&mut a.provider);
-        clean(&mut a.model);
+        scrub_in_place(&mut a.provider);
+        scrub_in_place(&mut a.model);
     }
     r
 }

@@ -85,22 +85,24 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 /// details: what a caller gets from the client (a network error names the URL it tried, a
 /// resolution error the model asked for, a provider may echo the key it was sent).
 pub fn scrub_error(mut err: crate::Error) -> crate::Error {
-    if let Cow::Owned(m) = scrub(&err.message) {
-        err.message = m;
-    }
+    scrub_in_place(&mut err.message);
     if let Some(d) = &mut err.details {
         scrub_json(d);
     }
     err
 }
 
-fn scrub_json(v: &mut serde_json::Value) {
+/// [`scrub`] on an owned string, replacing it only when something was scrubbed.
+pub fn scrub_in_place(s: &mut String) {
+    if let Cow::Owned(x) = scrub(s) {
+        *s = x;
+    }
+}
+
+/// [`scrub`] on every string in a JSON value, however deep.
+pub fn scrub_json(v: &mut serde_json::Value) {
     match v {
-        serde_json::Value::String(s) => {
-            if let Cow::Owned(x) = scrub(s) {
-                *s = x;
-            }
-        }
+        serde_json::Value::String(s) => scrub_in_place(s),
         serde_json::Value::Array(a) => a.iter_mut().for_each(scrub_json),
         serde_json::Value::Object(m) => m.values_mut().for_each(scrub_json),
         _ => {}
