@@ -6,3 +6,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     ExitCode::from(trinity_cli::run(std::env::args_os()))
 }
+
+/// Whole-program allocator: see [`trinity_core::Allocator`].
+#[global_allocator]
+static ALLOCATOR: trinity_core::Allocator = trinity_core::Allocator;

@@ -30,3 +30,7 @@ pub fn version() -> &'static str {
 pub fn abi_version() -> u32 {
     trinity_core::ABI_VERSION
 }
+
+/// Whole-program allocator: see [`trinity_core::Allocator`].
+#[global_allocator]
+static ALLOCATOR: trinity_core::Allocator = trinity_core::Allocator;

@@ -51,3 +51,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     observe::register(m)?;
     Ok(())
 }
+
+/// Whole-program allocator: see [`trinity_core::Allocator`].
+#[global_allocator]
+static ALLOCATOR: trinity_core::Allocator = trinity_core::Allocator;
