@@ -114,6 +114,27 @@ impl Config {
                 return Err(config_error("logging.sink.path", &why));
             }
         }
+        let m = &self.monitor;
+        for name in m.health_checks.keys() {
+            if !self.providers.contains_key(name) {
+                return Err(config_error(
+                    &format!("monitor.health_checks.{name}"),
+                    &format!("unknown provider '{name}' (not a key of providers)"),
+                ));
+            }
+        }
+        if m.fast_window_s.0 > m.window_s.0 {
+            return Err(config_error(
+                "monitor.fast_window_s",
+                "expected at most monitor.window_s",
+            ));
+        }
+        if m.down_error_rate.0 < m.degraded_error_rate.0 {
+            return Err(config_error(
+                "monitor.down_error_rate",
+                "expected at least monitor.degraded_error_rate",
+            ));
+        }
         if let Some(redis) = &self.cache.redis {
             if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) {
                 return Err(config_error(

@@ -22,6 +22,7 @@ pub struct Config {
     pub budget: BudgetConfig,
     pub logging: LoggingConfig,
     pub metrics: MetricsConfig,
+    pub monitor: MonitorConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -414,6 +415,76 @@ pub struct MetricsConfig {
     /// lives.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+}
+
+/// Provider health (`client.monitor`): windows, the rules of its three states and active checks.
+/// Defaults follow Helicone's error-ratio monitor (ratio 0.10 over 60 s in buckets) with a
+/// fast window so a provider that goes down is reported within seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    pub enabled: bool,
+    /// The window of latency, error rate and `degraded` (kept in 10 buckets).
+    pub window_s: PositiveInt,
+    /// The window of `down`: this share of failures in it, with `min_requests`.
+    pub fast_window_s: PositiveInt,
+    /// How often states are evaluated and callbacks fired.
+    pub eval_interval_ms: PositiveInt,
+    /// Attempts a window needs before its error rate counts.
+    pub min_requests: PositiveInt,
+    pub degraded_error_rate: Ratio,
+    pub down_error_rate: Ratio,
+    /// Failed attempts in a row (or failed health checks) that mean `down` whatever the rate.
+    pub down_after_failures: PositiveInt,
+    /// p95 latency over the window above which a provider is `degraded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded_latency_ms: Option<PositiveInt>,
+    /// How long a better state must hold before the provider moves up to it (hysteresis).
+    pub recover_s: PositiveInt,
+    /// History kept for `getHistoricalLatency` / `getHistoricalErrorRate`, in buckets.
+    pub history_hours: PositiveInt,
+    pub history_bucket_s: PositiveInt,
+    /// Active checks per provider name: `GET base_url + path` every `interval_ms`.
+    pub health_checks: BTreeMap<String, HealthCheckConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckConfig {
+    pub interval_ms: PositiveInt,
+    /// Relative to the provider's base URL (`/models` answers on OpenAI-compatible servers).
+    pub path: String,
+    pub timeout_ms: PositiveInt,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            enabled: true,
+            window_s: PositiveInt(60),
+            fast_window_s: PositiveInt(5),
+            eval_interval_ms: PositiveInt(1000),
+            min_requests: PositiveInt(5),
+            degraded_error_rate: Ratio(0.10),
+            down_error_rate: Ratio(0.5),
+            down_after_failures: PositiveInt(5),
+            degraded_latency_ms: None,
+            recover_s: PositiveInt(10),
+            history_hours: PositiveInt(24),
+            history_bucket_s: PositiveInt(300),
+            health_checks: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig {
+            interval_ms: PositiveInt(5000),
+            path: "/models".into(),
+            timeout_ms: PositiveInt(5000),
+        }
+    }
 }
 
 fn d_timeout() -> PositiveInt {

@@ -17,6 +17,7 @@ use crate::config::{LimitScope, RouteStrategy};
 use crate::cost::budget::{BudgetAlert, BudgetSnapshot};
 use crate::cost::{self, CostDetail, CostTracker};
 use crate::error::{Error, Result};
+use crate::observe::monitor::{Outcome, ProviderMonitor};
 use crate::observe::ClientLog;
 use crate::observe::RequestLog;
 use crate::registry::{self, Model, Registry};
@@ -67,6 +68,8 @@ struct Engine {
     policy: RetryPolicy,
     /// The `budget` section, when it sets a limit or a ledger.
     spend: Option<Spend>,
+    /// Provider health from every attempt (and health checks); `down` providers go last.
+    monitor: Arc<ProviderMonitor>,
 }
 
 /// Ad-hoc routes kept at most (model names come from callers).
@@ -110,6 +113,12 @@ impl Client {
         let log = ClientLog::new(&config.logging);
         let listen = config.metrics.listen.clone();
         let engine = Arc::new(Engine::new(config, registry)?);
+        engine.monitor.set_span(tracing::info_span!(
+            target: "trinity_core::monitor",
+            "trinity.monitor",
+            trinity.client = log.id(),
+        ));
+        engine.start_health_checks();
         let metrics_server = match listen {
             Some(addr) if books.metrics.is_some() => {
                 let (books, engine) = (books.clone(), engine.clone());
@@ -162,6 +171,11 @@ impl Client {
             gen_ai.request.model = req.model.as_str(),
             trinity.stream = stream,
         )
+    }
+
+    /// Provider health: latency, error rate, availability, state, history and callbacks.
+    pub fn monitor(&self) -> &Arc<ProviderMonitor> {
+        &self.engine.monitor
     }
 
     /// The response cache, for stats, invalidation and maintenance.
@@ -251,6 +265,20 @@ fn render_metrics(books: &Books, engine: &Engine) -> Result<String> {
 }
 
 impl Engine {
+    /// `monitor.health_checks`: each provider checked on its own task.
+    fn start_health_checks(&self) {
+        for (name, check) in &self.config.monitor.health_checks {
+            let Some(provider) = self.provider(name) else {
+                continue; // the config names only known providers
+            };
+            let path: Arc<str> = check.path.as_str().into();
+            self.monitor.start_checks(name, check, move || {
+                let (provider, path) = (provider.clone(), path.clone());
+                async move { provider.check(&path).await }
+            });
+        }
+    }
+
     fn health_snapshots(&self) -> Vec<HealthSnapshot> {
         let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<HealthSnapshot> = health.values().map(|h| h.snapshot()).collect();
@@ -297,7 +325,13 @@ impl Engine {
                 Arc::new(SharedLimit::new(url, key.clone(), limit)),
             );
         }
+        let monitor = ProviderMonitor::new(&config.monitor);
+        let waiting = queues.clone();
+        monitor.set_queue_depth(Box::new(move |p| {
+            waiting.get(p).map_or(0, |q| q.snapshot().length as u64)
+        }));
         let mut engine = Engine {
+            monitor,
             providers,
             kinds,
             routes: BTreeMap::new(),
@@ -383,6 +417,7 @@ impl Engine {
             .filter_map(|key| self.limiters.get(key))
             .collect();
         let mut health = Health::new(name.clone(), breaker, limiters);
+        health.provider_down = Some(self.monitor.down_flag(t.provider.name()));
         health.quota = Some(Arc::new(RetryQuota::from(&self.config.retry.budget)));
         health.shared = keys
             .into_iter()
@@ -771,12 +806,21 @@ impl Engine {
                     timer.slot_taken();
                     let result = match slot {
                         Ok(slot) => {
-                            send(Attempt {
+                            let provider = target.provider.name().to_owned();
+                            let _in_flight = self.monitor.attempt_started(&provider);
+                            let sent = Instant::now();
+                            let result = send(Attempt {
                                 target,
                                 idempotency_key,
                                 slot,
                             })
-                            .await
+                            .await;
+                            let outcome = match &result {
+                                Ok(_) => Outcome::Ok,
+                                Err(e) => Outcome::of_error(e),
+                            };
+                            self.monitor.observe(&provider, outcome, sent.elapsed());
+                            result
                         }
                         Err(e) => Err(e),
                     };

@@ -192,6 +192,34 @@ impl HttpProvider {
         ))
     }
 
+    /// `GET base_url + path` with the provider's headers: `Ok` on 2xx, else the error a call
+    /// would have had.
+    pub async fn check(&self, path: &str) -> Result<()> {
+        let url = format!(
+            "{}/{}",
+            self.base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        let resp = self
+            .http()
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| errors::from_transport(&self.name, &e))?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = read_bounded(resp, 64 << 10, &self.name)
+            .await
+            .unwrap_or_default();
+        let (ptype, message) = self.format.error_info(&bytes);
+        Err(errors::from_status(
+            &self.name, status, &headers, ptype, message,
+        ))
+    }
+
     /// One complete answer.
     pub async fn chat(
         &self,

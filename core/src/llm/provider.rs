@@ -57,6 +57,15 @@ impl Provider {
         }
     }
 
+    /// An active health check: `GET base_url + path` answers 2xx (the in-process mock always
+    /// does).
+    pub async fn check(&self, path: &str) -> Result<()> {
+        match self {
+            Provider::Http(h) => h.check(path).await,
+            Provider::Mock { .. } => Ok(()),
+        }
+    }
+
     pub async fn chat_stream(
         &self,
         req: &ChatRequest,

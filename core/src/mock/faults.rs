@@ -258,7 +258,8 @@ impl State {
 
 /// The per-server fault and latency source.
 pub struct FaultPlan {
-    config: FaultConfig,
+    /// Replaced at run time by `PUT /_mock/faults` (a provider that goes down mid-test).
+    config: std::sync::RwLock<std::sync::Arc<FaultConfig>>,
     latency: Option<Latency>,
     chunk_latency: Option<Latency>,
     seed: u64,
@@ -280,7 +281,7 @@ impl FaultPlan {
             l.validate("chunk_latency")?;
         }
         Ok(FaultPlan {
-            config,
+            config: std::sync::RwLock::new(config.into()),
             latency,
             chunk_latency,
             seed,
@@ -288,8 +289,20 @@ impl FaultPlan {
         })
     }
 
-    pub fn config(&self) -> &FaultConfig {
-        &self.config
+    pub fn config(&self) -> std::sync::Arc<FaultConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// New faults from now on: the script starts over; latencies are unchanged.
+    pub fn set_faults(&self, config: FaultConfig) -> Result<()> {
+        config.validate()?;
+        let mut st = self.state();
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config.into();
+        st.script_pos = 0;
+        Ok(())
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -300,16 +313,17 @@ impl FaultPlan {
     /// The next request's fault and first-byte delay.
     pub fn next(&self) -> Decision {
         let mut st = self.state();
-        let fault = if let Some(&f) = self.config.script.get(st.script_pos) {
+        let config = self.config();
+        let fault = if let Some(&f) = config.script.get(st.script_pos) {
             st.script_pos += 1;
             f
-        } else if self.config.rates.is_empty() {
+        } else if config.rates.is_empty() {
             Fault::Ok
         } else {
             // Exactly one draw per request, so the sequence depends only on the seed.
             let u: f64 = st.fault_rng.random();
             let mut acc = 0.0;
-            self.config
+            config
                 .rates
                 .iter()
                 .filter(|(f, _)| **f != Fault::Ok)

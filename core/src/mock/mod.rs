@@ -4,7 +4,8 @@
 //! - [`Fixtures`]: `respond` / `stream` for the in-process `mock` provider.
 //! - [`MockServer`]: `MockServer::start(MockConfig)` on a loopback port; what it serves is
 //!   counted in [`MockStats`] (also at `GET /_mock/stats`; `POST /_mock/reset` zeroes the
-//!   counters and rewinds the fault script).
+//!   counters and rewinds the fault script; `PUT /_mock/faults` replaces the `faults`
+//!   section from then on).
 
 mod anthropic;
 mod config;

@@ -134,6 +134,10 @@ pub(crate) async fn handle(
                 serde_json::to_vec(&shared.stats.snapshot()).unwrap_or_default(),
             ));
         }
+        (&Method::PUT, "/_mock/faults") => {
+            shared.stats.route(Route::Faults);
+            return Ok(set_faults(&shared, req).await);
+        }
         (&Method::POST, "/_mock/reset") => {
             shared.stats.reset();
             shared.plan.reset();
@@ -149,6 +153,7 @@ pub(crate) async fn handle(
                     | "/v1/models"
                     | "/healthz"
                     | "/_mock/stats"
+                    | "/_mock/faults"
                     | "/_mock/reset"
             );
             let (status, what) = if known {
@@ -249,6 +254,26 @@ async fn read_body(
         Ok(collected) => Ok(Ok(collected.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(),
         Err(_) => Err(Dropped("request body could not be read")),
+    }
+}
+
+/// `PUT /_mock/faults` with a `faults` section as JSON: from now on, requests fail by it (a
+/// provider that goes down, or comes back, in the middle of a test).
+async fn set_faults(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
+    let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return full(400, JSON, openai::error(400, "unreadable body")),
+    };
+    let parsed = serde_json::from_slice::<super::faults::FaultConfig>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|c| shared.plan.set_faults(c).map_err(|e| e.message));
+    match parsed {
+        Ok(()) => full(
+            200,
+            JSON,
+            serde_json::to_vec(&*shared.plan.config()).unwrap_or_default(),
+        ),
+        Err(why) => full(400, JSON, openai::error(400, &format!("faults: {why}"))),
     }
 }
 

@@ -30,6 +30,7 @@ routes! {
     Health = "GET /healthz";
     Stats = "GET /_mock/stats";
     Reset = "POST /_mock/reset";
+    Faults = "PUT /_mock/faults";
     Unknown = "other";
 }
 

@@ -5,6 +5,7 @@
 pub mod exporter;
 pub mod log;
 pub mod metrics;
+pub mod monitor;
 pub mod request_log;
 pub mod scrub;
 

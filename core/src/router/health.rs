@@ -4,7 +4,7 @@
 use crate::resilience::limiter_redis::RedisRateLimiter;
 use crate::resilience::{BreakerState, CircuitBreaker, RateLimit, RateLimiter, RetryQuota};
 use serde::Serialize;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct Health {
     pub shared: Vec<Arc<SharedLimit>>,
     /// Pays for retries (none: retries limited by the policy alone).
     pub quota: Option<Arc<RetryQuota>>,
+    /// Set while the provider monitor reports the deployment's provider `down`.
+    pub provider_down: Option<Arc<AtomicBool>>,
     in_flight: AtomicU32,
     /// f64 bits; 0 = no sample yet.
     ewma_ms: AtomicU64,
@@ -49,6 +51,7 @@ impl Health {
             limiters,
             shared: Vec::new(),
             quota: None,
+            provider_down: None,
             in_flight: AtomicU32::new(0),
             ewma_ms: AtomicU64::new(0),
             calls: AtomicU64::new(0),
@@ -61,6 +64,13 @@ impl Health {
         self.breaker
             .as_ref()
             .is_some_and(|b| matches!(b.state(), BreakerState::Open | BreakerState::ForcedOpen))
+    }
+
+    /// The provider monitor reports the provider `down`: tried after the others.
+    pub fn provider_down(&self) -> bool {
+        self.provider_down
+            .as_ref()
+            .is_some_and(|d| d.load(Ordering::Relaxed))
     }
 
     pub fn in_flight(&self) -> u32 {

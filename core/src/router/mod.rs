@@ -120,6 +120,9 @@ impl<D: Clone> Route<D> {
                 key(a).total_cmp(&key(b))
             }),
         }
+        // Deployments of a provider the monitor reports down go last, in the same order: still
+        // tried when nothing else answers.
+        idx.sort_by_key(|&i| m[i].health.provider_down());
         idx
     }
 
