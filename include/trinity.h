@@ -159,6 +159,14 @@ typedef void (*trinity_log_callback)(void *user_data,
                                      const char *record_json,
                                      size_t json_len);
 
+// Called with a monitor event as a JSON object (`kind`, `provider`, `from`, `to`, `value`?,
+// `threshold`?, `at_ms`, `health`), lent for the duration of the call. It runs on the
+// monitor's own thread, never a call's: it may block briefly, but must not call blocking
+// trinity functions.
+typedef void (*trinity_monitor_callback)(void *user_data,
+                                         const char *event_json,
+                                         size_t len);
+
 // Called once when a `trinity_limiter_acquire_async` ends: `code` is `TRINITY_OK` and
 // `admission` the admission number, or `code` is the error number and `err` describes it
 // (lent for the duration of the callback: copy what you keep, do not free it).
@@ -509,6 +517,16 @@ uint32_t trinity_mock_server_stats(const struct trinity_mock_server *srv,
 uint32_t trinity_mock_server_reset_stats(const struct trinity_mock_server *srv,
                                          struct trinity_error **out_err);
 
+// New faults from now on: `faults_json` is a `faults` section (`{"rates": {"503": 1.0}}`;
+// `{}`: none), its script played from the start. Errors: `TRINITY_ERR_CONFIG` (a bad
+// section), `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_mock_server_set_faults(const struct trinity_mock_server *srv,
+                                        const char *faults_json,
+                                        size_t faults_len,
+                                        struct trinity_error **out_err);
+
 // Replays the fault script from its start and restarts the seeded random draws.
 //
 // Thread safety: safe from any thread, concurrently.
@@ -521,6 +539,47 @@ uint32_t trinity_mock_server_reset_faults(const struct trinity_mock_server *srv,
 // Thread safety: the caller must be the handle's last user; not from a trinity callback
 // (there it only signals the stop, without waiting).
 void trinity_mock_server_free(struct trinity_mock_server *srv);
+
+// Writes the figures of `provider` over the monitor's window to `out_json` (`{"provider",
+// "state", "error_rate", "latency_ms", "p50_ms", "p95_ms", "p99_ms", "availability",
+// "queue_depth", ...}`, or `null` before anything was seen of it); with `provider` NULL, an
+// array of every provider's. Errors: `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_monitor(const struct trinity_client *client,
+                                const char *provider,
+                                size_t provider_len,
+                                struct trinity_string *out_json,
+                                struct trinity_error **out_err);
+
+// Writes `provider`'s history buckets of the last `hours` to `out_json`, oldest first
+// (`[{"start_ms", "end_ms", "requests", "failures", "error_rate", "latency_ms", "p95_ms",
+// ...}]`). Errors: `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_monitor_history(const struct trinity_client *client,
+                                        const char *provider,
+                                        size_t provider_len,
+                                        double hours,
+                                        struct trinity_string *out_json,
+                                        struct trinity_error **out_err);
+
+// Registers `callback` for `kind` (`"state_change"`, `"down"`, `"high_latency"` with
+// `threshold` in ms of p95, `"high_error_rate"` with `threshold` in 0..1) of `provider`
+// (NULL: any provider); a threshold fires once per crossing. `user_data` must stay usable from
+// another thread for as long as the client lives. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL
+// client or callback, unknown kind, threshold out of range).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_client_on_monitor_event(const struct trinity_client *client,
+                                         const char *kind,
+                                         size_t kind_len,
+                                         const char *provider,
+                                         size_t provider_len,
+                                         double threshold,
+                                         trinity_monitor_callback callback,
+                                         void *user_data,
+                                         struct trinity_error **out_err);
 
 // Makes a cost tracker. `settings_json`: `{"retention_minutes": 44640, "max_series": 10000}`
 // (both optional; `len` 0 for the defaults).

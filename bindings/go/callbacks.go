@@ -62,3 +62,16 @@ func goLogRecord(userData unsafe.Pointer, line *C.char, lineLen C.size_t, js *C.
 		fn(rec)
 	}
 }
+
+// goMonitorEvent receives one provider monitor event, on the monitor's thread. A handle
+// deleted by Close (an event racing it) is ignored.
+//
+//export goMonitorEvent
+func goMonitorEvent(userData unsafe.Pointer, js *C.char, n C.size_t) {
+	defer func() { _ = recover() }()
+	fn := cgo.Handle(uintptr(userData)).Value().(func(MonitorEvent))
+	var ev MonitorEvent
+	if json.Unmarshal(C.GoBytes(unsafe.Pointer(js), C.int(n)), &ev) == nil {
+		fn(ev)
+	}
+}

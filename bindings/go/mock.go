@@ -69,6 +69,17 @@ func (m *MockServer) ResetStats() error {
 	})
 }
 
+// SetFaults makes the server fail by faults (a faults section as JSON, `{"rates": {"503": 1}}`;
+// `{}` for none) from now on: a provider that goes down, or comes back, mid-test.
+func (m *MockServer) SetFaults(faults string) error {
+	return m.with(func(p *C.trinity_mock_server) error {
+		return call(func(e **C.trinity_error) C.uint32_t {
+			f, fl := cstr(faults)
+			return C.trinity_mock_server_set_faults(p, f, fl, e)
+		})
+	})
+}
+
 // ResetFaults replays the fault script from its start and restarts the seeded draws.
 func (m *MockServer) ResetFaults() error {
 	return m.with(func(p *C.trinity_mock_server) error {

@@ -80,6 +80,8 @@ export declare class NativeClient {
   cache(): NativeCache | null
   /** The client's own cost tracker: every answered call through it, priced. */
   costs(): NativeCostTracker
+  /** The client's provider monitor. */
+  monitor(): NativeProviderMonitor
   /** The client's metrics as OpenMetrics text; `config` when `metrics.enabled` is false. */
   metricsText(): string
   /** The client's own request log: one record per call. */
@@ -162,6 +164,11 @@ export declare class NativeMockServer {
   /** `{ requests, streams, routes: {...}, faults: {...} }`, zeros included. */
   stats(): any
   resetStats(): void
+  /**
+   * New faults from now on (`{rates: {"503": 1}}`; `{}`: none): a provider that goes down,
+   * or comes back, mid-test.
+   */
+  setFaults(faults: any): void
   /** Replays the fault script from the start and restarts the seeded random sequence. */
   resetFaults(): void
   /**
@@ -169,6 +176,24 @@ export declare class NativeMockServer {
    * A promise, so waiting for slow answers never blocks the event loop.
    */
   stop(): Promise<undefined>
+}
+
+export declare class NativeProviderMonitor {
+  /**
+   * `provider`'s figures over the window (`state`, `latencyMs`, `errorRate`, `p95Ms`,
+   * `availability`, `queueDepth`...), or null before anything was seen of it.
+   */
+  health(provider: string): Record<string, unknown> | null
+  snapshot(): Record<string, unknown>[]
+  state(provider: string): string
+  queueDepth(provider: string): number
+  /** History buckets of the last `hours`, oldest first. */
+  history(provider: string, hours: number): Record<string, unknown>[]
+  /**
+   * `listener(event)` when `kind` (`stateChange`, `down`, `highLatency`, `highErrorRate`)
+   * comes true for `provider` (null: any); `threshold` for the last two.
+   */
+  on(kind: string, provider: string | null, threshold: number | null, listener: (event: Record<string, unknown>) => void): void
 }
 
 export declare class NativeProviderRoute {

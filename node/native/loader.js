@@ -843,6 +843,7 @@ module.exports.NativeClient = nativeBinding.NativeClient
 module.exports.NativeCostTracker = nativeBinding.NativeCostTracker
 module.exports.NativeLimiterSet = nativeBinding.NativeLimiterSet
 module.exports.NativeMockServer = nativeBinding.NativeMockServer
+module.exports.NativeProviderMonitor = nativeBinding.NativeProviderMonitor
 module.exports.NativeProviderRoute = nativeBinding.NativeProviderRoute
 module.exports.NativeRedisServer = nativeBinding.NativeRedisServer
 module.exports.NativeRegistry = nativeBinding.NativeRegistry

@@ -9,6 +9,7 @@ import { CancelledError, call, toTrinityError } from './errors';
 import { CacheStrategy } from './cache';
 import { CostTracker, RequestLogger, type DebugInfo } from './observe';
 import { ChatStream } from './stream';
+import { ProviderMonitor } from './monitor';
 import { deliver, toLogger, type Logger, type LogRecord } from './logs';
 import type { TrinityConfig } from './config';
 import type { ChatMessage } from './tokens';
@@ -121,6 +122,7 @@ export class Client {
   readonly #native: NativeClient;
   #costs: CostTracker | undefined;
   #requestLog: RequestLogger | undefined;
+  #monitor: ProviderMonitor | undefined;
 
   /**
    * `config` follows the shared schema (snake_case, as in the YAML files), given as an object
@@ -141,6 +143,12 @@ export class Client {
   get requestLog(): RequestLogger {
     this.#requestLog ??= new RequestLogger(this.#native.requestLog());
     return this.#requestLog;
+  }
+
+  /** The client's provider monitor: latency, error rate, availability, state, history, callbacks. */
+  get monitor(): ProviderMonitor {
+    this.#monitor ??= new ProviderMonitor(this.#native.monitor());
+    return this.#monitor;
   }
 
   /**

@@ -13,6 +13,7 @@ export * from './client';
 export * from './stream';
 export * from './resilience';
 export * from './observe';
+export * from './monitor';
 export { flushLogs, type LogLevel, type LogRecord, type Logger } from './logs';
 export { MockServer, RedisServer, type MockServerConfig, type MockStats } from './testing';
 

@@ -67,6 +67,11 @@ export class MockServer {
     call(() => this.#native.resetStats());
   }
 
+  /** New faults from now on (`{ rates: { '503': 1 } }`; `{}`: none): a provider that goes down, or comes back, mid-test. */
+  setFaults(faults: Record<string, unknown>): void {
+    call(() => this.#native.setFaults(faults));
+  }
+
   /** Replays the fault script from the start and restarts the seeded random sequence. */
   resetFaults(): void {
     call(() => this.#native.resetFaults());

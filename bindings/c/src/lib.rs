@@ -28,6 +28,7 @@ mod ffi;
 mod healer;
 mod logs;
 mod mock;
+mod monitor;
 mod observe;
 mod registry;
 mod resilience;

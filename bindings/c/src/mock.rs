@@ -3,7 +3,7 @@
 
 use crate::boundary::{call, guard};
 use crate::error::trinity_error;
-use crate::ffi::{non_null, put_json, str_in, string_out, trinity_string};
+use crate::ffi::{json_in, non_null, put_json, str_in, string_out, trinity_string};
 use std::ffi::{c_char, CString};
 use trinity_core::mock::{MockConfig, MockServer};
 use trinity_core::{Error, Result};
@@ -104,6 +104,24 @@ pub unsafe extern "C" fn trinity_mock_server_reset_stats(
     call(out_err, || unsafe {
         server(srv)?.reset_stats();
         Ok(())
+    })
+}
+
+/// New faults from now on: `faults_json` is a `faults` section (`{"rates": {"503": 1.0}}`;
+/// `{}`: none), its script played from the start. Errors: `TRINITY_ERR_CONFIG` (a bad
+/// section), `TRINITY_ERR_INVALID_INPUT`.
+///
+/// Thread safety: safe from any thread, concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn trinity_mock_server_set_faults(
+    srv: *const trinity_mock_server,
+    faults_json: *const c_char,
+    faults_len: usize,
+    out_err: *mut *mut trinity_error,
+) -> u32 {
+    call(out_err, || unsafe {
+        let faults = json_in(faults_json, faults_len, "faults_json")?;
+        server(srv)?.set_faults(faults)
     })
 }
 

@@ -60,6 +60,14 @@ impl NativeClient {
         crate::observe::NativeCostTracker::shared(self.inner.costs().clone())
     }
 
+    /// The client's provider monitor.
+    #[napi]
+    pub fn monitor(&self) -> crate::monitor::NativeProviderMonitor {
+        crate::monitor::NativeProviderMonitor {
+            inner: self.inner.monitor().clone(),
+        }
+    }
+
     /// The client's metrics as OpenMetrics text; `config` when `metrics.enabled` is false.
     #[napi]
     pub fn metrics_text(&self, env: Env) -> Result<String> {

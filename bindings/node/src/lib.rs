@@ -9,6 +9,7 @@ mod error;
 mod healer;
 mod llm;
 mod mock;
+mod monitor;
 mod observe;
 mod redis_server;
 mod registry;

@@ -71,6 +71,14 @@ impl NativeMockServer {
         self.with(&env, MockServer::reset_stats)
     }
 
+    /// New faults from now on (`{rates: {"503": 1}}`; `{}`: none): a provider that goes down,
+    /// or comes back, mid-test.
+    #[napi]
+    pub fn set_faults(&self, env: Env, faults: Value) -> Result<()> {
+        self.with(&env, |s| s.set_faults(faults))?
+            .map_err(|e| crate::error::to_js(&env, e))
+    }
+
     /// Replays the fault script from the start and restarts the seeded random sequence.
     #[napi]
     pub fn reset_faults(&self, env: Env) -> Result<()> {

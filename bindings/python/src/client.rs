@@ -216,6 +216,13 @@ impl PyClient {
         crate::observe::PyRequestLog(self.inner.request_log().clone())
     }
 
+    /// The client's provider monitor: latency, error rate, availability, state, history and
+    /// callbacks per provider.
+    #[getter]
+    fn monitor(&self) -> crate::monitor::PyProviderMonitor {
+        crate::monitor::PyProviderMonitor(self.inner.monitor().clone())
+    }
+
     /// The client's metrics as OpenMetrics text (OpenTelemetry GenAI names and the engine's own
     /// under `metrics.prefix`); `ConfigError` when `metrics.enabled` is false.
     fn metrics_text(&self) -> PyResult<String> {

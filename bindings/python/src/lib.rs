@@ -12,6 +12,7 @@ mod healer;
 mod llm;
 mod logs;
 mod mock;
+mod monitor;
 mod observe;
 mod redis_server;
 mod registry;
@@ -49,6 +50,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<redis_server::PyRedisServer>()?;
     resilience::register(m)?;
     observe::register(m)?;
+    monitor::register(m)?;
     Ok(())
 }
 

@@ -67,6 +67,13 @@ impl PyMockServer {
         self.with(|s| s.reset_stats())
     }
 
+    /// New faults from now on (`{"rates": {"503": 1.0}}`; `{}`: none): a provider that goes
+    /// down, or comes back, mid-test.
+    fn set_faults(&self, faults: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = conv::json(faults, "faults")?;
+        self.with(|s| call(|| s.set_faults(value)))?
+    }
+
     /// Restarts the fault script and the seeded random sequence.
     fn reset_faults(&self) -> PyResult<()> {
         self.with(|s| s.reset_faults())

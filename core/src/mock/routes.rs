@@ -267,6 +267,7 @@ async fn set_faults(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     let parsed = serde_json::from_slice::<super::faults::FaultConfig>(&body)
         .map_err(|e| e.to_string())
         .and_then(|c| shared.plan.set_faults(c).map_err(|e| e.message));
+    // (MockServer::set_faults is the in-process twin.)
     match parsed {
         Ok(()) => full(
             200,

@@ -105,6 +105,14 @@ impl MockServer {
         self.shared.stats.reset();
     }
 
+    /// New faults from now on (the `faults` section's shape; its script from the start): a
+    /// provider that goes down, or comes back, mid-test. Also `PUT /_mock/faults`.
+    pub fn set_faults(&self, faults: serde_json::Value) -> crate::Result<()> {
+        let config: super::faults::FaultConfig = serde_json::from_value(faults)
+            .map_err(|e| crate::Error::config(format!("faults: {e}")))?;
+        self.shared.plan.set_faults(config)
+    }
+
     /// Replays the fault script from the start and restarts the RNGs from the seed.
     pub fn reset_faults(&self) {
         self.shared.plan.reset();

@@ -145,14 +145,32 @@ pub struct MonitorEvent {
 
 type Callback = Arc<dyn Fn(&MonitorEvent) + Send + Sync>;
 
+/// What a callback waits for.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Condition {
+pub enum Condition {
     StateChange,
     Down,
     /// p95 over the window at or above this many ms.
     HighLatency(f64),
     /// Error rate over the window at or above this.
     HighErrorRate(f64),
+}
+
+impl Condition {
+    /// From a binding: `state_change`, `down`, `high_latency` (p95 ms) or `high_error_rate`,
+    /// snake_case or camelCase; the threshold is checked when registered.
+    pub fn parse(kind: &str, threshold: Option<f64>) -> crate::Result<Condition> {
+        let t = threshold.unwrap_or(f64::NAN);
+        match kind {
+            "state_change" | "stateChange" => Ok(Condition::StateChange),
+            "down" | "provider_down" | "providerDown" => Ok(Condition::Down),
+            "high_latency" | "highLatency" => Ok(Condition::HighLatency(t)),
+            "high_error_rate" | "highErrorRate" => Ok(Condition::HighErrorRate(t)),
+            other => Err(Error::invalid_input(format!(
+                "kind: expected state_change, down, high_latency or high_error_rate, got '{other}'"
+            ))),
+        }
+    }
 }
 
 struct Watch {
@@ -614,42 +632,27 @@ impl ProviderMonitor {
             .collect()
     }
 
-    /// Calls `f` on every state change of any provider.
-    pub fn on_state_change(self: &Arc<Self>, f: impl Fn(&MonitorEvent) + Send + Sync + 'static) {
-        self.watch(None, Condition::StateChange, Arc::new(f));
-    }
-
-    /// Calls `f` each time `provider` (every provider: `None`) goes `down`.
-    pub fn on_provider_down(
+    /// Calls `f` when `condition` comes true for `provider` (every provider: `None`): on each
+    /// state change, or once per crossing of a threshold (armed again when it clears). Runs on
+    /// the monitor's evaluation thread, never on the request path. `invalid_input` for a
+    /// threshold that is negative, not finite, or an error rate over 1.
+    pub fn on(
         self: &Arc<Self>,
         provider: Option<&str>,
+        condition: Condition,
         f: impl Fn(&MonitorEvent) + Send + Sync + 'static,
-    ) {
-        self.watch(provider, Condition::Down, Arc::new(f));
-    }
-
-    /// Calls `f` when `provider`'s p95 latency over the window reaches `threshold_ms` (again
-    /// only after it fell below).
-    pub fn on_high_latency(
-        self: &Arc<Self>,
-        provider: Option<&str>,
-        threshold_ms: f64,
-        f: impl Fn(&MonitorEvent) + Send + Sync + 'static,
-    ) {
-        self.watch(provider, Condition::HighLatency(threshold_ms), Arc::new(f));
-    }
-
-    /// Calls `f` when `provider`'s error rate over the window reaches `threshold`.
-    pub fn on_high_error_rate(
-        self: &Arc<Self>,
-        provider: Option<&str>,
-        threshold: f64,
-        f: impl Fn(&MonitorEvent) + Send + Sync + 'static,
-    ) {
-        self.watch(provider, Condition::HighErrorRate(threshold), Arc::new(f));
-    }
-
-    fn watch(self: &Arc<Self>, provider: Option<&str>, condition: Condition, callback: Callback) {
+    ) -> crate::Result<()> {
+        let bad = match condition {
+            Condition::HighLatency(t) => !(t.is_finite() && t >= 0.0),
+            Condition::HighErrorRate(t) => !(0.0..=1.0).contains(&t),
+            Condition::StateChange | Condition::Down => false,
+        };
+        if bad {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("threshold: expected a non-negative number (an error rate at most 1), got {condition:?}"),
+            ));
+        }
         self.watches
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -657,9 +660,44 @@ impl ProviderMonitor {
                 provider: provider.map(str::to_owned),
                 condition,
                 fired: Mutex::default(),
-                callback,
+                callback: Arc::new(f),
             });
         self.ensure_started();
+        Ok(())
+    }
+
+    /// Every state change of any provider.
+    pub fn on_state_change(self: &Arc<Self>, f: impl Fn(&MonitorEvent) + Send + Sync + 'static) {
+        let _ = self.on(None, Condition::StateChange, f);
+    }
+
+    /// Each time `provider` goes `down`.
+    pub fn on_provider_down(
+        self: &Arc<Self>,
+        provider: Option<&str>,
+        f: impl Fn(&MonitorEvent) + Send + Sync + 'static,
+    ) {
+        let _ = self.on(provider, Condition::Down, f);
+    }
+
+    /// When `provider`'s p95 latency over the window reaches `threshold_ms`.
+    pub fn on_high_latency(
+        self: &Arc<Self>,
+        provider: Option<&str>,
+        threshold_ms: f64,
+        f: impl Fn(&MonitorEvent) + Send + Sync + 'static,
+    ) -> crate::Result<()> {
+        self.on(provider, Condition::HighLatency(threshold_ms), f)
+    }
+
+    /// When `provider`'s error rate over the window reaches `threshold`.
+    pub fn on_high_error_rate(
+        self: &Arc<Self>,
+        provider: Option<&str>,
+        threshold: f64,
+        f: impl Fn(&MonitorEvent) + Send + Sync + 'static,
+    ) -> crate::Result<()> {
+        self.on(provider, Condition::HighErrorRate(threshold), f)
     }
 
     /// Callbacks that panicked (each is caught; the monitor goes on).
@@ -682,7 +720,9 @@ impl ProviderMonitor {
                 let Some(monitor) = weak.upgrade() else {
                     return;
                 };
-                monitor.evaluate();
+                // Callbacks are the user's code (a Python callable may wait for the GIL): run
+                // off the runtime's workers; a slow one only delays the next evaluation.
+                let _ = tokio::task::spawn_blocking(move || monitor.evaluate()).await;
             }
         });
     }

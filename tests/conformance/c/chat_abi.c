@@ -499,7 +499,94 @@ static void client_logs(void) {
     rig_down(&r);
 }
 
+/* Provider monitor events, counted for the monitor's thread that calls back. */
+typedef struct {
+    pthread_mutex_t mu;
+    int downs;
+    char provider[32];
+} monitor_sink;
+
+static void on_monitor(void *user_data, const char *json, size_t json_len) {
+    monitor_sink *m = user_data;
+    json_t *ev = json_loadb(json, json_len, 0, NULL);
+    pthread_mutex_lock(&m->mu);
+    if (strcmp(json_string_value(json_object_get(ev, "kind")) ?: "", "provider_down") == 0) {
+        m->downs++;
+        snprintf(m->provider, sizeof m->provider, "%s", json_string_value(json_object_get(ev, "provider")) ?: "");
+    }
+    pthread_mutex_unlock(&m->mu);
+    json_decref(ev);
+}
+
+static int monitor_downs(monitor_sink *m) {
+    pthread_mutex_lock(&m->mu);
+    int n = m->downs;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+/* A provider switched to 503 (trinity_mock_server_set_faults) is reported down within 5 s. */
+static void client_monitor(void) {
+    trinity_mock_server *srv = NULL;
+    trinity_client *client = NULL;
+    if (trinity_mock_server_start(S(SERVER), &srv, NULL)) {
+        report("abi/client-monitor", false, "cannot start the mock server");
+        return;
+    }
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"providers\": {\"p\": {\"kind\": \"openai\", \"base_url\": \"%s/v1\", \"api_key\": \"k\"}},"
+             " \"retry\": {\"max_attempts\": 1}, \"breaker\": {\"enabled\": false},"
+             " \"monitor\": {\"eval_interval_ms\": 100}}",
+             trinity_mock_server_url(srv));
+    trinity_error *err = NULL;
+    uint32_t rc = trinity_client_new(cfg, strlen(cfg), &client, &err);
+    monitor_sink sink = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    rc |= trinity_client_on_monitor_event(client, S("down"), S("p"), 0, on_monitor, &sink, &err);
+    trinity_string answer = {0};
+    rc |= trinity_chat(client, S(HELLO), &answer, &err);
+    trinity_string_free(&answer);
+    rc |= trinity_mock_server_set_faults(srv, S("{\"rates\": {\"503\": 1.0}}"), &err);
+    double start = now_ms();
+    while (monitor_downs(&sink) == 0 && now_ms() - start < 10000) {
+        trinity_error *call_err = NULL;
+        trinity_chat(client, S(HELLO), &answer, &call_err);
+        trinity_string_free(&answer);
+        trinity_error_free(call_err);
+        usleep(50000);
+    }
+    double took = now_ms() - start;
+    trinity_string health = {0}, history = {0};
+    rc |= trinity_client_monitor(client, S("p"), &health, &err);
+    rc |= trinity_client_monitor_history(client, S("p"), 1.0, &history, &err);
+    json_t *h = health.ptr ? json_loadb(health.ptr, health.len, 0, NULL) : NULL;
+    json_t *hist = history.ptr ? json_loadb(history.ptr, history.len, 0, NULL) : NULL;
+    pthread_mutex_lock(&sink.mu);
+    report("abi/client-monitor",
+           rc == TRINITY_OK && sink.downs == 1 && strcmp(sink.provider, "p") == 0 && took <= 5000 &&
+               strcmp(json_string_value(json_object_get(h, "state")) ?: "", "down") == 0 &&
+               json_array_size(hist) >= 1,
+           "rc %u, %d downs after %.0f ms, health %.*s", rc, sink.downs, took, (int)health.len,
+           health.ptr ? health.ptr : "");
+    pthread_mutex_unlock(&sink.mu);
+    trinity_error *bad = NULL;
+    uint32_t kind_rc = trinity_client_on_monitor_event(client, S("sideways"), NULL, 0, 0, on_monitor, &sink, &bad);
+    bool kind_ok = ERR_IS(kind_rc, bad, TRINITY_ERR_INVALID_INPUT);
+    trinity_error_free(bad);
+    uint32_t null_rc = trinity_client_on_monitor_event(client, S("down"), NULL, 0, 0, NULL, NULL, NULL);
+    report("abi/client-monitor-bad-input", kind_ok && null_rc == TRINITY_ERR_INVALID_INPUT, "rc %u / %u", kind_rc,
+           null_rc);
+    json_decref(h);
+    json_decref(hist);
+    trinity_string_free(&health);
+    trinity_string_free(&history);
+    trinity_error_free(err);
+    trinity_client_free(client);
+    trinity_mock_server_free(srv);
+}
+
 void run_chat_checks(void) {
+    client_monitor();
     client_logs();
     cached_repeat();
     async_answer();

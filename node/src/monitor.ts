@@ -1,0 +1,139 @@
+// Provider health (seed 004's ProviderMonitor): windows, percentiles, states with hysteresis and
+// the callbacks are the core's (client.monitor); this file gives them seed 004's names.
+
+import type { NativeProviderMonitor } from '../native/index.js';
+import { call } from './errors';
+
+export type ProviderState = 'unknown' | 'healthy' | 'degraded' | 'down';
+
+/** A provider's figures over the live window (`monitor.window_s`). */
+export interface ProviderHealth {
+  readonly provider: string;
+  readonly state: ProviderState;
+  /** When it entered its state, ms since the Unix epoch. */
+  readonly sinceMs: number;
+  readonly windowS: number;
+  readonly requests: number;
+  /** 5xx, timeouts and network errors: a 429 or the caller's 4xx is not a failure. */
+  readonly failures: number;
+  readonly rateLimited: number;
+  readonly errorRate: number | null;
+  /** Mean latency of answered attempts, ms. */
+  readonly latencyMs: number | null;
+  readonly p50Ms: number | null;
+  readonly p95Ms: number | null;
+  readonly p99Ms: number | null;
+  /** Share of the last hour the provider was not down. */
+  readonly availability: number;
+  readonly queueDepth: number;
+  readonly consecutiveFailures: number;
+}
+
+/** One history bucket (`monitor.history_bucket_s`). */
+export interface HistoryPoint {
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly requests: number;
+  readonly failures: number;
+  readonly errorRate: number | null;
+  readonly latencyMs: number | null;
+  readonly p50Ms: number | null;
+  readonly p95Ms: number | null;
+  readonly p99Ms: number | null;
+}
+export type LatencyData = HistoryPoint[];
+export type ErrorData = HistoryPoint[];
+
+/** What a callback gets. */
+export interface MonitorEvent {
+  readonly kind: 'state_change' | 'provider_down' | 'high_latency' | 'high_error_rate';
+  readonly provider: string;
+  readonly from: ProviderState;
+  readonly to: ProviderState;
+  /** The figure that crossed its threshold (p95 ms, error rate). */
+  readonly value?: number;
+  readonly threshold?: number;
+  readonly atMs: number;
+  readonly health: ProviderHealth;
+}
+
+type Listener = (event: MonitorEvent) => void;
+
+/**
+ * Provider health from every attempt the client makes (and `monitor.health_checks`). Listeners
+ * run on the JS thread after the evaluation that fired them, never on a call's path, once per
+ * crossing of their threshold.
+ */
+export class ProviderMonitor {
+  readonly #native: NativeProviderMonitor;
+
+  constructor(native: NativeProviderMonitor) {
+    this.#native = native;
+  }
+
+  #health(provider: string): ProviderHealth | null {
+    return this.#native.health(provider) as ProviderHealth | null;
+  }
+
+  /** Mean latency of answered attempts over the window, ms; `NaN` before any. */
+  getLatency(provider: string): number {
+    return this.#health(provider)?.latencyMs ?? NaN;
+  }
+
+  /** Failed attempts / attempts over the window; `NaN` before any. */
+  getErrorRate(provider: string): number {
+    return this.#health(provider)?.errorRate ?? NaN;
+  }
+
+  /** Share of the last hour the provider was not down; `NaN` if never seen. */
+  getAvailability(provider: string): number {
+    return this.#health(provider)?.availability ?? NaN;
+  }
+
+  /** Attempts in flight at `provider` plus requests waiting in its queue. */
+  getQueueDepth(provider: string): number {
+    return this.#native.queueDepth(provider);
+  }
+
+  getHistoricalLatency(provider: string, hours: number): LatencyData {
+    return this.#native.history(provider, hours) as unknown as LatencyData;
+  }
+
+  getHistoricalErrorRate(provider: string, hours: number): ErrorData {
+    return this.#native.history(provider, hours) as unknown as ErrorData;
+  }
+
+  getState(provider: string): ProviderState {
+    return this.#native.state(provider) as ProviderState;
+  }
+
+  getHealth(provider: string): ProviderHealth | null {
+    return this.#health(provider);
+  }
+
+  snapshot(): ProviderHealth[] {
+    return this.#native.snapshot() as unknown as ProviderHealth[];
+  }
+
+  onStateChange(callback: Listener): void {
+    this.#on('stateChange', null, null, callback);
+  }
+
+  onProviderDown(provider: string | null, callback: Listener): void {
+    this.#on('down', provider, null, callback);
+  }
+
+  /** When `provider`'s p95 latency over the window reaches `thresholdMs`. */
+  onHighLatency(provider: string | null, thresholdMs: number, callback: Listener): void {
+    this.#on('highLatency', provider, thresholdMs, callback);
+  }
+
+  /** When `provider`'s error rate over the window reaches `threshold` (0..1). */
+  onHighErrorRate(provider: string | null, threshold: number, callback: Listener): void {
+    this.#on('highErrorRate', provider, threshold, callback);
+  }
+
+  #on(kind: string, provider: string | null, threshold: number | null, callback: Listener): void {
+    call(() => this.#native.on(kind, provider, threshold, (e: unknown) => callback(e as MonitorEvent)));
+  }
+}

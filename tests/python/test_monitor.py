@@ -1,0 +1,98 @@
+"""`client.monitor` against a real mock server: a provider switched to 100% 503 is down within 5 s
+and healthy again after it recovers, each callback once, from a thread that is not the caller's."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import trinity_core as tc
+from trinity_core.testing import MockServer
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:
+    with MockServer(seed=4) as s:
+        yield s
+
+
+def client(server: MockServer) -> tc.Client:
+    return tc.Client(
+        {
+            "providers": {"p": {"kind": "openai", "base_url": server.url + "/v1", "api_key": "k"}},
+            "retry": {"max_attempts": 1},
+            "breaker": {"enabled": False},
+            "monitor": {"window_s": 6, "recover_s": 2, "eval_interval_ms": 250},
+        }
+    )
+
+
+def traffic_until(c: tc.Client, done: Any, limit_s: float) -> float:
+    start = time.monotonic()
+    while not done():
+        assert time.monotonic() - start < limit_s, f"not within {limit_s} s"
+        try:
+            c.chat_sync(model="p/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        except tc.TrinityError:
+            pass
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_a_provider_switched_to_503_is_down_within_5_s_and_back_after(server: MockServer) -> None:
+    c = client(server)
+    m = c.monitor
+    assert m.state("p") == "unknown" and m.health("p") is None and m.get_latency("p") is None
+    changes: list[dict[str, Any]] = []
+    downs: list[tuple[dict[str, Any], str]] = []
+    m.on_state_change(changes.append)
+    m.on_provider_down("p", lambda e: downs.append((e, threading.current_thread().name)))
+
+    traffic_until(c, lambda: m.state("p") == "healthy", 10)
+    latency = m.get_latency("p")
+    assert latency is not None and latency > 0
+    assert m.get_error_rate("p") == 0.0 and m.get_availability("p") == 1.0
+    assert m.get_queue_depth("p") == 0
+
+    server.set_faults({"rates": {"503": 1.0}})
+    took = traffic_until(c, lambda: bool(downs), 10)
+    assert took <= 5, took
+    event, thread = downs[0]
+    assert event["kind"] == "provider_down" and event["provider"] == "p" and event["to"] == "down"
+    assert event["health"]["consecutive_failures"] >= 5
+    assert thread != threading.current_thread().name
+
+    server.set_faults({})
+    traffic_until(c, lambda: m.state("p") == "healthy", 30)
+    time.sleep(0.6)
+    assert len(downs) == 1
+    after = [e["to"] for e in changes][[e["to"] for e in changes].index("down") :]
+    assert after.count("down") == 1 and after[-1] == "healthy", after
+    health = m.health("p")
+    assert health is not None and 0 < health["availability"] < 1
+    points = m.get_historical_error_rate("p", 1)
+    assert sum(p["failures"] for p in points) >= 5
+    assert m.get_historical_latency("p", 1)[-1]["p95_ms"] is not None
+    assert [h["provider"] for h in m.snapshot()] == ["p"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # boom, reported as unraisable
+def test_thresholds_are_checked_and_a_raising_callback_is_contained(server: MockServer) -> None:
+    c = client(server)
+    m = c.monitor
+    with pytest.raises(tc.InvalidInputError):
+        m.on_high_error_rate(None, 1.5, print)
+    fired: list[dict[str, Any]] = []
+
+    def boom(event: dict[str, Any]) -> None:
+        raise RuntimeError("a user's callback")
+
+    m.on_high_error_rate("p", 0.5, boom)
+    m.on_high_error_rate("p", 0.5, fired.append)
+    server.set_faults({"rates": {"503": 1.0}})
+    traffic_until(c, lambda: bool(fired), 10)
+    assert fired[0]["kind"] == "high_error_rate" and fired[0]["value"] >= 0.5
