@@ -19,19 +19,27 @@ import "C"
 type ProviderHealth struct {
 	Provider string `json:"provider"`
 	// State: "unknown", "healthy", "degraded" or "down".
-	State        string   `json:"state"`
-	SinceMs      int64    `json:"since_ms"`
-	WindowS      uint64   `json:"window_s"`
-	Requests     uint64   `json:"requests"`
-	Failures     uint64   `json:"failures"`
-	RateLimited  uint64   `json:"rate_limited"`
-	ErrorRate    *float64 `json:"error_rate"`
-	LatencyMs    *float64 `json:"latency_ms"`
-	P50Ms        *float64 `json:"p50_ms"`
-	P95Ms        *float64 `json:"p95_ms"`
-	P99Ms        *float64 `json:"p99_ms"`
-	Availability float64  `json:"availability"`
-	QueueDepth   uint64   `json:"queue_depth"`
+	State             string   `json:"state"`
+	SinceMs           int64    `json:"since_ms"`
+	WindowS           uint64   `json:"window_s"`
+	Requests          uint64   `json:"requests"`
+	Answered          uint64   `json:"answered"`
+	Failures          uint64   `json:"failures"`
+	RateLimited       uint64   `json:"rate_limited"`
+	ErrorRate         *float64 `json:"error_rate"`
+	LatencyMs         *float64 `json:"latency_ms"`
+	P50Ms             *float64 `json:"p50_ms"`
+	P95Ms             *float64 `json:"p95_ms"`
+	P99Ms             *float64 `json:"p99_ms"`
+	MinMs             *float64 `json:"min_ms"`
+	MaxMs             *float64 `json:"max_ms"`
+	RequestsPerMinute float64  `json:"requests_per_minute"`
+	TokensPerSecond   *float64 `json:"tokens_per_second"`
+	Availability      float64  `json:"availability"`
+	// Recoveries counts incidents (degraded or down) that ended; AvgErrorRecoveryMs their mean length.
+	Recoveries         uint64   `json:"recoveries"`
+	AvgErrorRecoveryMs *float64 `json:"avg_error_recovery_ms"`
+	QueueDepth         uint64   `json:"queue_depth"`
 	// ConsecutiveFailures counts failed attempts or health checks in a row.
 	ConsecutiveFailures uint32 `json:"consecutive_failures"`
 }
@@ -47,6 +55,8 @@ type HistoryPoint struct {
 	P50Ms     *float64 `json:"p50_ms"`
 	P95Ms     *float64 `json:"p95_ms"`
 	P99Ms     *float64 `json:"p99_ms"`
+	// TokensPerSecond: output tokens per second of generation in the bucket.
+	TokensPerSecond *float64 `json:"tokens_per_second"`
 }
 
 // MonitorEvent is what a monitor callback gets.

@@ -82,4 +82,7 @@ func TestMonitorReportsAProviderDownAndBack(t *testing.T) {
 	if err != nil || len(all) != 1 || all[0].Availability <= 0 || all[0].Availability >= 1 {
 		t.Fatalf("snapshot %+v %v", all, err)
 	}
+	if h := all[0]; h.Recoveries != 1 || h.AvgErrorRecoveryMs == nil || *h.AvgErrorRecoveryMs < 2000 || h.TokensPerSecond == nil {
+		t.Fatalf("performance figures %+v", h)
+	}
 }

@@ -9,7 +9,7 @@ import { CancelledError, call, toTrinityError } from './errors';
 import { CacheStrategy } from './cache';
 import { CostTracker, RequestLogger, type DebugInfo } from './observe';
 import { ChatStream } from './stream';
-import { ProviderMonitor } from './monitor';
+import { PerformanceMetrics, ProviderMonitor } from './monitor';
 import { deliver, toLogger, type Logger, type LogRecord } from './logs';
 import type { TrinityConfig } from './config';
 import type { ChatMessage } from './tokens';
@@ -123,6 +123,7 @@ export class Client {
   #costs: CostTracker | undefined;
   #requestLog: RequestLogger | undefined;
   #monitor: ProviderMonitor | undefined;
+  #performance: PerformanceMetrics | undefined;
 
   /**
    * `config` follows the shared schema (snake_case, as in the YAML files), given as an object
@@ -149,6 +150,12 @@ export class Client {
   get monitor(): ProviderMonitor {
     this.#monitor ??= new ProviderMonitor(this.#native.monitor());
     return this.#monitor;
+  }
+
+  /** Seed 004's `PerformanceMetrics` over the monitor's window. */
+  get performance(): PerformanceMetrics {
+    this.#performance ??= new PerformanceMetrics(this.monitor);
+    return this.#performance;
   }
 
   /**

@@ -14,6 +14,8 @@ export interface ProviderHealth {
   readonly sinceMs: number;
   readonly windowS: number;
   readonly requests: number;
+  /** Attempts that answered. */
+  readonly answered: number;
   /** 5xx, timeouts and network errors: a 429 or the caller's 4xx is not a failure. */
   readonly failures: number;
   readonly rateLimited: number;
@@ -23,8 +25,16 @@ export interface ProviderHealth {
   readonly p50Ms: number | null;
   readonly p95Ms: number | null;
   readonly p99Ms: number | null;
+  readonly minMs: number | null;
+  readonly maxMs: number | null;
+  readonly requestsPerMinute: number;
+  /** Output tokens per second of generation, over answers that reported usage. */
+  readonly tokensPerSecond: number | null;
   /** Share of the last hour the provider was not down. */
   readonly availability: number;
+  /** Incidents (degraded or down) that ended, and their mean length in ms. */
+  readonly recoveries: number;
+  readonly avgErrorRecoveryMs: number | null;
   readonly queueDepth: number;
   readonly consecutiveFailures: number;
 }
@@ -40,6 +50,7 @@ export interface HistoryPoint {
   readonly p50Ms: number | null;
   readonly p95Ms: number | null;
   readonly p99Ms: number | null;
+  readonly tokensPerSecond: number | null;
 }
 export type LatencyData = HistoryPoint[];
 export type ErrorData = HistoryPoint[];
@@ -58,6 +69,88 @@ export interface MonitorEvent {
 }
 
 type Listener = (event: MonitorEvent) => void;
+
+/** Seed 003's summary of one figure. */
+export interface Summary {
+  readonly count: number;
+  readonly average: number | null;
+  readonly min: number | null;
+  readonly max: number | null;
+}
+
+/** One provider's row of `PerformanceMetrics.report()`. */
+export interface ProviderPerformance {
+  readonly latencyMs: Summary;
+  readonly p95LatencyMs: number | null;
+  readonly p99LatencyMs: number | null;
+  readonly requestsPerMinute: number;
+  readonly tokensPerSecond: number | null;
+  readonly errorRate: number | null;
+  readonly avgErrorRecoveryMs: number | null;
+}
+
+/**
+ * Seed 004's `PerformanceMetrics` per provider over the monitor's window (`client.performance`);
+ * times in ms, `NaN` before anything was seen of the provider (or, for the recovery time, before
+ * an incident ended).
+ */
+export class PerformanceMetrics {
+  readonly #monitor: ProviderMonitor;
+
+  constructor(monitor: ProviderMonitor) {
+    this.#monitor = monitor;
+  }
+
+  #figure(provider: string, pick: (h: ProviderHealth) => number | null): number {
+    const h = this.#monitor.getHealth(provider);
+    return h ? pick(h) ?? NaN : NaN;
+  }
+
+  avgLatency(provider: string): number {
+    return this.#figure(provider, (h) => h.latencyMs);
+  }
+
+  p95Latency(provider: string): number {
+    return this.#figure(provider, (h) => h.p95Ms);
+  }
+
+  p99Latency(provider: string): number {
+    return this.#figure(provider, (h) => h.p99Ms);
+  }
+
+  requestsPerMinute(provider: string): number {
+    return this.#figure(provider, (h) => h.requestsPerMinute);
+  }
+
+  tokensPerSecond(provider: string): number {
+    return this.#figure(provider, (h) => h.tokensPerSecond);
+  }
+
+  errorRate(provider: string): number {
+    return this.#figure(provider, (h) => h.errorRate);
+  }
+
+  avgErrorRecoveryTime(provider: string): number {
+    return this.#figure(provider, (h) => h.avgErrorRecoveryMs);
+  }
+
+  /** Every provider's figures, seed 003's `{count, average, min, max}` for latency. */
+  report(): Record<string, ProviderPerformance> {
+    const out: Record<string, ProviderPerformance> = {};
+    for (const h of this.#monitor.snapshot()) {
+      out[h.provider] = {
+        latencyMs: { count: h.answered, average: h.latencyMs, min: h.minMs, max: h.maxMs },
+        p95LatencyMs: h.p95Ms,
+        p99LatencyMs: h.p99Ms,
+        requestsPerMinute: h.requestsPerMinute,
+        tokensPerSecond: h.tokensPerSecond,
+        errorRate: h.errorRate,
+        avgErrorRecoveryMs: h.avgErrorRecoveryMs,
+      };
+    }
+    return out;
+  }
+}
 
 /**
  * Provider health from every attempt the client makes (and `monitor.health_checks`). Listeners

@@ -66,6 +66,16 @@ test('a provider switched to 503 is down within 5 s and healthy after it recover
     assert.ok(points.reduce((n, p) => n + p.failures, 0) >= 5);
     assert.ok(m.getHistoricalLatency('p', 1).at(-1)!.p95Ms! > 0);
     assert.deepEqual(m.snapshot().map((h) => h.provider), ['p']);
+
+    const perf = c.performance;
+    assert.equal(perf.avgLatency('p'), m.getLatency('p'));
+    assert.equal(perf.errorRate('p'), m.getErrorRate('p'));
+    assert.ok(perf.tokensPerSecond('p') > 0);
+    assert.ok(perf.avgErrorRecoveryTime('p') >= 2000, `${perf.avgErrorRecoveryTime('p')}`);
+    const row = perf.report()['p']!;
+    assert.equal(row.latencyMs.count, m.getHealth('p')!.answered);
+    assert.ok(row.latencyMs.min! <= row.latencyMs.average! && row.latencyMs.average! <= row.latencyMs.max!);
+    assert.ok(Number.isNaN(perf.p95Latency('unseen')));
   } finally {
     await s.stop();
   }

@@ -79,6 +79,18 @@ def test_a_provider_switched_to_503_is_down_within_5_s_and_back_after(server: Mo
     assert m.get_historical_latency("p", 1)[-1]["p95_ms"] is not None
     assert [h["provider"] for h in m.snapshot()] == ["p"]
 
+    perf = c.performance
+    assert perf.avg_latency("p") == m.get_latency("p")
+    assert perf.error_rate("p") == m.get_error_rate("p")
+    assert perf.requests_per_minute("p") == health["requests"] * 60 / 6
+    assert (perf.tokens_per_second("p") or 0) > 0
+    recovery = perf.avg_error_recovery_time("p")
+    assert recovery is not None and recovery >= 2000  # recover_s
+    report = perf.report()["p"]
+    assert report["latency_ms"]["count"] == health["answered"]
+    assert report["latency_ms"]["min"] <= report["latency_ms"]["average"] <= report["latency_ms"]["max"]
+    assert perf.avg_latency("unseen") is None
+
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # boom, reported as unraisable
 def test_thresholds_are_checked_and_a_raising_callback_is_contained(server: MockServer) -> None:

@@ -223,6 +223,12 @@ impl PyClient {
         crate::monitor::PyProviderMonitor(self.inner.monitor().clone())
     }
 
+    /// Seed 004's `PerformanceMetrics` over the provider monitor's window.
+    #[getter]
+    fn performance(&self) -> crate::monitor::PyPerformanceMetrics {
+        crate::monitor::PyPerformanceMetrics(self.inner.monitor().clone())
+    }
+
     /// The client's metrics as OpenMetrics text (OpenTelemetry GenAI names and the engine's own
     /// under `metrics.prefix`); `ConfigError` when `metrics.enabled` is false.
     fn metrics_text(&self) -> PyResult<String> {

@@ -6,7 +6,7 @@ use crate::conv;
 use crate::error::call;
 use pyo3::prelude::*;
 use std::sync::Arc;
-use trinity_core::observe::monitor::{Condition, ProviderMonitor};
+use trinity_core::observe::monitor::{Condition, Performance, ProviderMonitor};
 
 #[pyclass(name = "ProviderMonitor", module = "trinity_core", frozen)]
 pub struct PyProviderMonitor(pub Arc<ProviderMonitor>);
@@ -133,6 +133,63 @@ impl PyProviderMonitor {
     }
 }
 
+/// `client.performance`: seed 004's `PerformanceMetrics` per provider over the monitor's
+/// window (times in ms; None before anything was seen), and seed 003's report.
+#[pyclass(name = "PerformanceMetrics", module = "trinity_core", frozen)]
+pub struct PyPerformanceMetrics(pub Arc<ProviderMonitor>);
+
+impl PyPerformanceMetrics {
+    fn of<T>(&self, provider: &str, f: impl Fn(&Performance) -> Option<T>) -> Option<T> {
+        self.0.health(provider).and_then(|h| f(&Performance::from(&h)))
+    }
+}
+
+#[pymethods]
+impl PyPerformanceMetrics {
+    fn avg_latency(&self, provider: &str) -> Option<f64> {
+        self.of(provider, |p| p.latency_ms.average)
+    }
+
+    fn p95_latency(&self, provider: &str) -> Option<f64> {
+        self.of(provider, |p| p.p95_latency_ms)
+    }
+
+    fn p99_latency(&self, provider: &str) -> Option<f64> {
+        self.of(provider, |p| p.p99_latency_ms)
+    }
+
+    fn requests_per_minute(&self, provider: &str) -> Option<f64> {
+        self.of(provider, |p| Some(p.requests_per_minute))
+    }
+
+    fn tokens_per_second(&self, provider: &str) -> Option<f64> {
+        self.of(provider, |p| p.tokens_per_second)
+    }
+
+    fn error_rate(&self, provider: &str) -> Option<f64> {
+        self.of(provider, |p| p.error_rate)
+    }
+
+    /// Mean time from degraded or down back to healthy, ms (None: no incident has ended).
+    fn avg_error_recovery_time(&self, provider: &str) -> Option<f64> {
+        self.of(provider, |p| p.avg_error_recovery_ms)
+    }
+
+    /// Every provider's figures: `{provider: {"latency_ms": {count, average, min, max},
+    /// "p95_latency_ms", "p99_latency_ms", "requests_per_minute", "tokens_per_second",
+    /// "error_rate", "avg_error_recovery_ms"}}`.
+    fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let by_provider: std::collections::BTreeMap<String, Performance> = self
+            .0
+            .performance()
+            .into_iter()
+            .map(|p| (p.provider.clone(), p))
+            .collect();
+        conv::serialized(py, &by_provider)
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyProviderMonitor>()
+    m.add_class::<PyProviderMonitor>()?;
+    m.add_class::<PyPerformanceMetrics>()
 }

@@ -815,11 +815,12 @@ impl Engine {
                                 slot,
                             })
                             .await;
-                            let outcome = match &result {
-                                Ok(_) => Outcome::Ok,
-                                Err(e) => Outcome::of_error(e),
+                            let (outcome, tokens) = match &result {
+                                Ok(v) => (Outcome::Ok, v.output_tokens()),
+                                Err(e) => (Outcome::of_error(e), None),
                             };
-                            self.monitor.observe(&provider, outcome, sent.elapsed());
+                            self.monitor
+                                .observe_with(&provider, outcome, sent.elapsed(), tokens);
                             result
                         }
                         Err(e) => Err(e),

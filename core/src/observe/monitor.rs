@@ -95,6 +95,8 @@ pub struct ProviderHealth {
     pub since_ms: i64,
     pub window_s: u64,
     pub requests: u64,
+    /// Attempts that answered (the rest failed, were rate limited or refused).
+    pub answered: u64,
     pub failures: u64,
     pub rate_limited: u64,
     /// Failures / requests; `None` without requests.
@@ -104,8 +106,18 @@ pub struct ProviderHealth {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Slowest and fastest answered attempt over the window, ms.
+    pub min_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Attempts per minute over the window.
+    pub requests_per_minute: f64,
+    /// Output tokens per second of generation, over the answers that reported usage.
+    pub tokens_per_second: Option<f64>,
     /// Share of the last hour (or of the time since first seen) the provider was not `down`.
     pub availability: f64,
+    /// Incidents (degraded or down) that ended, and how long they lasted on average, ms.
+    pub recoveries: u64,
+    pub avg_error_recovery_ms: Option<f64>,
     /// Attempts in flight now, plus requests waiting in its queue.
     pub queue_depth: u64,
     /// Failed attempts or health checks in a row.
@@ -124,6 +136,50 @@ pub struct HistoryPoint {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    pub tokens_per_second: Option<f64>,
+}
+
+/// Seed 003's summary of one figure: how many, their mean, the least and the most.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub count: u64,
+    pub average: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Seed 004's `PerformanceMetrics` of one provider over the window (times in ms).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Performance {
+    pub provider: String,
+    /// Answered attempts: count, mean, fastest, slowest.
+    pub latency_ms: Summary,
+    pub p95_latency_ms: Option<f64>,
+    pub p99_latency_ms: Option<f64>,
+    pub requests_per_minute: f64,
+    pub tokens_per_second: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub avg_error_recovery_ms: Option<f64>,
+}
+
+impl From<&ProviderHealth> for Performance {
+    fn from(h: &ProviderHealth) -> Performance {
+        Performance {
+            provider: h.provider.clone(),
+            latency_ms: Summary {
+                count: h.answered,
+                average: h.latency_ms,
+                min: h.min_ms,
+                max: h.max_ms,
+            },
+            p95_latency_ms: h.p95_ms,
+            p99_latency_ms: h.p99_ms,
+            requests_per_minute: h.requests_per_minute,
+            tokens_per_second: h.tokens_per_second,
+            error_rate: h.error_rate,
+            avg_error_recovery_ms: h.avg_error_recovery_ms,
+        }
+    }
 }
 
 /// What a callback is told.
@@ -189,6 +245,9 @@ struct Counts {
     rate_limited: u64,
     answered: u64,
     latency_sum_us: u64,
+    output_tokens: u64,
+    /// Time of the answers that reported output tokens.
+    token_us: u64,
 }
 
 impl Counts {
@@ -198,6 +257,12 @@ impl Counts {
         self.rate_limited += o.rate_limited;
         self.answered += o.answered;
         self.latency_sum_us += o.latency_sum_us;
+        self.output_tokens += o.output_tokens;
+        self.token_us += o.token_us;
+    }
+
+    fn tokens_per_second(&self) -> Option<f64> {
+        (self.token_us > 0).then(|| self.output_tokens as f64 / (self.token_us as f64 / 1e6))
     }
 
     fn error_rate(&self) -> Option<f64> {
@@ -233,7 +298,7 @@ impl Ring {
         }
     }
 
-    fn record(&mut self, now_s: u64, outcome: Outcome, latency_us: u64) {
+    fn record(&mut self, now_s: u64, outcome: Outcome, latency_us: u64, tokens: Option<u64>) {
         let index = now_s / self.width_s;
         if self.slots.back().is_none_or(|s| s.index < index) {
             let latency = self
@@ -260,6 +325,10 @@ impl Ring {
             Outcome::Ok => {
                 c.answered += 1;
                 c.latency_sum_us += latency_us;
+                if let Some(t) = tokens {
+                    c.output_tokens += t;
+                    c.token_us += latency_us.max(1);
+                }
                 if let Some(h) = &mut slot.latency {
                     h.saturating_record(latency_us.max(1));
                 }
@@ -281,6 +350,8 @@ impl Ring {
 }
 
 struct Percentiles {
+    min: Option<f64>,
+    max: Option<f64>,
     p50: Option<f64>,
     p95: Option<f64>,
     p99: Option<f64>,
@@ -300,11 +371,15 @@ fn percentiles<'a>(slots: impl Iterator<Item = &'a Slot>) -> Percentiles {
     let q = |h: &Histogram<u32>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     match merged.filter(|h| !h.is_empty()) {
         None => Percentiles {
+            min: None,
+            max: None,
             p50: None,
             p95: None,
             p99: None,
         },
         Some(h) => Percentiles {
+            min: Some(h.min() as f64 / 1000.0),
+            max: Some(h.max() as f64 / 1000.0),
             p50: Some(q(&h, 0.50)),
             p95: Some(q(&h, 0.95)),
             p99: Some(q(&h, 0.99)),
@@ -323,6 +398,11 @@ struct Entry {
     /// A better state the provider qualifies for, and since when.
     better: Option<(ProviderState, u64)>,
     first_seen_ms: u64,
+    /// When the current incident (degraded or down) began.
+    incident_since: Option<u64>,
+    /// Incidents that ended, and their total length.
+    recoveries: u64,
+    recovery_ms: u64,
     /// Periods spent `down`, (start, end), the last hour's.
     down: VecDeque<(u64, Option<u64>)>,
 }
@@ -435,6 +515,9 @@ impl ProviderMonitor {
                     since_ms: now,
                     better: None,
                     first_seen_ms: now,
+                    incident_since: None,
+                    recoveries: 0,
+                    recovery_ms: 0,
                     down: VecDeque::new(),
                 }))
             })
@@ -461,6 +544,17 @@ impl ProviderMonitor {
 
     /// Records how an attempt at `provider` ended and how long it took.
     pub fn observe(self: &Arc<Self>, provider: &str, outcome: Outcome, took: Duration) {
+        self.observe_with(provider, outcome, took, None);
+    }
+
+    /// [`Self::observe`] with the output tokens of an answer, for tokens per second.
+    pub fn observe_with(
+        self: &Arc<Self>,
+        provider: &str,
+        outcome: Outcome,
+        took: Duration,
+        output_tokens: Option<u64>,
+    ) {
         if !self.config.enabled {
             return;
         }
@@ -469,9 +563,9 @@ impl ProviderMonitor {
         let us = took.as_micros().min(u128::from(HIGHEST_US)) as u64;
         let entry = self.entry(provider);
         let mut e = entry.lock().unwrap_or_else(|p| p.into_inner());
-        e.fast.record(now, outcome, us);
-        e.live.record(now, outcome, us);
-        e.history.record(now, outcome, us);
+        e.fast.record(now, outcome, us, output_tokens);
+        e.live.record(now, outcome, us, output_tokens);
+        e.history.record(now, outcome, us, output_tokens);
         match outcome {
             Outcome::Failed => e.consecutive_failures = e.consecutive_failures.saturating_add(1),
             Outcome::Ok => e.consecutive_failures = 0,
@@ -533,6 +627,7 @@ impl ProviderMonitor {
             since_ms: self.wall_ms(e.since_ms),
             window_s: self.config.window_s.0,
             requests: live.requests,
+            answered: live.answered,
             failures: live.failures,
             rate_limited: live.rate_limited,
             error_rate: live.error_rate(),
@@ -540,7 +635,14 @@ impl ProviderMonitor {
             p50_ms: pct.p50,
             p95_ms: pct.p95,
             p99_ms: pct.p99,
+            min_ms: pct.min,
+            max_ms: pct.max,
+            requests_per_minute: live.requests as f64 * 60.0 / self.config.window_s.0 as f64,
+            tokens_per_second: live.tokens_per_second(),
             availability,
+            recoveries: e.recoveries,
+            avg_error_recovery_ms: (e.recoveries > 0)
+                .then(|| e.recovery_ms as f64 / e.recoveries as f64),
             queue_depth: self.queue_depth(provider),
             consecutive_failures: e.consecutive_failures,
         }
@@ -593,6 +695,11 @@ impl ProviderMonitor {
             .collect()
     }
 
+    /// Seed 004's performance figures of every provider.
+    pub fn performance(&self) -> Vec<Performance> {
+        self.snapshot().iter().map(Performance::from).collect()
+    }
+
     /// `provider`'s state (`unknown` before anything was seen of it).
     pub fn state(&self, provider: &str) -> ProviderState {
         self.health(provider)
@@ -627,6 +734,7 @@ impl ProviderMonitor {
                     p50_ms: pct.p50,
                     p95_ms: pct.p95,
                     p99_ms: pct.p99,
+                    tokens_per_second: s.counts.tokens_per_second(),
                 }
             })
             .collect()
@@ -807,6 +915,12 @@ impl ProviderMonitor {
             if let Some(to) = to {
                 e.state = to;
                 e.since_ms = now;
+                if to.rank() > 0 {
+                    e.incident_since.get_or_insert(now);
+                } else if let Some(start) = e.incident_since.take() {
+                    e.recoveries += 1;
+                    e.recovery_ms += now - start;
+                }
                 e.better = None;
                 if to == ProviderState::Down {
                     e.down.push_back((now, None));

@@ -326,11 +326,20 @@ pub fn over_budget(costs: &[Option<f64>], members: usize, cap: Option<f64>) -> O
 /// Token usage of a result, to reconcile the tokens-per-minute estimate.
 pub trait UsedTokens {
     fn used_tokens(&self) -> Option<u64>;
+
+    /// Output tokens of a whole answer (tokens per second); none for a stream just opened.
+    fn output_tokens(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl UsedTokens for crate::llm::ChatResponse {
     fn used_tokens(&self) -> Option<u64> {
         Some(self.usage.total_tokens).filter(|&t| t > 0)
+    }
+
+    fn output_tokens(&self) -> Option<u64> {
+        Some(self.usage.completion_tokens).filter(|&t| t > 0)
     }
 }
 

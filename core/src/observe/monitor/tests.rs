@@ -277,3 +277,42 @@ fn a_history_bucket_stays_small() {
     let bytes = h.distinct_values() * 4;
     assert!(bytes <= 2048, "{bytes} bytes");
 }
+
+#[tokio::test]
+async fn performance_figures_come_from_the_same_window() {
+    let (m, clock) = monitor(|c| {
+        c.window_s = crate::config::PositiveInt(60);
+        c.recover_s = crate::config::PositiveInt(1);
+    });
+    // 30 answers of 100 output tokens in 200 ms each (500 tokens/s), 10 to 300 ms apart.
+    for i in 0..30u64 {
+        m.observe_with("p", Outcome::Ok, ms(200), Some(100));
+        m.observe("p", Outcome::Ok, ms(10 + i * 10));
+    }
+    let h = m.health("p").unwrap();
+    assert_eq!(h.requests_per_minute, 60.0);
+    assert!((h.tokens_per_second.unwrap() - 500.0).abs() < 1.0, "{h:?}");
+    assert!((h.min_ms.unwrap() - 10.0).abs() < 0.1 && (h.max_ms.unwrap() - 300.0).abs() < 3.0);
+    let perf = &m.performance()[0];
+    assert_eq!(perf.latency_ms.count, 60);
+    assert_eq!((perf.latency_ms.min, perf.latency_ms.max), (h.min_ms, h.max_ms));
+    assert_eq!(perf.p95_latency_ms, h.p95_ms);
+    m.evaluate();
+    // An incident of 4 s: down, then healthy again after recover_s.
+    for _ in 0..5 {
+        m.observe("p", Outcome::Failed, ms(1));
+    }
+    m.evaluate();
+    assert_eq!(m.state("p"), ProviderState::Down);
+    clock.advance(Duration::from_secs(61));
+    m.observe("p", Outcome::Ok, ms(5));
+    m.evaluate();
+    clock.advance(Duration::from_secs(1));
+    m.observe("p", Outcome::Ok, ms(5));
+    m.evaluate();
+    let h = m.health("p").unwrap();
+    assert_eq!(h.state, ProviderState::Healthy);
+    assert_eq!(h.recoveries, 1);
+    assert_eq!(h.avg_error_recovery_ms, Some(62_000.0));
+    assert!(m.history("p", 1.0)[0].tokens_per_second.is_some());
+}
