@@ -68,7 +68,7 @@ func TestMonitorReportsAProviderDownAndBack(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(downs) != 1 || downs[0].Health.ConsecutiveFailures < 5 {
+	if len(downs) != 1 || downs[0].Health.ConsecutiveFailures < 1 {
 		t.Fatalf("downs %+v", downs)
 	}
 	if last := changes[len(changes)-1]; last.To != "healthy" {

@@ -80,6 +80,8 @@ export declare class NativeClient {
   cache(): NativeCache | null
   /** The client's own cost tracker: every answered call through it, priced. */
   costs(): NativeCostTracker
+  /** The performance report: `html` (one self-contained page) of the last `hours`. */
+  performanceReport(format: string, hours: number): string
   /** The client's provider monitor. */
   monitor(): NativeProviderMonitor
   /** The client's metrics as OpenMetrics text; `config` when `metrics.enabled` is false. */
@@ -489,6 +491,25 @@ export interface LoadSummary {
   added: number
   updated: number
   skipped: number
+}
+
+/**
+ * Reads a client's OpenMetrics text: the families when `shape` is not the text's, else only
+ * the values. `internal` for malformed text.
+ */
+export declare function metricsScrape(text: string, shape?: string | undefined | null): MetricsScrape
+
+export interface MetricsScrape {
+  /** The text's shape, to pass back with the next scrape. */
+  shape: string
+  /**
+   * The families, as JSON (`[{name, help, kind, unit, series: [{labels: {…}, samples:
+   * [{name, le?, value}]}]}]`; a value that is not finite is `"+Inf"`, `"-Inf"` or `"NaN"`),
+   * when the shape is not the one passed.
+   */
+  families?: string
+  /** Else every sample's value, in the order of the families, series and samples. */
+  values?: Float64Array
 }
 
 /** Panics on purpose, so the tests can check that a panic reaches JS as an `internal` error. */

@@ -865,6 +865,7 @@ module.exports.healHtml = nativeBinding.healHtml
 module.exports.isRetryable = nativeBinding.isRetryable
 module.exports.limiterTryAcquire = nativeBinding.limiterTryAcquire
 module.exports.loadConfig = nativeBinding.loadConfig
+module.exports.metricsScrape = nativeBinding.metricsScrape
 module.exports.panicForTest = nativeBinding.panicForTest
 module.exports.parseConfig = nativeBinding.parseConfig
 module.exports.runCli = nativeBinding.runCli

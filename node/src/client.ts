@@ -154,7 +154,7 @@ export class Client {
 
   /** Seed 004's `PerformanceMetrics` over the monitor's window. */
   get performance(): PerformanceMetrics {
-    this.#performance ??= new PerformanceMetrics(this.monitor);
+    this.#performance ??= new PerformanceMetrics(this.monitor, (f, h) => this.#native.performanceReport(f, h));
     return this.#performance;
   }
 

@@ -96,9 +96,19 @@ export interface ProviderPerformance {
  */
 export class PerformanceMetrics {
   readonly #monitor: ProviderMonitor;
+  readonly #report: (format: string, hours: number) => string;
 
-  constructor(monitor: ProviderMonitor) {
+  constructor(monitor: ProviderMonitor, report: (format: string, hours: number) => string) {
     this.#monitor = monitor;
+    this.#report = report;
+  }
+
+  /**
+   * One self-contained HTML page (inline SVG charts, no script, no CDN) of the providers over
+   * the last `hours` and the calls in the request log. Only `'html'` so far.
+   */
+  generateReport(format: 'html' = 'html', hours = 24): string {
+    return call(() => this.#report(format, hours));
   }
 
   #figure(provider: string, pick: (h: ProviderHealth) => number | null): number {

@@ -55,7 +55,10 @@ pub unsafe extern "C" fn trinity_client_monitor_history(
     call(out_err, || unsafe {
         let out = string_out(out_json, "out_json")?;
         let provider = str_in(provider, provider_len, "provider")?;
-        put_json(out, &self::client(client)?.monitor().history(provider, hours))
+        put_json(
+            out,
+            &self::client(client)?.monitor().history(provider, hours),
+        )
     })
 }
 

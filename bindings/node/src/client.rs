@@ -60,6 +60,12 @@ impl NativeClient {
         crate::observe::NativeCostTracker::shared(self.inner.costs().clone())
     }
 
+    /// The performance report: `html` (one self-contained page) of the last `hours`.
+    #[napi]
+    pub fn performance_report(&self, env: Env, format: String, hours: f64) -> Result<String> {
+        guard(&env, || self.inner.performance_report(&format, hours))
+    }
+
     /// The client's provider monitor.
     #[napi]
     pub fn monitor(&self) -> crate::monitor::NativeProviderMonitor {

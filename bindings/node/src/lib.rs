@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod healer;
 mod llm;
+mod metrics;
 mod mock;
 mod monitor;
 mod observe;

@@ -226,7 +226,7 @@ impl PyClient {
     /// Seed 004's `PerformanceMetrics` over the provider monitor's window.
     #[getter]
     fn performance(&self) -> crate::monitor::PyPerformanceMetrics {
-        crate::monitor::PyPerformanceMetrics(self.inner.monitor().clone())
+        crate::monitor::PyPerformanceMetrics(self.inner.clone())
     }
 
     /// The client's metrics as OpenMetrics text (OpenTelemetry GenAI names and the engine's own

@@ -6,6 +6,7 @@ use crate::conv;
 use crate::error::call;
 use pyo3::prelude::*;
 use std::sync::Arc;
+use trinity_core::llm::Client;
 use trinity_core::observe::monitor::{Condition, Performance, ProviderMonitor};
 
 #[pyclass(name = "ProviderMonitor", module = "trinity_core", frozen)]
@@ -136,11 +137,14 @@ impl PyProviderMonitor {
 /// `client.performance`: seed 004's `PerformanceMetrics` per provider over the monitor's
 /// window (times in ms; None before anything was seen), and seed 003's report.
 #[pyclass(name = "PerformanceMetrics", module = "trinity_core", frozen)]
-pub struct PyPerformanceMetrics(pub Arc<ProviderMonitor>);
+pub struct PyPerformanceMetrics(pub Arc<Client>);
 
 impl PyPerformanceMetrics {
     fn of<T>(&self, provider: &str, f: impl Fn(&Performance) -> Option<T>) -> Option<T> {
-        self.0.health(provider).and_then(|h| f(&Performance::from(&h)))
+        self.0
+            .monitor()
+            .health(provider)
+            .and_then(|h| f(&Performance::from(&h)))
     }
 }
 
@@ -175,12 +179,20 @@ impl PyPerformanceMetrics {
         self.of(provider, |p| p.avg_error_recovery_ms)
     }
 
+    /// Seed 004's `generateReport`: one self-contained HTML page (inline SVG charts, no
+    /// script) of the providers over the last `hours` and the request log's calls.
+    #[pyo3(signature = (format="html", hours=24.0))]
+    fn generate_report(&self, format: &str, hours: f64) -> PyResult<String> {
+        call(|| self.0.performance_report(format, hours))
+    }
+
     /// Every provider's figures: `{provider: {"latency_ms": {count, average, min, max},
     /// "p95_latency_ms", "p99_latency_ms", "requests_per_minute", "tokens_per_second",
     /// "error_rate", "avg_error_recovery_ms"}}`.
     fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let by_provider: std::collections::BTreeMap<String, Performance> = self
             .0
+            .monitor()
             .performance()
             .into_iter()
             .map(|p| (p.provider.clone(), p))

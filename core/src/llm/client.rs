@@ -178,6 +178,37 @@ impl Client {
         &self.engine.monitor
     }
 
+    /// The performance report as one self-contained HTML page: the monitor's providers and
+    /// history (the last `hours`), and what the request log holds.
+    pub fn performance_report(&self, format: &str, hours: f64) -> Result<String> {
+        if format != "html" {
+            return Err(
+                Error::invalid_input(format!("format: expected 'html', got '{format}'"))
+                    .with_details(serde_json::json!({ "format": format })),
+            );
+        }
+        let monitor = self.monitor();
+        let history = monitor
+            .providers()
+            .into_iter()
+            .map(|p| {
+                let points = monitor.history(&p, hours);
+                (p, points)
+            })
+            .collect();
+        let mut records = self.request_log().history(usize::MAX);
+        records.sort_by_key(|r| r.timestamp_ms);
+        Ok(crate::observe::report::html(
+            &crate::observe::report::ReportData {
+                title: "trinity-core performance report",
+                generated_ms: crate::observe::now_ms(),
+                health: &monitor.snapshot(),
+                history: &history,
+                records: &records,
+            },
+        ))
+    }
+
     /// The response cache, for stats, invalidation and maintenance.
     pub fn cache(&self) -> Option<&Arc<Cache>> {
         self.cache.as_ref()

@@ -3,9 +3,11 @@
 //! scrubber that keeps secrets and personal data out of what is stored, and UTC timestamps.
 
 pub mod exporter;
+pub mod families;
 pub mod log;
 pub mod metrics;
 pub mod monitor;
+pub mod report;
 pub mod request_log;
 pub mod scrub;
 

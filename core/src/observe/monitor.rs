@@ -938,14 +938,7 @@ impl ProviderMonitor {
                 }
                 self.down_flag(&provider)
                     .store(to == ProviderState::Down, Ordering::Relaxed);
-                tracing::warn!(
-                    gen_ai.provider.name = provider.as_str(),
-                    trinity.provider.from = from.as_str(),
-                    trinity.provider.to = to.as_str(),
-                    "provider {provider}: {} -> {}",
-                    from.as_str(),
-                    to.as_str()
-                );
+                log_transition(&provider, from, to);
             }
             let health = self.health_of(&provider, &e, now);
             drop(e);
@@ -1030,6 +1023,28 @@ impl ProviderMonitor {
                 ));
             }
         }
+    }
+}
+
+/// Worse states at warn, a recovery at info; a first sight of a healthy provider says nothing
+/// worth a line above debug.
+fn log_transition(provider: &str, from: ProviderState, to: ProviderState) {
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                gen_ai.provider.name = provider,
+                trinity.provider.from = from.as_str(),
+                trinity.provider.to = to.as_str(),
+                "provider {provider}: {} -> {}",
+                from.as_str(),
+                to.as_str()
+            )
+        };
+    }
+    match (from, to) {
+        (_, ProviderState::Degraded | ProviderState::Down) => line!(warn),
+        (ProviderState::Unknown, _) => line!(debug),
+        _ => line!(info),
     }
 }
 

@@ -247,8 +247,13 @@ async fn thresholds_fire_once_per_crossing_and_a_panicking_callback_is_contained
     let f = fired.clone();
     m.on_high_latency(Some("p"), 100.0, move |e| {
         f.lock().unwrap().push(e.value.unwrap())
-    });
-    m.on_high_error_rate(None, 0.2, |_| panic!("a user's callback"));
+    })
+    .unwrap();
+    m.on_high_error_rate(None, 0.2, |_| panic!("a user's callback"))
+        .unwrap();
+    let e = m.on_high_error_rate(None, 1.5, |_| {}).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(m.on_high_latency(None, f64::NAN, |_| {}).is_err());
     let round = |latency: u64, failing: bool| {
         for _ in 0..20 {
             m.observe("p", Outcome::Ok, ms(latency));
@@ -295,7 +300,10 @@ async fn performance_figures_come_from_the_same_window() {
     assert!((h.min_ms.unwrap() - 10.0).abs() < 0.1 && (h.max_ms.unwrap() - 300.0).abs() < 3.0);
     let perf = &m.performance()[0];
     assert_eq!(perf.latency_ms.count, 60);
-    assert_eq!((perf.latency_ms.min, perf.latency_ms.max), (h.min_ms, h.max_ms));
+    assert_eq!(
+        (perf.latency_ms.min, perf.latency_ms.max),
+        (h.min_ms, h.max_ms)
+    );
     assert_eq!(perf.p95_latency_ms, h.p95_ms);
     m.evaluate();
     // An incident of 4 s: down, then healthy again after recover_s.
