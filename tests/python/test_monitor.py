@@ -75,7 +75,7 @@ def test_a_provider_switched_to_503_is_down_within_5_s_and_back_after(server: Mo
     health = m.health("p")
     assert health is not None and 0 < health["availability"] < 1
     points = m.get_historical_error_rate("p", 1)
-    assert sum(p["failures"] for p in points) >= 5
+    assert sum(p["failures"] for p in points) >= event["health"]["failures"] >= 1
     assert m.get_historical_latency("p", 1)[-1]["p95_ms"] is not None
     assert [h["provider"] for h in m.snapshot()] == ["p"]
 

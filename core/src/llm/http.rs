@@ -173,11 +173,15 @@ impl HttpProvider {
             // The same key on every attempt of one request lets the provider drop duplicates.
             post = post.header("Idempotency-Key", key);
         }
-        let resp = post
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| errors::from_transport(&self.name, &e))?;
+        self.answered(post.body(body).send().await).await
+    }
+
+    /// A response with a 2xx status, else the error its status and body make.
+    async fn answered(
+        &self,
+        sent: reqwest::Result<reqwest::Response>,
+    ) -> Result<reqwest::Response> {
+        let resp = sent.map_err(|e| errors::from_transport(&self.name, &e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -200,24 +204,9 @@ impl HttpProvider {
             self.base_url.trim_end_matches('/'),
             path.trim_start_matches('/')
         );
-        let resp = self
-            .http()
-            .get(url)
-            .send()
+        self.answered(self.http().get(url).send().await)
             .await
-            .map_err(|e| errors::from_transport(&self.name, &e))?;
-        if resp.status().is_success() {
-            return Ok(());
-        }
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = read_bounded(resp, 64 << 10, &self.name)
-            .await
-            .unwrap_or_default();
-        let (ptype, message) = self.format.error_info(&bytes);
-        Err(errors::from_status(
-            &self.name, status, &headers, ptype, message,
-        ))
+            .map(drop)
     }
 
     /// One complete answer.
