@@ -387,6 +387,13 @@ fn percentiles<'a>(slots: impl Iterator<Item = &'a Slot>) -> Percentiles {
     }
 }
 
+/// One evaluation's sums of the windows.
+struct Figures {
+    fast: Counts,
+    live: Counts,
+    pct: Percentiles,
+}
+
 struct Entry {
     fast: Ring,
     live: Ring,
@@ -489,13 +496,8 @@ impl ProviderMonitor {
     }
 
     fn entry(&self, provider: &str) -> Arc<Mutex<Entry>> {
-        if let Some(e) = self
-            .entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(provider)
-        {
-            return e.clone();
+        if let Some(e) = self.find(provider) {
+            return e;
         }
         let c = &self.config;
         let now = self.now_ms();
@@ -573,8 +575,8 @@ impl ProviderMonitor {
         }
     }
 
-    /// The state the figures call for now (before hysteresis).
-    fn target_state(&self, e: &Entry, now: u64) -> (ProviderState, Percentiles, Counts) {
+    /// The fast and live windows summed and the live percentiles, at `now` (seconds).
+    fn figures(&self, e: &Entry, now: u64) -> Figures {
         let c = &self.config;
         let mut fast = Counts::default();
         for s in e.fast.recent(now, c.fast_window_s.0) {
@@ -585,15 +587,22 @@ impl ProviderMonitor {
             live.add(&s.counts);
         }
         let pct = percentiles(e.live.recent(now, c.window_s.0));
+        Figures { fast, live, pct }
+    }
+
+    /// The state the figures call for now (before hysteresis).
+    fn target_state(&self, e: &Entry, f: &Figures) -> ProviderState {
+        let c = &self.config;
+        let (fast, live, pct) = (&f.fast, &f.live, &f.pct);
         let min = c.min_requests.0;
         let rate_at_least = |counts: &Counts, r: f64| {
             counts.requests >= min && counts.error_rate().is_some_and(|x| x >= r)
         };
-        let state = if e.consecutive_failures as u64 >= c.down_after_failures.0
-            || rate_at_least(&fast, c.down_error_rate.0)
+        if e.consecutive_failures as u64 >= c.down_after_failures.0
+            || rate_at_least(fast, c.down_error_rate.0)
         {
             ProviderState::Down
-        } else if rate_at_least(&live, c.degraded_error_rate.0)
+        } else if rate_at_least(live, c.degraded_error_rate.0)
             || c.degraded_latency_ms
                 .zip(pct.p95)
                 .is_some_and(|(limit, p95)| p95 >= limit.0 as f64)
@@ -603,12 +612,12 @@ impl ProviderMonitor {
             ProviderState::Unknown
         } else {
             ProviderState::Healthy
-        };
-        (state, pct, live)
+        }
     }
 
-    fn health_of(&self, provider: &str, e: &Entry, now: u64) -> ProviderHealth {
-        let (_, pct, live) = self.target_state(e, now / 1000);
+    /// `provider`'s figures at `now` (ms), from `f` computed at the same time.
+    fn health_of(&self, provider: &str, e: &Entry, now: u64, f: &Figures) -> ProviderHealth {
+        let (pct, live) = (&f.pct, &f.live);
         let hour_start = now.saturating_sub(3_600_000).max(e.first_seen_ms);
         let span = now.saturating_sub(hour_start);
         let down: u64 = e
@@ -675,16 +684,22 @@ impl ProviderMonitor {
             .collect()
     }
 
-    /// `provider`'s figures over the live window; `None` before anything was seen of it.
-    pub fn health(&self, provider: &str) -> Option<ProviderHealth> {
-        let entry = self
-            .entries
+    /// `provider`'s entry, if anything was seen of it.
+    fn find(&self, provider: &str) -> Option<Arc<Mutex<Entry>>> {
+        self.entries
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(provider)
-            .cloned()?;
+            .cloned()
+    }
+
+    /// `provider`'s figures over the live window; `None` before anything was seen of it.
+    pub fn health(&self, provider: &str) -> Option<ProviderHealth> {
+        let entry = self.find(provider)?;
         let e = entry.lock().unwrap_or_else(|p| p.into_inner());
-        Some(self.health_of(provider, &e, self.now_ms()))
+        let now = self.now_ms();
+        let figures = self.figures(&e, now / 1000);
+        Some(self.health_of(provider, &e, now, &figures))
     }
 
     /// Every provider's figures.
@@ -702,19 +717,14 @@ impl ProviderMonitor {
 
     /// `provider`'s state (`unknown` before anything was seen of it).
     pub fn state(&self, provider: &str) -> ProviderState {
-        self.health(provider)
-            .map_or(ProviderState::Unknown, |h| h.state)
+        self.find(provider).map_or(ProviderState::Unknown, |e| {
+            e.lock().unwrap_or_else(|p| p.into_inner()).state
+        })
     }
 
     /// History buckets of the last `hours`, oldest first.
     pub fn history(&self, provider: &str, hours: f64) -> Vec<HistoryPoint> {
-        let Some(entry) = self
-            .entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(provider)
-            .cloned()
-        else {
+        let Some(entry) = self.find(provider) else {
             return Vec::new();
         };
         let e = entry.lock().unwrap_or_else(|p| p.into_inner());
@@ -893,7 +903,9 @@ impl ProviderMonitor {
         let mut events = Vec::new();
         for (provider, entry) in entries {
             let mut e = entry.lock().unwrap_or_else(|p| p.into_inner());
-            let (target, _, _) = self.target_state(&e, now / 1000);
+            // Computed once: a transition changes the state, not the windows.
+            let figures = self.figures(&e, now / 1000);
+            let target = self.target_state(&e, &figures);
             let from = e.state;
             let to = if target == from {
                 e.better = None;
@@ -940,7 +952,7 @@ impl ProviderMonitor {
                     .store(to == ProviderState::Down, Ordering::Relaxed);
                 log_transition(&provider, from, to);
             }
-            let health = self.health_of(&provider, &e, now);
+            let health = self.health_of(&provider, &e, now, &figures);
             drop(e);
             self.due(&provider, from, to, &health, &mut events);
         }
