@@ -153,3 +153,27 @@ fn the_router_tries_a_down_provider_last() {
     );
     assert_eq!(c.monitor().queue_depth("good"), 0);
 }
+
+#[test]
+fn health_checks_alone_find_a_provider_up_and_then_down() {
+    let mut s = server();
+    let c = client(json!({
+        "providers": {"p": provider(&s)},
+        "monitor": {"eval_interval_ms": 100,
+                    "health_checks": {"p": {"interval_ms": 100, "path": "/models"}}},
+    }));
+    let m = c.monitor().clone();
+    let wait = |want: ProviderState| {
+        let start = Instant::now();
+        while m.state("p") != want {
+            assert!(start.elapsed() < Duration::from_secs(10), "never {want:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // No call is made: only the checks (GET /v1/models) feed the monitor.
+    wait(ProviderState::Healthy);
+    assert!(s.stats().requests >= 1);
+    s.stop();
+    wait(ProviderState::Down);
+    assert!(m.health("p").unwrap().consecutive_failures >= 5);
+}

@@ -324,3 +324,41 @@ async fn performance_figures_come_from_the_same_window() {
     assert_eq!(h.avg_error_recovery_ms, Some(62_000.0));
     assert!(m.history("p", 1.0)[0].tokens_per_second.is_some());
 }
+
+#[tokio::test]
+async fn a_slow_p95_is_degraded_when_a_latency_limit_is_set() {
+    let (m, _clock) = monitor(|c| c.degraded_latency_ms = Some(crate::config::PositiveInt(500)));
+    for _ in 0..20 {
+        m.observe("p", Outcome::Ok, ms(100));
+    }
+    m.evaluate();
+    assert_eq!(m.state("p"), ProviderState::Healthy);
+    for _ in 0..5 {
+        m.observe("p", Outcome::Ok, ms(900));
+    }
+    m.evaluate();
+    assert_eq!(m.state("p"), ProviderState::Degraded, "p95 over 500 ms");
+}
+
+#[tokio::test]
+async fn a_disabled_monitor_records_nothing() {
+    let (m, _clock) = monitor(|c| c.enabled = false);
+    m.observe("p", Outcome::Failed, ms(5));
+    m.evaluate();
+    assert!(m.health("p").is_none());
+    assert_eq!(m.state("p"), ProviderState::Unknown);
+}
+
+#[tokio::test]
+async fn history_keeps_history_hours_of_buckets() {
+    let (m, clock) = monitor(|c| {
+        c.history_hours = crate::config::PositiveInt(1);
+        c.history_bucket_s = crate::config::PositiveInt(600);
+    });
+    for _ in 0..12 {
+        m.observe("p", Outcome::Ok, ms(5));
+        clock.advance(Duration::from_secs(600));
+    }
+    // Asked for 2 hours, kept 1: six 10-minute buckets.
+    assert_eq!(m.history("p", 2.0).len(), 6);
+}
