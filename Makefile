@@ -13,7 +13,7 @@ LIBDIR := $(CARGO_TARGET_DIR)/$(PROFILE)
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-setup: setup-redis setup-python setup-node setup-c setup-go setup-chromium ## Install toolchain pieces the tests need (idempotent)
+setup: setup-redis setup-python setup-node setup-c setup-go setup-chromium setup-poppler ## Install toolchain pieces the tests need (idempotent)
 
 demo: ## The main job in Python, fast: LLM calls against the mock provider, token counts (one progress line while it builds)
 	@$(MAKE) --no-print-directory demo-main

@@ -2,7 +2,7 @@
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 MATURIN_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
-.PHONY: setup-python lock-python demo-main build-python test-python test-python-wheel demo-python bench-python lint-python
+.PHONY: setup-python setup-poppler lock-python demo-main build-python test-python test-python-wheel demo-python bench-python lint-python
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,7 +31,15 @@ build-python: setup-python ## Build the extension into .venv (debug; PROFILE=rel
 	cd $(ROOT) && $(VENV)/bin/maturin develop -q $(MATURIN_FLAGS) 2>&1 | grep -v -e '^Looking in links' -e '^Ignoring' || true
 	$(PY) -c "import trinity_core"
 
-test-python: setup-redis setup-chromium build-python test-python-wheel ## pytest: unit, tiktoken comparisons, conformance, guardian (real Chromium), example
+# pdftotext reads the PDF performance report back in tests/python/test_monitor.py.
+setup-poppler: ## Install Debian's poppler-utils (pdftotext) where missing
+	@if ! command -v pdftotext >/dev/null; then \
+	  echo "setup-poppler: installing poppler-utils"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null; \
+	fi
+
+test-python: setup-redis setup-chromium setup-poppler build-python test-python-wheel ## pytest: unit, tiktoken comparisons, conformance, guardian (real Chromium), example
 	$(PY) -m pytest -p no:cacheprovider
 	$(PY) examples/python/demo.py > /dev/null
 	$(PY) examples/python/chat.py > /dev/null

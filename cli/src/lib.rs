@@ -1,5 +1,5 @@
 //! `trinity`: command-line tools around trinity-core: `trinity mock-server`,
-//! `trinity cache validate|purge`, `trinity heal`. One module per subcommand.
+//! `trinity cache validate|purge`, `trinity heal`, `trinity report`. One module per subcommand.
 //!
 //! One implementation for every way the command ships: the `trinity` binary (src/main.rs), the
 //! Python wheel's `trinity` console script and the npm package's `trinity` bin all call [`run`]
@@ -8,6 +8,7 @@
 mod cache;
 mod heal;
 mod mock_server;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -28,6 +29,8 @@ enum Command {
     Cache(cache::Args),
     /// Heal a page (or .css file) so it never scrolls sideways; --guardian checks it in Chromium.
     Heal(heal::Args),
+    /// The performance report (HTML or PDF) from request-log JSON Lines files.
+    Report(report::Args),
 }
 
 /// Runs the command line `args` (the first item is the program name) and returns the process
@@ -49,6 +52,7 @@ where
                 Command::MockServer(args) => mock_server::run(args).map(|()| 0),
                 Command::Cache(args) => cache::run(args).map(|()| 0),
                 Command::Heal(args) => heal::run(args),
+                Command::Report(args) => report::run(args).map(|()| 0),
             };
             match result {
                 Ok(status) => status,

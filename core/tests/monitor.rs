@@ -179,5 +179,8 @@ fn health_checks_alone_find_a_provider_up_and_then_down() {
     // failing, whichever is first: with few checks before the stop, the
     // second can come after 2 or 3 failed checks.
     let h = m.health("p").unwrap();
-    assert!(h.consecutive_failures >= 1 && h.error_rate > Some(0.0), "{h:?}");
+    assert!(
+        h.consecutive_failures >= 1 && h.error_rate > Some(0.0),
+        "{h:?}"
+    );
 }

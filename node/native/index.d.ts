@@ -80,8 +80,11 @@ export declare class NativeClient {
   cache(): NativeCache | null
   /** The client's own cost tracker: every answered call through it, priced. */
   costs(): NativeCostTracker
-  /** The performance report: `html` (one self-contained page) of the last `hours`. */
-  performanceReport(format: string, hours: number): string
+  /**
+   * The performance report of the last `hours`: `html` (one self-contained page, a string)
+   * or `pdf` (A4, its text extractable, a Buffer).
+   */
+  performanceReport(format: string, hours: number): string | Buffer
   /** The client's provider monitor. */
   monitor(): NativeProviderMonitor
   /** The client's metrics as OpenMetrics text; `config` when `metrics.enabled` is false. */

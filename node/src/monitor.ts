@@ -96,18 +96,22 @@ export interface ProviderPerformance {
  */
 export class PerformanceMetrics {
   readonly #monitor: ProviderMonitor;
-  readonly #report: (format: string, hours: number) => string;
+  readonly #report: (format: string, hours: number) => string | Buffer;
 
-  constructor(monitor: ProviderMonitor, report: (format: string, hours: number) => string) {
+  constructor(monitor: ProviderMonitor, report: (format: string, hours: number) => string | Buffer) {
     this.#monitor = monitor;
     this.#report = report;
   }
 
   /**
-   * One self-contained HTML page (inline SVG charts, no script, no CDN) of the providers over
-   * the last `hours` and the calls in the request log. Only `'html'` so far.
+   * The providers over the last `hours`, the circuit breakers and the calls in the request log:
+   * `'html'` is one self-contained page (inline SVG charts, no script, no CDN) as a string,
+   * `'pdf'` an A4 document (text extractable) as a Buffer. Another format throws
+   * `InvalidInputError`.
    */
-  generateReport(format: 'html' = 'html', hours = 24): string {
+  generateReport(format?: 'html', hours?: number): string;
+  generateReport(format: 'pdf', hours?: number): Buffer;
+  generateReport(format: 'html' | 'pdf' = 'html', hours = 24): string | Buffer {
     return call(() => this.#report(format, hours));
   }
 

@@ -78,7 +78,10 @@ test('a provider switched to 503 is down within 5 s and healthy after it recover
     assert.ok(Number.isNaN(perf.p95Latency('unseen')));
     const html = perf.generateReport('html');
     assert.ok(html.startsWith('<!doctype html>') && html.includes('<polyline') && !html.includes('<script'));
-    assert.throws(() => perf.generateReport('pdf' as 'html'), core.InvalidInputError);
+    const pdf = perf.generateReport('pdf');
+    assert.ok(Buffer.isBuffer(pdf) && pdf.subarray(0, 5).toString('latin1') === '%PDF-', `${pdf.subarray(0, 8)}`);
+    assert.ok(pdf.includes('trinity-core performance report'));
+    assert.throws(() => perf.generateReport('xml' as 'html'), core.InvalidInputError);
   } finally {
     await s.stop();
   }

@@ -5,9 +5,10 @@
     >>> trinity_core.metrics.register(client, registry)   # doctest: +SKIP
     >>> generate_latest(registry)                         # doctest: +SKIP
 
-Each scrape reads the client's metrics as OpenMetrics text (``client.metrics_text()``) and hands
-the parsed families to the registry, so the names, units and buckets are the engine's own (the
-OpenTelemetry GenAI metrics and ``trinity_*``). ``prometheus_client`` is only imported here.
+Each scrape hands the client's metric families to the registry as ``prometheus_client``'s own
+``Metric`` and ``Sample`` objects, built by the engine (no text parsing), so the names, units and
+buckets are the engine's own (the OpenTelemetry GenAI metrics and ``trinity_*``).
+``prometheus_client`` is only imported here.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ class ClientCollector:
         self._client = client
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+        from prometheus_client.metrics_core import Metric
+        from prometheus_client.samples import Sample
 
-        yield from text_string_to_metric_families(self._client.metrics_text())  # type: ignore[no-untyped-call]
+        yield from self._client.metrics_families(Metric, Sample)
 
     def describe(self) -> list[Any]:
         # Nothing up front: registering must not scrape, and a second client under another

@@ -344,5 +344,15 @@ def test_metrics_register_into_a_prometheus_client_registry() -> None:
         duration = families["gen_ai_client_operation_duration_seconds"]
         assert duration.type == "histogram"
         assert any(x.labels.get("le") == "81.92" for x in duration.samples)
+        # The objects the collector builds are what prometheus_client's OpenMetrics parser reads
+        # from the engine's text, family by family and sample by sample.
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+
+        def shape(fs: Any) -> list[Any]:
+            return [
+                (f.name, f.type, f.unit, f.documentation, [(x.name, x.labels, x.value) for x in f.samples]) for f in fs
+            ]
+
+        assert shape(collector.collect()) == shape(parse_om(c.metrics_text()))
         registry.unregister(collector)
         assert b"trinity_requests" not in generate_latest(registry)

@@ -3,6 +3,7 @@ and healthy again after it recovers, each callback once, from a thread that is n
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -110,7 +111,7 @@ def test_thresholds_are_checked_and_a_raising_callback_is_contained(server: Mock
     assert fired[0]["kind"] == "high_error_rate" and fired[0]["value"] >= 0.5
 
 
-def test_the_html_report_opens_in_chromium_with_charts_and_no_console_error(server: MockServer, tmp_path: Any) -> None:
+def test_the_report_opens_in_chromium_and_its_pdf_reads_back_with_pdftotext(server: MockServer, tmp_path: Any) -> None:
     from playwright.sync_api import sync_playwright
 
     from trinity_core.guardian._shared import chromium_path
@@ -119,7 +120,23 @@ def test_the_html_report_opens_in_chromium_with_charts_and_no_console_error(serv
     server.set_faults({"rates": {"503": 0.3}})
     traffic_until(c, lambda: (c.monitor.health("p") or {}).get("requests", 0) >= 40, 10)
     with pytest.raises(tc.InvalidInputError):
-        c.performance.generate_report("pdf")  # type: ignore[arg-type]  # not yet: html only
+        c.performance.generate_report("xml")  # type: ignore[call-overload]
+
+    # The PDF: its headline figures are text (base-14 Helvetica), found by pdftotext.
+    before = (c.monitor.health("p") or {})["requests"]
+    pdf = c.performance.generate_report("pdf")
+    after = (c.monitor.health("p") or {})["requests"]  # the window slides: a figure may drop
+    assert isinstance(pdf, bytes) and pdf.startswith(b"%PDF-") and len(pdf) < 2 << 20
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "report.pdf"), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "trinity-core performance report" in text
+    rows = [line.split() for line in text.splitlines() if line.split()[:1] == ["p"]]
+    assert rows, text  # the provider's row: p, state, attempts, error %, ...
+    assert after <= int(rows[0][2]) <= before, (rows[0], before, after)
+    assert "p over time" in text and "Latency percentiles" in text and "Errors by code and provider" in text
+
     page_html = c.performance.generate_report("html")
     assert len(page_html) < 2 << 20 and "<script" not in page_html
     report = tmp_path / "report.html"

@@ -60,10 +60,22 @@ impl NativeClient {
         crate::observe::NativeCostTracker::shared(self.inner.costs().clone())
     }
 
-    /// The performance report: `html` (one self-contained page) of the last `hours`.
-    #[napi]
-    pub fn performance_report(&self, env: Env, format: String, hours: f64) -> Result<String> {
-        guard(&env, || self.inner.performance_report(&format, hours))
+    /// The performance report of the last `hours`: `html` (one self-contained page, a string)
+    /// or `pdf` (A4, its text extractable, a Buffer).
+    #[napi(ts_return_type = "string | Buffer")]
+    pub fn performance_report(
+        &self,
+        env: Env,
+        format: String,
+        hours: f64,
+    ) -> Result<Either<String, Buffer>> {
+        let bytes = guard(&env, || self.inner.performance_report(&format, hours))?;
+        if format == "pdf" {
+            return Ok(Either::B(bytes.into()));
+        }
+        String::from_utf8(bytes)
+            .map(Either::A)
+            .map_err(|e| Error::from_reason(e.to_string()))
     }
 
     /// The client's provider monitor.

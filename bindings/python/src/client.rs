@@ -235,6 +235,18 @@ impl PyClient {
         call(|| self.inner.metrics_text())
     }
 
+    /// The client's metrics as `metric(name, help, type, unit)` objects with `sample(name,
+    /// labels, value)`s: `trinity_core.metrics` passes prometheus_client's classes.
+    fn metrics_families<'py>(
+        &self,
+        py: Python<'py>,
+        metric: &Bound<'py, PyAny>,
+        sample: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let families = call(|| self.inner.metrics_families())?;
+        crate::metrics::to_metrics(py, &families, metric, sample)
+    }
+
     /// The client's response cache (`cache.enabled` with a tier configured), else None.
     #[getter]
     fn cache(&self) -> Option<crate::cache::PyCache> {

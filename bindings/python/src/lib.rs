@@ -11,6 +11,7 @@ mod error;
 mod healer;
 mod llm;
 mod logs;
+mod metrics;
 mod mock;
 mod monitor;
 mod observe;

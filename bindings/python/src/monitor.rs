@@ -5,6 +5,7 @@
 use crate::conv;
 use crate::error::call;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
 use std::sync::Arc;
 use trinity_core::llm::Client;
 use trinity_core::observe::monitor::{Condition, Performance, ProviderMonitor};
@@ -179,11 +180,24 @@ impl PyPerformanceMetrics {
         self.of(provider, |p| p.avg_error_recovery_ms)
     }
 
-    /// Seed 004's `generateReport`: one self-contained HTML page (inline SVG charts, no
-    /// script) of the providers over the last `hours` and the request log's calls.
+    /// Seed 004's `generateReport`: the providers over the last `hours`, the circuit breakers
+    /// and the request log's calls, as `"html"` (a `str`: one self-contained page, inline SVG
+    /// charts, no script) or `"pdf"` (`bytes`: A4, its text extractable). Another format is an
+    /// `InvalidInputError`.
     #[pyo3(signature = (format="html", hours=24.0))]
-    fn generate_report(&self, format: &str, hours: f64) -> PyResult<String> {
-        call(|| self.0.performance_report(format, hours))
+    fn generate_report<'py>(
+        &self,
+        py: Python<'py>,
+        format: &str,
+        hours: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let bytes = py.detach(|| call(|| self.0.performance_report(format, hours)))?;
+        if format == "pdf" {
+            return Ok(PyBytes::new(py, &bytes).into_any());
+        }
+        let html = String::from_utf8(bytes)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        Ok(PyString::new(py, &html).into_any())
     }
 
     /// Every provider's figures: `{provider: {"latency_ms": {count, average, min, max},

@@ -178,14 +178,16 @@ impl Client {
         &self.engine.monitor
     }
 
-    /// The performance report as one self-contained HTML page: the monitor's providers and
-    /// history (the last `hours`), and what the request log holds.
-    pub fn performance_report(&self, format: &str, hours: f64) -> Result<String> {
-        if format != "html" {
-            return Err(
-                Error::invalid_input(format!("format: expected 'html', got '{format}'"))
-                    .with_details(serde_json::json!({ "format": format })),
-            );
+    /// The performance report, `html` (one self-contained page) or `pdf` (A4, text
+    /// extractable), as bytes: the monitor's providers and history (the last `hours`), the
+    /// circuit breakers (when metrics are on) and what the request log holds.
+    pub fn performance_report(&self, format: &str, hours: f64) -> Result<Vec<u8>> {
+        use crate::observe::report::{self, BreakerRow, RecordStats, ReportData};
+        if format != "html" && format != "pdf" {
+            return Err(Error::invalid_input(format!(
+                "format: expected 'html' or 'pdf', got '{format}'"
+            ))
+            .with_details(serde_json::json!({ "format": format, "allowed": ["html", "pdf"] })));
         }
         let monitor = self.monitor();
         let history = monitor
@@ -198,15 +200,39 @@ impl Client {
             .collect();
         let mut records = self.request_log().history(usize::MAX);
         records.sort_by_key(|r| r.timestamp_ms);
-        Ok(crate::observe::report::html(
-            &crate::observe::report::ReportData {
-                title: "trinity-core performance report",
-                generated_ms: crate::observe::now_ms(),
-                health: &monitor.snapshot(),
-                history: &history,
-                records: &records,
-            },
-        ))
+        let mut stats = RecordStats::default();
+        records.iter().for_each(|r| stats.add(r));
+        drop(records);
+        // The breaker state gauge (0 closed, 1 half-open, 2 open) per deployment.
+        let breaker = self
+            .metrics_families()
+            .unwrap_or_default()
+            .iter()
+            .filter(|f| f.name.ends_with("breaker_state"))
+            .flat_map(|f| f.samples())
+            .map(|(series, sample)| BreakerRow {
+                deployment: series.label("deployment").unwrap_or("–").to_owned(),
+                state: match sample.value as i64 {
+                    0 => "closed",
+                    1 => "half_open",
+                    _ => "open",
+                }
+                .to_owned(),
+            })
+            .collect();
+        let data = ReportData {
+            title: "trinity-core performance report",
+            generated_ms: crate::observe::now_ms(),
+            health: &monitor.snapshot(),
+            history: &history,
+            records: &stats,
+            breaker,
+        };
+        Ok(if format == "pdf" {
+            report::pdf(&data)
+        } else {
+            report::html(&data).into_bytes()
+        })
     }
 
     /// The response cache, for stats, invalidation and maintenance.

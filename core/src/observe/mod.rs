@@ -7,6 +7,7 @@ pub mod families;
 pub mod log;
 pub mod metrics;
 pub mod monitor;
+pub mod replay;
 pub mod report;
 pub mod request_log;
 pub mod scrub;

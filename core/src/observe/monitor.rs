@@ -14,7 +14,7 @@
 
 use crate::config::{HealthCheckConfig, MonitorConfig};
 use crate::error::{Error, ErrorKind};
-use crate::resilience::Clock;
+use crate::resilience::{Clock, ManualClock};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -81,6 +81,22 @@ impl Outcome {
                 Outcome::Rejected
             }
             ErrorKind::Provider | ErrorKind::Timeout | ErrorKind::Network => Outcome::Failed,
+            _ => Outcome::Rejected,
+        }
+    }
+
+    /// The outcome of an attempt the request log recorded: its error code (`None`: answered)
+    /// and, for a `provider` error, the HTTP status if known (a 4xx is the caller's fault).
+    pub fn of_code(code: Option<&str>, status: Option<u16>) -> Outcome {
+        let Some(code) = code else {
+            return Outcome::Ok;
+        };
+        match ErrorKind::from_code(code) {
+            Some(ErrorKind::RateLimited) => Outcome::RateLimited,
+            Some(ErrorKind::Provider) if status.is_some_and(|s| (400..500).contains(&s)) => {
+                Outcome::Rejected
+            }
+            Some(ErrorKind::Provider | ErrorKind::Timeout | ErrorKind::Network) => Outcome::Failed,
             _ => Outcome::Rejected,
         }
     }
@@ -442,6 +458,23 @@ impl ProviderMonitor {
 
     pub fn with_clock(config: &MonitorConfig, clock: Clock) -> Arc<ProviderMonitor> {
         let wall_origin_ms = super::now_ms() - clock.now_ms() as i64;
+        Self::build(config, clock, wall_origin_ms)
+    }
+
+    /// A monitor that replays a request log: its clock starts at 0 at `wall_origin_ms` and
+    /// moves only by the returned handle, and nothing evaluates in the background (the caller
+    /// calls [`Self::evaluate`] as the log's time passes).
+    pub fn for_replay(
+        config: &MonitorConfig,
+        wall_origin_ms: i64,
+    ) -> (Arc<ProviderMonitor>, ManualClock) {
+        let (clock, handle) = Clock::manual();
+        let m = Self::build(config, clock, wall_origin_ms);
+        m.started.store(true, Ordering::Release);
+        (m, handle)
+    }
+
+    fn build(config: &MonitorConfig, clock: Clock, wall_origin_ms: i64) -> Arc<ProviderMonitor> {
         Arc::new(ProviderMonitor {
             config: config.clone(),
             clock,
