@@ -384,3 +384,39 @@ async fn windows_on_redis_follow_the_clock() {
     assert_eq!(hget(&redis, "{trinity:budget}:m:2026-12", "spent"), NANO);
     assert_eq!(hget(&redis, "{trinity:budget}:m:2027-01", "spent"), NANO);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_read_a_redis_budget_from_its_last_snapshot_refreshed_in_the_background() {
+    let redis = RedisServer::start().expect("redis-server installed by `make setup-redis`");
+    let b = shared(&redis.url(), "now", json!({"daily_usd": 2.0})).await;
+    let r = b.reserve(None, NANO / 2).await.unwrap();
+    r.commit(NANO / 2).await.unwrap();
+    // Each read returns the last snapshot and starts the next one: the spend shows up.
+    let left = |b: &Budgets| b.snapshot_now().map(|s| s.windows[0].remaining_usd);
+    let start = std::time::Instant::now();
+    while left(&b) != Some(Some(1.5)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            b.snapshot_now()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Another process spends: seen at a later read, never blocking one.
+    let other = shared(&redis.url(), "now", json!({"daily_usd": 2.0})).await;
+    other
+        .reserve(None, NANO)
+        .await
+        .unwrap()
+        .commit(NANO)
+        .await
+        .unwrap();
+    while left(&b) != Some(Some(0.5)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            b.snapshot_now()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

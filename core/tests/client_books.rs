@@ -297,6 +297,86 @@ fn metrics_follow_the_genai_names_and_count_cost_tokens_and_cache_hits() {
     assert_eq!(off.metrics_text().unwrap_err().kind, ErrorKind::Config);
 }
 
+/// The value of the sample line that starts with `start` in `text`, if any.
+fn sample(text: &str, start: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(start))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+#[test]
+fn metrics_read_breaker_transitions_provider_states_and_the_budget_left_at_each_scrape() {
+    let s = server(json!({}));
+    let c = client(
+        &s,
+        json!({
+            "retry": {"max_attempts": 1},
+            // 1 answer and 5 failures open the breaker; 5 failures in a row are down.
+            "breaker": {"window_size": 10, "minimum_calls": 6, "failure_rate_threshold": 0.5, "open_wait_ms": 60000},
+            "budget": {"daily_usd": 10.0, "monthly_usd": 100.0},
+            "monitor": {"eval_interval_ms": 50},
+        }),
+    );
+    let paid = rt::block_on(c.chat(ask("paid"))).unwrap().cost_usd.unwrap();
+    let text = c.metrics_text().unwrap();
+    let left = |text: &str, limit: &str| {
+        sample(
+            text,
+            &format!(r#"trinity_budget_remaining_usd{{limit="{limit}"}}"#),
+        )
+    };
+    assert_eq!(left(&text, "daily_usd"), Some(10.0 - paid));
+    assert_eq!(left(&text, "monthly_usd"), Some(100.0 - paid));
+    assert!(text.contains("# TYPE trinity_provider_state gauge"));
+    assert_eq!(sample(&text, "trinity_breaker_transitions_total{"), None);
+
+    // The provider fails: the breaker opens once, the monitor finds it down.
+    s.set_faults(json!({"rates": {"503": 1.0}})).unwrap();
+    for i in 0..8 {
+        let e = rt::block_on(c.chat(ask(&format!("fail {i}")))).unwrap_err();
+        assert!(
+            matches!(e.kind, ErrorKind::Provider | ErrorKind::CircuitOpen),
+            "{e:?}"
+        );
+    }
+    let down = r#"trinity_provider_state{provider="p"}"#;
+    let start = std::time::Instant::now();
+    let text = loop {
+        let text = c.metrics_text().unwrap();
+        if sample(&text, down) == Some(3.0) {
+            break text;
+        }
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "never down: {:?}",
+            c.monitor().health("p")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let deployment = r#"deployment="p/gpt-4o-mini""#;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"trinity_breaker_transitions_total{{{deployment},to="open"}}"#)
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("trinity_breaker_state{{{deployment}}}")),
+        Some(2.0)
+    );
+    // Failed calls cost nothing: the budget left is unchanged, and a second scrape counts no
+    // transition twice.
+    let again = c.metrics_text().unwrap();
+    assert_eq!(left(&again, "daily_usd"), Some(10.0 - paid));
+    assert_eq!(
+        sample(
+            &again,
+            &format!(r#"trinity_breaker_transitions_total{{{deployment},to="open"}}"#)
+        ),
+        Some(1.0)
+    );
+}
+
 #[test]
 fn metrics_listen_serves_the_scrape_page_while_the_client_lives() {
     let s = server(json!({}));

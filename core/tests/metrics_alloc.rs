@@ -175,7 +175,7 @@ fn the_text_keeps_each_series() {
     for r in traffic() {
         metrics.observe(&r);
     }
-    let text = metrics.render(&[]);
+    let text = metrics.render(&Default::default());
     for line in [
         r#"trinity_requests_total{provider="openai",model="gpt-4o-mini",status="success",error_code=""} 3"#,
         r#"trinity_requests_total{provider="anthropic",model="claude-haiku",status="error",error_code="rate_limited"} 1"#,

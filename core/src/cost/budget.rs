@@ -43,7 +43,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::resilience::Clock;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Nano-USD per USD.
@@ -306,6 +306,10 @@ struct Inner {
     next_callback: AtomicU64,
     rejected: AtomicU64,
     alert_panics: AtomicU64,
+    /// A Redis budget's last snapshot, for [`Budgets::snapshot_now`], and whether a refresh
+    /// of it is under way.
+    last: Mutex<Option<BudgetSnapshot>>,
+    refreshing: AtomicBool,
 }
 
 /// The budget of a client (or of several, sharing it). Cheap to clone; safe to share.
@@ -428,6 +432,8 @@ impl Budgets {
                 next_callback: AtomicU64::new(1),
                 rejected: AtomicU64::new(0),
                 alert_panics: AtomicU64::new(0),
+                last: Mutex::new(None),
+                refreshing: AtomicBool::new(false),
             }),
         })
     }
@@ -623,13 +629,39 @@ impl Budgets {
                 Some(u),
             ));
         }
-        Ok(BudgetSnapshot {
+        let snapshot = BudgetSnapshot {
             scope: self.scope(),
             per_request_usd: limits.per_request.map(nano_to_usd),
             windows,
             rejected: self.inner.rejected.load(Ordering::Relaxed),
             alert_panics: self.inner.alert_panics.load(Ordering::Relaxed),
-        })
+        };
+        if let (Backend::Redis(_), None) = (&self.inner.backend, user) {
+            *self.inner.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
+        }
+        Ok(snapshot)
+    }
+
+    /// The day's and month's spend without waiting (for the metrics render, which cannot):
+    /// exact for a local budget; for a Redis one the figures its last snapshot read (`None`
+    /// before the first), each call starting a refresh in the background.
+    pub fn snapshot_now(&self) -> Option<BudgetSnapshot> {
+        if let Backend::Local(_) = &self.inner.backend {
+            // A local snapshot never waits: its future is ready at the first poll.
+            return futures_util::FutureExt::now_or_never(self.snapshot(None))?.ok();
+        }
+        if !self.inner.refreshing.swap(true, Ordering::AcqRel) {
+            let me = self.clone();
+            crate::rt::spawn(async move {
+                let _ = me.snapshot(None).await; // stores itself as the last
+                me.inner.refreshing.store(false, Ordering::Release);
+            });
+        }
+        self.inner
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Flushes the ledger to disk now (it syncs in groups by itself; see `cost::ledger`).

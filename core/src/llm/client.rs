@@ -318,7 +318,22 @@ fn render_metrics(books: &Books, engine: &Engine) -> Result<String> {
         Error::config("metrics are off (metrics.enabled: false)")
             .with_details(serde_json::json!({ "path": "metrics.enabled" }))
     })?;
-    Ok(m.render(&engine.health_snapshots()))
+    let deployments = engine.health_snapshots();
+    let providers: Vec<_> = engine
+        .monitor
+        .providers()
+        .into_iter()
+        .map(|p| {
+            let state = engine.monitor.state(&p);
+            (p, state)
+        })
+        .collect();
+    let budget = engine.spend.as_ref().and_then(|s| s.snapshot_now());
+    Ok(m.render(&crate::observe::metrics::Now {
+        deployments: &deployments,
+        providers: &providers,
+        budget: budget.as_ref(),
+    }))
 }
 
 impl Engine {

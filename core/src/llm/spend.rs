@@ -82,6 +82,12 @@ impl Spend {
     pub async fn snapshot(&self, user: Option<&str>) -> Result<BudgetSnapshot> {
         self.budgets().await?.snapshot(user).await
     }
+
+    /// The spend without waiting ([`Budgets::snapshot_now`]); `None` before the first call
+    /// (the budget is built then).
+    pub fn snapshot_now(&self) -> Option<BudgetSnapshot> {
+        self.budgets.get()?.snapshot_now()
+    }
 }
 
 /// One call's hold on the budget: settled once with what the call cost; dropped unsettled

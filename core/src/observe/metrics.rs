@@ -8,8 +8,9 @@
 //! `gen_ai_client_operation_time_to_first_chunk_seconds` for streams. Ours, under
 //! `metrics.prefix` (default `trinity`): requests by status and error code, retries (another
 //! attempt at the same deployment), fallbacks (an attempt at another deployment), cache hits
-//! by tier, single-flight joins, tokens by type, cost in USD, unpriced calls, time queued,
-//! breaker state per deployment (read when rendered).
+//! by tier, single-flight joins, tokens by type, cost in USD, unpriced calls, time queued;
+//! and read when rendered: breaker state and transitions per deployment, each provider's
+//! state in the monitor, and what the budget's day and month have left.
 //!
 //! Label values are bounded: providers and models beyond [`MAX_LABEL_VALUES`] distinct ones
 //! become `other` (counted in `…_metrics_overflow_total`). Each is scrubbed and kept once,
@@ -18,8 +19,10 @@
 //! only a few words per family (issue 14: ~0.3 µs for an answered call, see
 //! `benches/metrics.rs`; `tests/metrics_alloc.rs` counts the allocations).
 
+use super::monitor::ProviderState;
 use super::RequestRecord;
 use crate::config::MetricsConfig;
+use crate::cost::budget::BudgetSnapshot;
 use crate::error::ErrorKind;
 use crate::resilience::BreakerState;
 use crate::router::HealthSnapshot;
@@ -292,6 +295,9 @@ static PROVIDER_MODEL: [&str; 2] = ["provider", "model"];
 static TOKENS: [&str; 3] = ["provider", "model", "type"];
 static TIER: [&str; 1] = ["tier"];
 static DEPLOYMENT: [&str; 1] = ["deployment"];
+static TRANSITION: [&str; 2] = ["deployment", "to"];
+static PROVIDER: [&str; 1] = ["provider"];
+static LIMIT: [&str; 1] = ["limit"];
 
 type Histograms<const N: usize> = Family<LabelSet<N>, Histogram, Buckets>;
 type Counters<const N: usize> = Family<LabelSet<N>, Counter>;
@@ -347,6 +353,9 @@ pub struct ClientMetrics {
     unpriced: Counters<2>,
     queued: Histogram,
     breaker: Family<LabelSet<1>, Gauge>,
+    transitions: Counters<2>,
+    provider_state: Family<LabelSet<1>, Gauge>,
+    budget_remaining: Family<LabelSet<1>, Gauge<f64, AtomicU64>>,
     overflow: Counter,
     seen: Mutex<Seen>,
 }
@@ -395,6 +404,9 @@ impl ClientMetrics {
             unpriced: Family::default(),
             queued: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0]),
             breaker: Family::default(),
+            transitions: Family::default(),
+            provider_state: Family::default(),
+            budget_remaining: Family::default(),
             overflow: Counter::default(),
             seen: Mutex::default(),
             registry: Registry::default(),
@@ -447,6 +459,22 @@ impl ClientMetrics {
             "breaker_state",
             "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
             m.breaker.clone(),
+        );
+        ours.register(
+            "breaker_transitions",
+            "Circuit breaker transitions by deployment and the state entered",
+            m.transitions.clone(),
+        );
+        ours.register(
+            "provider_state",
+            "Provider health from the monitor: 0 unknown, 1 healthy, 2 degraded, 3 down",
+            m.provider_state.clone(),
+        );
+        ours.register_with_unit(
+            "budget_remaining",
+            "What the budget's day and month have left (limit minus spend and holds)",
+            Unit::Other("usd".into()),
+            m.budget_remaining.clone(),
         );
         ours.register(
             "metrics_overflow",
@@ -559,25 +587,65 @@ impl ClientMetrics {
         self.queued.observe(r.queued_ms / 1000.0);
     }
 
-    /// OpenMetrics text (ends with `# EOF`), the breaker states read from `health` now.
-    pub fn render(&self, health: &[HealthSnapshot]) -> String {
-        for h in health {
+    /// OpenMetrics text (ends with `# EOF`), with the breakers, provider states and budget
+    /// read from `now`.
+    pub fn render(&self, now: &Now<'_>) -> String {
+        for h in now.deployments {
+            let name = LabelValue::shared(super::scrub(&h.name).into());
             if let Some(state) = h.state {
                 let v = match state {
                     BreakerState::Closed | BreakerState::Disabled => 0,
                     BreakerState::HalfOpen => 1,
                     _ => 2,
                 };
-                let name = LabelValue::shared(super::scrub(&h.name).into());
                 self.breaker
-                    .get_or_create(&LabelSet::new(&DEPLOYMENT, [name]))
+                    .get_or_create(&LabelSet::new(&DEPLOYMENT, [name.clone()]))
                     .set(v);
+            }
+            for &(to, n) in &h.transitions {
+                let to = LabelValue::shared(to.as_str().into());
+                let c = self
+                    .transitions
+                    .get_or_create(&LabelSet::new(&TRANSITION, [name.clone(), to]));
+                // The breaker counts; the counter catches up with it.
+                c.inc_by(n.saturating_sub(c.get()));
+            }
+        }
+        for (provider, state) in now.providers {
+            let v = match state {
+                ProviderState::Unknown => 0,
+                ProviderState::Healthy => 1,
+                ProviderState::Degraded => 2,
+                ProviderState::Down => 3,
+            };
+            let name = LabelValue::shared(super::scrub(provider).into());
+            self.provider_state
+                .get_or_create(&LabelSet::new(&PROVIDER, [name]))
+                .set(v);
+        }
+        for w in now.budget.iter().flat_map(|b| &b.windows) {
+            if let (Some(left), None) = (w.remaining_usd, &w.user) {
+                let limit = LabelValue::shared(w.limit.field().into());
+                self.budget_remaining
+                    .get_or_create(&LabelSet::new(&LIMIT, [limit]))
+                    .set(left);
             }
         }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+/// What a render reads as it is now, rather than counting it as calls end.
+#[derive(Default)]
+pub struct Now<'a> {
+    /// Each deployment's breaker state and transitions.
+    pub deployments: &'a [HealthSnapshot],
+    /// Each provider's state in the monitor.
+    pub providers: &'a [(String, ProviderState)],
+    /// The budget's day and month (per-user windows are left out: one series per user).
+    pub budget: Option<&'a BudgetSnapshot>,
 }
 
 #[cfg(test)]

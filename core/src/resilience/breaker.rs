@@ -28,6 +28,14 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
+    pub const ALL: [BreakerState; 5] = [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+        BreakerState::ForcedOpen,
+        BreakerState::Disabled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",
@@ -143,6 +151,8 @@ struct Inner {
     probes_issued: u32,
     probes: Tally,
     not_permitted: u64,
+    /// Transitions into each state, by [`BreakerState::ALL`] index.
+    transitions: [u64; 5],
 }
 
 #[derive(Clone, Copy, Default)]
@@ -272,6 +282,7 @@ impl CircuitBreaker {
                 probes_issued: 0,
                 probes: Tally::default(),
                 not_permitted: 0,
+                transitions: [0; 5],
             }),
             listeners: RwLock::new(Vec::new()),
         })
@@ -444,6 +455,17 @@ impl CircuitBreaker {
         }
     }
 
+    /// How often the breaker entered each state since it was made (states never entered left
+    /// out), for the `breaker_transitions` metric.
+    pub fn transitions(&self) -> Vec<(BreakerState, u64)> {
+        let g = self.lock();
+        BreakerState::ALL
+            .into_iter()
+            .zip(g.transitions)
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
     /// Calls `listener` after every state change (outside the breaker's lock).
     pub fn on_state_change(&self, listener: impl Fn(&StateChange) + Send + Sync + 'static) {
         self.listeners
@@ -491,6 +513,9 @@ impl Inner {
             _ => self.window.tally(now).rates(),
         };
         let from = self.state;
+        if from != to {
+            self.transitions[to as usize] += 1;
+        }
         self.state = to;
         self.generation += 1;
         self.probes_issued = 0;

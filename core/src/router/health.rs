@@ -37,6 +37,8 @@ pub struct HealthSnapshot {
     pub latency_ewma_ms: Option<f64>,
     pub calls: u64,
     pub failures: u64,
+    /// Breaker transitions into each state so far (empty without a breaker).
+    pub transitions: Vec<(BreakerState, u64)>,
 }
 
 impl Health {
@@ -112,6 +114,11 @@ impl Health {
             latency_ewma_ms: self.latency_ms(),
             calls: self.calls.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            transitions: self
+                .breaker
+                .as_ref()
+                .map(|b| b.transitions())
+                .unwrap_or_default(),
         }
     }
 }
