@@ -1,6 +1,7 @@
-"""Issue 12's bar for Python: the client with cost, budget and request log on against all off,
-50 concurrent against the mock server (a separate process). Its own process: LiteLLM's import in
-bench_client.py starts threads whose CPU would be counted against either side."""
+"""On/off bars for Python, 50 concurrent against the mock server (a separate process): issue 12's
+cost, budget and request log, and issue 14's telemetry (request log, metrics, provider monitor
+and logs at info), each against all off. Its own process: LiteLLM's import in bench_client.py
+starts threads whose CPU would be counted against either side."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ async def main() -> None:
     proc, url = start_server()
     try:
         await books_overhead(tc, url)
+        await telemetry_overhead(tc, url)
     finally:
         proc.kill()
         proc.wait()
@@ -32,6 +34,36 @@ async def books_overhead(tc: Any, url: str) -> None:
     provider = {"mock": {"kind": "openai_compatible", "base_url": url + "/v1"}}
     off = tc.Client({"providers": provider, "logging": {"request_log": False}})
     on = tc.Client({"providers": provider, "budget": {"daily_usd": 1000000}, "logging": {"request_log": True}})
+    await paired(off, on, "cost + budget + request log on vs off")
+
+
+async def telemetry_overhead(tc: Any, url: str) -> None:
+    """Issue 14's bar: every part of telemetry on costs at most 5% of throughput. Logs at info
+    reach Python's `logging`, which this process leaves unconfigured (as most applications leave
+    `trinity_core`'s loggers): records are then not built at all; with a handler that keeps every
+    record, Python's own `logging` costs about 10 us a call under the GIL."""
+    provider = {"mock": {"kind": "openai_compatible", "base_url": url + "/v1"}}
+    off = tc.Client(
+        {
+            "providers": provider,
+            "logging": {"request_log": False, "level": "error"},
+            "metrics": {"enabled": False},
+            "monitor": {"enabled": False},
+        }
+    )
+    on = tc.Client(
+        {
+            "providers": provider,
+            "logging": {"request_log": True, "level": "info"},
+            "metrics": {"enabled": True},
+            "monitor": {"enabled": True},
+        }
+    )
+    await paired(off, on, "telemetry (request log, metrics, monitor, logs) on vs off")
+    assert "trinity_requests_total" in on.metrics_text() and on.monitor.state("mock") == "healthy"
+
+
+async def paired(off: Any, on: Any, label: str) -> None:
 
     def caller(client: Any) -> Callable[[], Awaitable[Any]]:
         # Distinct requests: each goes upstream, is priced, held against the budget and settled.
@@ -63,7 +95,7 @@ async def books_overhead(tc: Any, url: str) -> None:
         ons.append(on_rps)
     assert len(on.request_log) > 0 and len(off.request_log) == 0
     print(
-        f"  cost + budget + request log on vs off, 50 concurrent ({rounds} paired rounds of {total}): "
+        f"  {label}, 50 concurrent ({rounds} paired rounds of {total}): "
         f"off {median(offs):>8.0f} req/s · on {median(ons):>8.0f} req/s · "
         f"on/off {median(rps_ratios):.3f} (bar >= 0.95; rounds {min(rps_ratios):.2f}-{max(rps_ratios):.2f}); "
         f"CPU per request on/off {median(cpu_ratios):.3f}"

@@ -257,12 +257,14 @@ type LogRecord struct {
 	UnpricedReason     *string  `json:"unpriced_reason"`
 	LatencyMs          float64  `json:"latency_ms"`
 	TimeToFirstTokenMs *float64 `json:"time_to_first_token_ms"`
-	QueuedMs           float64  `json:"queued_ms"`
-	OverheadMs         *float64 `json:"overhead_ms"`
-	CacheHit           bool     `json:"cache_hit"`
-	CacheTier          *string  `json:"cache_tier"`
-	User               *string  `json:"user"`
-	Response           *string  `json:"response"`
+	// A stream's mean time between output chunks after the first.
+	TimePerOutputChunkMs *float64 `json:"time_per_output_chunk_ms"`
+	QueuedMs             float64  `json:"queued_ms"`
+	OverheadMs           *float64 `json:"overhead_ms"`
+	CacheHit             bool     `json:"cache_hit"`
+	CacheTier            *string  `json:"cache_tier"`
+	User                 *string  `json:"user"`
+	Response             *string  `json:"response"`
 }
 
 // LogQuery filters the request log; zero values are "any". Start/End bound the call's start

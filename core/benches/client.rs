@@ -166,18 +166,51 @@ fn cost_of_one_call() {
     );
 }
 
-/// Issue 12's bar: cost, budget and request log on cost at most 5% of throughput. Runs
-/// alternate (off, on, off, on, ...) so drift on a shared machine hits both alike.
+/// Issue 12's bar: cost, budget and request log on cost at most 5% of throughput.
 fn books_overhead(url: &str) {
-    println!("cost + budget + request log on vs all off, 50 concurrent, 5 alternating runs of 3 s each (medians):");
     let off = json!({"logging": {"request_log": false}});
     let on = json!({"budget": {"daily_usd": 1000000}, "logging": {"request_log": true}});
+    on_off(url, "cost + budget + request log", off, on, false);
+}
+
+/// Issue 14's bar: all telemetry on (request log, metrics, provider monitor, logs at info into
+/// a sink that counts the records) costs at most 5% of throughput.
+fn telemetry_overhead(url: &str) {
+    let off = json!({"logging": {"request_log": false, "level": "error"},
+                     "metrics": {"enabled": false}, "monitor": {"enabled": false}});
+    let on = json!({"logging": {"request_log": true, "level": "info"},
+                    "metrics": {"enabled": true}, "monitor": {"enabled": true}});
+    on_off(
+        url,
+        "telemetry (request log, metrics, monitor, logs)",
+        off,
+        on,
+        true,
+    );
+}
+
+/// `on` against `off`, 50 concurrent: runs alternate (off, on, off, on, ...) so drift on a
+/// shared machine hits both alike; `logs`: the `on` client's log records go to a sink.
+fn on_off(url: &str, what: &str, off: serde_json::Value, on: serde_json::Value, logs: bool) {
+    println!("{what} on vs off, 50 concurrent, 5 alternating runs of 3 s each (medians):");
     // Distinct requests: each goes upstream, is priced, held against the budget and settled.
     let distinct = distinct("p/gpt-4o-mini");
+    let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = records.clone();
+    let sink: trinity_core::observe::log::Sink = Arc::new(move |batch| {
+        count.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    });
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..5 {
-        a.push(client_run(url, 50, 3, off.clone(), distinct.clone()));
-        b.push(client_run(url, 50, 3, on.clone(), distinct.clone()));
+        a.push(client_run(url, 50, 3, off.clone(), distinct.clone(), None));
+        b.push(client_run(
+            url,
+            50,
+            3,
+            on.clone(),
+            distinct.clone(),
+            logs.then(|| sink.clone()),
+        ));
     }
     let median = |v: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
         let mut x: Vec<f64> = v.iter().map(pick).collect();
@@ -187,13 +220,17 @@ fn books_overhead(url: &str) {
     let (off_rps, on_rps) = (median(&a, |r| r.0), median(&b, |r| r.0));
     let (off_cpu, on_cpu) = (median(&a, |r| r.1), median(&b, |r| r.1));
     println!(
-        "  throughput: all off {off_rps:>8.0} req/s · on {on_rps:>8.0} req/s · on/off {:.3} (bar ≥ 0.95)",
+        "  throughput: off {off_rps:>8.0} req/s · on {on_rps:>8.0} req/s · on/off {:.3} (bar ≥ 0.95)",
         on_rps / off_rps
     );
     println!(
-        "  client CPU per request: all off {off_cpu:.1} µs · on {on_cpu:.1} µs · on/off {:.3}",
+        "  client CPU per request: off {off_cpu:.1} µs · on {on_cpu:.1} µs · on/off {:.3}",
         on_cpu / off_cpu
     );
+    if logs {
+        let n = records.load(std::sync::atomic::Ordering::Relaxed);
+        println!("  log records delivered to the sink: {n}");
+    }
 }
 
 fn start_server() -> (Child, String) {
@@ -240,7 +277,7 @@ fn client_rps_of(
     extra: serde_json::Value,
     make: impl Fn(usize) -> ChatRequest + Clone + 'static,
 ) -> f64 {
-    client_run(url, concurrency, secs, extra, make).0
+    client_run(url, concurrency, secs, extra, make, None).0
 }
 
 /// CPU time this process has used (every thread, user and system), in µs. The mock server is
@@ -260,11 +297,15 @@ fn client_run(
     secs: u64,
     extra: serde_json::Value,
     make: impl Fn(usize) -> ChatRequest + Clone + 'static,
+    log_sink: Option<trinity_core::observe::log::Sink>,
 ) -> (f64, f64) {
     let c = Arc::new(client_with(
         json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
         extra,
     ));
+    if let Some(sink) = log_sink {
+        c.on_log(sink);
+    }
     rt::block_on(async {
         let run = |deadline: Instant| {
             let c = c.clone();
@@ -346,6 +387,7 @@ fn main() {
     }
 
     books_overhead(&url);
+    telemetry_overhead(&url);
 
     println!("memory across 1,000,000 requests (50 concurrent):");
     let c = Arc::new(client(

@@ -378,6 +378,73 @@ fn metrics_read_breaker_transitions_provider_states_and_the_budget_left_at_each_
 }
 
 #[test]
+fn metrics_time_stages_and_chunks_and_read_queues_limits_and_cache_misses() {
+    let s = server(json!({}));
+    let c = client(
+        &s,
+        json!({
+            "cache": {"enabled": true, "memory": {"max_entries": 10}},
+            // Two calls a minute; the third is refused here, without waiting.
+            "rate_limits": {"p": {"rpm": 2}},
+            "retry": {"max_attempts": 1, "max_retry_after_ms": 1},
+        }),
+    );
+    rt::block_on(c.chat(ask("first"))).unwrap();
+    rt::block_on(c.chat(ask("first"))).unwrap(); // a memory hit: no provider call
+    let chunks = rt::block_on(async {
+        let st = c
+            .chat_stream(ask("stream a few words, please"))
+            .await
+            .unwrap();
+        st.map(|c| c.unwrap()).collect::<Vec<_>>().await
+    });
+    let content = chunks.iter().filter(|c| !c.delta.is_empty()).count();
+    assert!(content >= 2, "{content} content chunks");
+    let e = rt::block_on(c.chat(ask("third call"))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RateLimited, "{e:?}");
+    let text = c.metrics_text().unwrap();
+    let v = |start: &str| sample(&text, start).unwrap_or_else(|| panic!("no {start} in\n{text}"));
+    // Two provider calls answered (a plain one and the stream), one from the cache.
+    assert_eq!(
+        v(r#"trinity_stage_duration_seconds_count{stage="attempt"}"#),
+        2.0
+    );
+    assert_eq!(
+        v(r#"trinity_stage_duration_seconds_count{stage="queue"}"#),
+        2.0
+    );
+    assert_eq!(
+        v(r#"trinity_stage_duration_seconds_count{stage="cache"}"#),
+        1.0
+    );
+    assert!(v(r#"trinity_stage_duration_seconds_count{stage="engine"}"#) >= 2.0);
+    assert_eq!(
+        v("gen_ai_client_operation_time_per_output_chunk_seconds_count{"),
+        1.0
+    );
+    let stream = c
+        .request_log()
+        .query(&LogQuery::default())
+        .into_iter()
+        .find(|r| r.stream)
+        .unwrap();
+    assert!(stream.time_per_output_chunk_ms.unwrap() >= 0.0);
+    // Three lookups missed the memory tier (the first call, the stream, the refused call),
+    // one was answered.
+    assert_eq!(v(r#"trinity_cache_misses_total{tier="memory"}"#), 3.0);
+    assert_eq!(v(r#"trinity_cache_errors_total{tier="memory"}"#), 0.0);
+    assert_eq!(
+        v(r#"trinity_limiter_rejections_total{deployment="p/gpt-4o-mini"}"#),
+        1.0
+    );
+    // Seed 002's queue names, per provider: two calls went through, none is left.
+    assert_eq!(v(r#"trinity_queue_submitted_total{provider="p"}"#), 2.0);
+    assert_eq!(v(r#"trinity_queue_completed_total{provider="p"}"#), 2.0);
+    assert_eq!(v(r#"trinity_queue_inflight{provider="p"}"#), 0.0);
+    assert_eq!(v(r#"trinity_queue_waiting{provider="p"}"#), 0.0);
+}
+
+#[test]
 fn metrics_listen_serves_the_scrape_page_while_the_client_lives() {
     let s = server(json!({}));
     let c = client(&s, json!({"metrics": {"listen": "127.0.0.1:0"}}));

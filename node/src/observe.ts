@@ -186,6 +186,8 @@ export interface LogEntry {
   readonly unpricedReason: string | null;
   readonly latencyMs: number;
   readonly timeToFirstTokenMs: number | null;
+  /** A stream's mean time between output chunks after the first. */
+  readonly timePerOutputChunkMs: number | null;
   readonly queuedMs: number;
   readonly overheadMs: number | null;
   readonly cacheHit: boolean;

@@ -368,6 +368,7 @@ impl Call {
         r.cost_nano_usd = end.detail.total_nano_usd;
         r.unpriced_reason = end.detail.unpriced_reason.clone();
         r.time_to_first_token_ms = end.first_token.map(|t| ms(t - self.started));
+        r.time_per_output_chunk_ms = end.per_chunk.map(|d| d.as_secs_f64() * 1000.0);
         r.cache_hit = end.cached;
         if end.cached {
             r.cache_tier = end.cache_tier.map(str::to_owned);

@@ -121,8 +121,10 @@ impl Client {
         engine.start_health_checks();
         let metrics_server = match listen {
             Some(addr) if books.metrics.is_some() => {
-                let (books, engine) = (books.clone(), engine.clone());
-                let render = Arc::new(move || render_metrics(&books, &engine).unwrap_or_default());
+                let (books, engine, cache) = (books.clone(), engine.clone(), cache.clone());
+                let render = Arc::new(move || {
+                    render_metrics(&books, &engine, cache.as_ref()).unwrap_or_default()
+                });
                 Some(crate::observe::exporter::MetricsServer::start(
                     &addr, render,
                 )?)
@@ -262,7 +264,7 @@ impl Client {
 
     /// The client's metrics as OpenMetrics text (`metrics.enabled`; else a `config` error).
     pub fn metrics_text(&self) -> Result<String> {
-        render_metrics(&self.books, &self.engine)
+        render_metrics(&self.books, &self.engine, self.cache.as_ref())
     }
 
     /// Where `metrics.listen` serves `/metrics` (the port chosen when it was 0).
@@ -313,7 +315,7 @@ impl Client {
     }
 }
 
-fn render_metrics(books: &Books, engine: &Engine) -> Result<String> {
+fn render_metrics(books: &Books, engine: &Engine, cache: Option<&Arc<Cache>>) -> Result<String> {
     let m = books.metrics.as_ref().ok_or_else(|| {
         Error::config("metrics are off (metrics.enabled: false)")
             .with_details(serde_json::json!({ "path": "metrics.enabled" }))
@@ -329,10 +331,18 @@ fn render_metrics(books: &Books, engine: &Engine) -> Result<String> {
         })
         .collect();
     let budget = engine.spend.as_ref().and_then(|s| s.snapshot_now());
+    let queues: Vec<_> = engine
+        .queues
+        .iter()
+        .map(|(p, q)| (p.clone(), q.snapshot()))
+        .collect();
+    let cache = cache.map(|c| c.stats());
     Ok(m.render(&crate::observe::metrics::Now {
         deployments: &deployments,
         providers: &providers,
         budget: budget.as_ref(),
+        queues: &queues,
+        cache: cache.as_ref(),
     }))
 }
 
@@ -692,6 +702,7 @@ impl Client {
                     error: None,
                     cancelled: false,
                     first_token: None,
+                    per_chunk: None,
                     received: chunks.iter().map(|c| c.delta.as_str()).collect(),
                     cached: true,
                     cache_tier: Some(tier),

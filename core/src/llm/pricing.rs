@@ -34,6 +34,8 @@ pub struct StreamEnd {
     pub error: Option<crate::error::Error>,
     pub cancelled: bool,
     pub first_token: Option<Instant>,
+    /// The mean time between the output chunks after the first (two or more of them).
+    pub per_chunk: Option<std::time::Duration>,
     /// The text and tool-call arguments received.
     pub received: String,
     /// Replayed from the response cache, and from which tier.
@@ -63,6 +65,9 @@ pub fn priced_stream(
         /// The reported usage and its cost, once the usage chunk has passed.
         priced: Option<(Usage, CostDetail)>,
         first_token: Option<Instant>,
+        /// The last output chunk's arrival, and how many there were.
+        last_token: Option<Instant>,
+        output_chunks: u32,
         done: bool,
         hold: Option<Hold>,
         on_end: Option<OnEnd>,
@@ -88,6 +93,11 @@ pub fn priced_stream(
                 error,
                 cancelled,
                 first_token: self.first_token,
+                per_chunk: self
+                    .first_token
+                    .zip(self.last_token)
+                    .filter(|_| self.output_chunks >= 2)
+                    .map(|(first, last)| (last - first) / (self.output_chunks - 1)),
                 received: std::mem::take(&mut self.received),
                 cached: false,
                 cache_tier: None,
@@ -112,6 +122,8 @@ pub fn priced_stream(
         received: String::new(),
         priced: None,
         first_token: None,
+        last_token: None,
+        output_chunks: 0,
         done: false,
         hold,
         on_end,
@@ -122,10 +134,11 @@ pub fn priced_stream(
         }
         match s.inner.next().await {
             Some(Ok(mut chunk)) => {
-                if s.first_token.is_none()
-                    && (!chunk.delta.is_empty() || !chunk.tool_calls.is_empty())
-                {
-                    s.first_token = Some(Instant::now());
+                if !chunk.delta.is_empty() || !chunk.tool_calls.is_empty() {
+                    let now = Instant::now();
+                    s.first_token.get_or_insert(now);
+                    s.last_token = Some(now);
+                    s.output_chunks += 1;
                 }
                 s.received.push_str(&chunk.delta);
                 for call in &chunk.tool_calls {

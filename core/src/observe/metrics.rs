@@ -5,12 +5,17 @@
 //! `gen_ai_client_operation_duration_seconds` (histogram; `metrics.latency_buckets_ms`,
 //! default the spec's boundaries 0.01 … 81.92 s), `gen_ai_client_token_usage` (histogram by
 //! `gen_ai_token_type`, the spec's boundaries 1 … 4⁽¹³⁾), and
-//! `gen_ai_client_operation_time_to_first_chunk_seconds` for streams. Ours, under
+//! `gen_ai_client_operation_time_to_first_chunk_seconds` and
+//! `gen_ai_client_operation_time_per_output_chunk_seconds` for streams (one observation per
+//! stream, its mean gap: the record is the one observation point). Ours, under
 //! `metrics.prefix` (default `trinity`): requests by status and error code, retries (another
 //! attempt at the same deployment), fallbacks (an attempt at another deployment), cache hits
-//! by tier, single-flight joins, tokens by type, cost in USD, unpriced calls, time queued;
-//! and read when rendered: breaker state and transitions per deployment, each provider's
-//! state in the monitor, and what the budget's day and month have left.
+//! by tier, single-flight joins, tokens by type, cost in USD, unpriced calls, time queued,
+//! stage durations (queue, each attempt, the engine's own work, a cache hit); and read when
+//! rendered: breaker state and transitions per deployment, limiter refusals and waits, each
+//! provider's queue (in flight, waiting, submitted, completed: seed 002's names), cache misses
+//! and errors by tier, each provider's state in the monitor, and what the budget's day and
+//! month have left.
 //!
 //! Label values are bounded: providers and models beyond [`MAX_LABEL_VALUES`] distinct ones
 //! become `other` (counted in `…_metrics_overflow_total`). Each is scrubbed and kept once,
@@ -21,10 +26,12 @@
 
 use super::monitor::ProviderState;
 use super::RequestRecord;
+use crate::cache::CacheStats;
 use crate::config::MetricsConfig;
 use crate::cost::budget::BudgetSnapshot;
 use crate::error::ErrorKind;
 use crate::resilience::BreakerState;
+use crate::resilience::QueueSnapshot;
 use crate::router::HealthSnapshot;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{
@@ -210,7 +217,7 @@ impl<const N: usize> Deref for LookupKey<'_, N> {
 
 /// The label values the engine itself uses (statuses, cache tiers, token types, ...), then
 /// every error code: made and hashed once per process. `fixed(CHAT)` is `chat`'s.
-const FIXED: [&str; 14] = [
+const FIXED: [&str; 18] = [
     "",
     "other",
     "chat",
@@ -225,6 +232,10 @@ const FIXED: [&str; 14] = [
     "cached",
     "cache_write",
     "reasoning",
+    "queue",
+    "attempt",
+    "engine",
+    "cache",
 ];
 const OTHER: usize = 1;
 const CHAT: usize = 2;
@@ -233,6 +244,18 @@ const OUTPUT: usize = 10;
 const CACHED: usize = 11;
 const CACHE_WRITE: usize = 12;
 const REASONING: usize = 13;
+const STAGE_QUEUE: usize = 14;
+const STAGE_ATTEMPT: usize = 15;
+const STAGE_ENGINE: usize = 16;
+const STAGE_CACHE: usize = 17;
+/// The GenAI spec's boundaries for `time_per_output_chunk`, seconds.
+const PER_CHUNK_BUCKETS: [f64; 13] = [
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+];
+/// Stage durations, seconds: from the engine's own microseconds to a long provider call.
+const STAGE_BUCKETS: [f64; 15] = [
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
 
 static FIXED_VALUES: LazyLock<Vec<LabelValue>> = LazyLock::new(|| {
     FIXED
@@ -263,6 +286,10 @@ fn known(v: &str) -> Option<LabelValue> {
         "cached" => CACHED,
         "cache_write" => CACHE_WRITE,
         "reasoning" => REASONING,
+        "queue" => STAGE_QUEUE,
+        "attempt" => STAGE_ATTEMPT,
+        "engine" => STAGE_ENGINE,
+        "cache" => STAGE_CACHE,
         _ => {
             let kind = ErrorKind::from_code(v)?;
             FIXED.len() + ErrorKind::ALL.iter().position(|k| *k == kind)?
@@ -294,6 +321,7 @@ static TOKEN_USAGE: [&str; 4] = [
 static PROVIDER_MODEL: [&str; 2] = ["provider", "model"];
 static TOKENS: [&str; 3] = ["provider", "model", "type"];
 static TIER: [&str; 1] = ["tier"];
+static STAGE: [&str; 1] = ["stage"];
 static DEPLOYMENT: [&str; 1] = ["deployment"];
 static TRANSITION: [&str; 2] = ["deployment", "to"];
 static PROVIDER: [&str; 1] = ["provider"];
@@ -343,6 +371,7 @@ pub struct ClientMetrics {
     duration: Histograms<5>,
     tokens: Histograms<4>,
     first_chunk: Histograms<3>,
+    per_chunk: Histograms<3>,
     requests: Counters<4>,
     retries: Counters<2>,
     fallbacks: Counters<2>,
@@ -352,10 +381,20 @@ pub struct ClientMetrics {
     cost: Family<LabelSet<2>, Counter<f64, AtomicU64>>,
     unpriced: Counters<2>,
     queued: Histogram,
+    stages: Histograms<1>,
     breaker: Family<LabelSet<1>, Gauge>,
     transitions: Counters<2>,
     provider_state: Family<LabelSet<1>, Gauge>,
     budget_remaining: Family<LabelSet<1>, Gauge<f64, AtomicU64>>,
+    limited: Counters<1>,
+    limit_waits: Counters<1>,
+    limit_wait: Family<LabelSet<1>, Counter<f64, AtomicU64>>,
+    queue_in_flight: Family<LabelSet<1>, Gauge>,
+    queue_waiting: Family<LabelSet<1>, Gauge>,
+    queue_submitted: Counters<1>,
+    queue_completed: Counters<1>,
+    cache_misses: Counters<1>,
+    cache_errors: Counters<1>,
     overflow: Counter,
     seen: Mutex<Seen>,
 }
@@ -373,6 +412,7 @@ impl ClientMetrics {
         let duration = Family::new_with_constructor(seconds.clone());
         let tokens = Family::new_with_constructor(Buckets(TOKEN_BUCKETS.to_vec()));
         let first_chunk = Family::new_with_constructor(seconds);
+        let per_chunk = Family::new_with_constructor(Buckets(PER_CHUNK_BUCKETS.to_vec()));
         registry.register_with_unit(
             "gen_ai_client_operation_duration",
             "GenAI operation duration",
@@ -390,10 +430,17 @@ impl ClientMetrics {
             Unit::Seconds,
             first_chunk.clone(),
         );
+        registry.register_with_unit(
+            "gen_ai_client_operation_time_per_output_chunk",
+            "Time per output chunk after the first, a stream's mean",
+            Unit::Seconds,
+            per_chunk.clone(),
+        );
         let m = ClientMetrics {
             duration,
             tokens,
             first_chunk,
+            per_chunk,
             requests: Family::default(),
             retries: Family::default(),
             fallbacks: Family::default(),
@@ -403,10 +450,20 @@ impl ClientMetrics {
             cost: Family::default(),
             unpriced: Family::default(),
             queued: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0]),
+            stages: Family::new_with_constructor(Buckets(STAGE_BUCKETS.to_vec())),
             breaker: Family::default(),
             transitions: Family::default(),
             provider_state: Family::default(),
             budget_remaining: Family::default(),
+            limited: Family::default(),
+            limit_waits: Family::default(),
+            limit_wait: Family::default(),
+            queue_in_flight: Family::default(),
+            queue_waiting: Family::default(),
+            queue_submitted: Family::default(),
+            queue_completed: Family::default(),
+            cache_misses: Family::default(),
+            cache_errors: Family::default(),
             overflow: Counter::default(),
             seen: Mutex::default(),
             registry: Registry::default(),
@@ -455,6 +512,12 @@ impl ClientMetrics {
             Unit::Seconds,
             m.queued.clone(),
         );
+        ours.register_with_unit(
+            "stage_duration",
+            "Time in each stage of a call: queue, attempt (each provider call), engine (the engine's own work), cache (a cache hit, whole)",
+            Unit::Seconds,
+            m.stages.clone(),
+        );
         ours.register(
             "breaker_state",
             "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
@@ -475,6 +538,52 @@ impl ClientMetrics {
             "What the budget's day and month have left (limit minus spend and holds)",
             Unit::Other("usd".into()),
             m.budget_remaining.clone(),
+        );
+        ours.register(
+            "limiter_rejections",
+            "Attempts refused by this client's own rate limits, by deployment",
+            m.limited.clone(),
+        );
+        ours.register(
+            "limiter_waits",
+            "Calls that waited because every deployment was at its own rate limit",
+            m.limit_waits.clone(),
+        );
+        ours.register_with_unit(
+            "limiter_wait",
+            "Time calls spent waiting for a rate limit of this client",
+            Unit::Seconds,
+            m.limit_wait.clone(),
+        );
+        ours.register(
+            "queue_inflight",
+            "Requests holding a slot of the provider's queue",
+            m.queue_in_flight.clone(),
+        );
+        ours.register(
+            "queue_waiting",
+            "Requests waiting for a slot of the provider's queue",
+            m.queue_waiting.clone(),
+        );
+        ours.register(
+            "queue_submitted",
+            "Requests that entered the provider's queue",
+            m.queue_submitted.clone(),
+        );
+        ours.register(
+            "queue_completed",
+            "Requests that left the provider's queue after their call",
+            m.queue_completed.clone(),
+        );
+        ours.register(
+            "cache_misses",
+            "Response cache lookups a tier could not answer",
+            m.cache_misses.clone(),
+        );
+        ours.register(
+            "cache_errors",
+            "Response cache tier failures (the call goes on without that tier)",
+            m.cache_errors.clone(),
         );
         ours.register(
             "metrics_overflow",
@@ -532,6 +641,11 @@ impl ClientMetrics {
                 .get_or_create(&LookupKey::new(&FIRST_CHUNK, [chat, provider, requested]))
                 .observe(ttft / 1000.0);
         }
+        if let Some(gap) = r.time_per_output_chunk_ms {
+            self.per_chunk
+                .get_or_create(&LookupKey::new(&FIRST_CHUNK, [chat, provider, requested]))
+                .observe(gap / 1000.0);
+        }
         let pm = LookupKey::new(&PROVIDER_MODEL, [provider, model]);
         for pair in r.attempt_log.windows(2) {
             let same = pair[0].provider == pair[1].provider && pair[0].model == pair[1].model;
@@ -539,6 +653,22 @@ impl ClientMetrics {
                 true => self.retries.get_or_create(&pm).inc(),
                 false => self.fallbacks.get_or_create(&pm).inc(),
             };
+        }
+        let stage = |i: usize, ms: f64| {
+            self.stages
+                .get_or_create(&LookupKey::new(&STAGE, [fixed(i)]))
+                .observe(ms / 1000.0);
+        };
+        for a in &r.attempt_log {
+            stage(STAGE_ATTEMPT, a.latency_ms);
+        }
+        if let Some(ms) = r.overhead_ms {
+            stage(STAGE_ENGINE, ms);
+        }
+        if r.cache_hit {
+            stage(STAGE_CACHE, r.latency_ms);
+        } else if !r.attempt_log.is_empty() {
+            stage(STAGE_QUEUE, r.queued_ms);
         }
         if r.cache_tier.as_deref() == Some("in_flight") {
             self.joins.inc();
@@ -604,12 +734,39 @@ impl ClientMetrics {
             }
             for &(to, n) in &h.transitions {
                 let to = LabelValue::shared(to.as_str().into());
-                let c = self
-                    .transitions
-                    .get_or_create(&LabelSet::new(&TRANSITION, [name.clone(), to]));
-                // The breaker counts; the counter catches up with it.
-                c.inc_by(n.saturating_sub(c.get()));
+                catch_up(
+                    &self
+                        .transitions
+                        .get_or_create(&LabelSet::new(&TRANSITION, [name.clone(), to])),
+                    n,
+                );
             }
+            if h.limited > 0 || h.limit_waits > 0 {
+                let key = LabelSet::new(&DEPLOYMENT, [name.clone()]);
+                catch_up(&self.limited.get_or_create(&key), h.limited);
+                catch_up(&self.limit_waits.get_or_create(&key), h.limit_waits);
+                let waited = self.limit_wait.get_or_create(&key);
+                waited.inc_by((h.limit_wait_s - waited.get()).max(0.0));
+            }
+        }
+        for (provider, q) in now.queues {
+            let key = LabelSet::new(
+                &PROVIDER,
+                [LabelValue::shared(super::scrub(provider).into())],
+            );
+            self.queue_in_flight
+                .get_or_create(&key)
+                .set(q.in_flight as i64);
+            self.queue_waiting.get_or_create(&key).set(q.length as i64);
+            let left = q.completed + q.cancelled + q.rejected;
+            let submitted = left + q.in_flight as u64 + q.length as u64;
+            catch_up(&self.queue_submitted.get_or_create(&key), submitted);
+            catch_up(&self.queue_completed.get_or_create(&key), q.completed);
+        }
+        for t in now.cache.iter().flat_map(|c| &c.tiers) {
+            let key = LabelSet::new(&TIER, [LabelValue::shared(t.tier.into())]);
+            catch_up(&self.cache_misses.get_or_create(&key), t.misses);
+            catch_up(&self.cache_errors.get_or_create(&key), t.errors);
         }
         for (provider, state) in now.providers {
             let v = match state {
@@ -637,6 +794,11 @@ impl ClientMetrics {
     }
 }
 
+/// A counter brought up to `total`, counted elsewhere (a breaker, a queue, a cache tier).
+fn catch_up(c: &Counter, total: u64) {
+    c.inc_by(total.saturating_sub(c.get()));
+}
+
 /// What a render reads as it is now, rather than counting it as calls end.
 #[derive(Default)]
 pub struct Now<'a> {
@@ -646,6 +808,10 @@ pub struct Now<'a> {
     pub providers: &'a [(String, ProviderState)],
     /// The budget's day and month (per-user windows are left out: one series per user).
     pub budget: Option<&'a BudgetSnapshot>,
+    /// Each provider's request queue.
+    pub queues: &'a [(String, QueueSnapshot)],
+    /// The response cache's tiers.
+    pub cache: Option<&'a CacheStats>,
 }
 
 #[cfg(test)]

@@ -100,6 +100,8 @@ pub struct RequestRecord {
     /// End to end, as the caller saw it.
     pub latency_ms: f64,
     pub time_to_first_token_ms: Option<f64>,
+    /// A stream's mean time between output chunks after the first.
+    pub time_per_output_chunk_ms: Option<f64>,
     /// Waiting in the request queue.
     pub queued_ms: f64,
     /// Time spent in the engine itself (not queued, not waiting on the provider).
@@ -146,6 +148,7 @@ impl Default for RequestRecord {
             unpriced_reason: None,
             latency_ms: 0.0,
             time_to_first_token_ms: None,
+            time_per_output_chunk_ms: None,
             queued_ms: 0.0,
             overhead_ms: None,
             cache_hit: false,
@@ -745,7 +748,7 @@ fn apply(r: &mut RequestRecord, update: serde_json::Map<String, serde_json::Valu
     }
 }
 
-const CSV_COLUMNS: [&str; 32] = [
+const CSV_COLUMNS: [&str; 33] = [
     "schema_version",
     "request_id",
     "provider_request_id",
@@ -774,6 +777,7 @@ const CSV_COLUMNS: [&str; 32] = [
     "unpriced_reason",
     "latency_ms",
     "time_to_first_token_ms",
+    "time_per_output_chunk_ms",
     "queued_ms",
     "overhead_ms",
     "cache_hit",

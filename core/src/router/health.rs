@@ -27,6 +27,12 @@ pub struct Health {
     ewma_ms: AtomicU64,
     calls: AtomicU64,
     failures: AtomicU64,
+    /// Attempts refused by this client's own rate limits (local or shared).
+    limited: AtomicU64,
+    /// Times every deployment was at its limit and the call waited for this one, and for how
+    /// long in all (ns).
+    limit_waits: AtomicU64,
+    limit_wait_ns: AtomicU64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -39,6 +45,10 @@ pub struct HealthSnapshot {
     pub failures: u64,
     /// Breaker transitions into each state so far (empty without a breaker).
     pub transitions: Vec<(BreakerState, u64)>,
+    /// Attempts refused by this client's own rate limits; waits for them and their total.
+    pub limited: u64,
+    pub limit_waits: u64,
+    pub limit_wait_s: f64,
 }
 
 impl Health {
@@ -58,7 +68,22 @@ impl Health {
             ewma_ms: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
+            limit_waits: AtomicU64::new(0),
+            limit_wait_ns: AtomicU64::new(0),
         }
+    }
+
+    /// An attempt refused by one of this client's own rate limits.
+    pub(crate) fn count_limited(&self) {
+        self.limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call waits `wait` for this deployment's limit to let it through.
+    pub(crate) fn count_limit_wait(&self, wait: Duration) {
+        self.limit_waits.fetch_add(1, Ordering::Relaxed);
+        self.limit_wait_ns
+            .fetch_add(wait.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Open (and not yet due for a probe) or forced open: skip without trying.
@@ -119,6 +144,9 @@ impl Health {
                 .as_ref()
                 .map(|b| b.transitions())
                 .unwrap_or_default(),
+            limited: self.limited.load(Ordering::Relaxed),
+            limit_waits: self.limit_waits.load(Ordering::Relaxed),
+            limit_wait_s: self.limit_wait_ns.load(Ordering::Relaxed) as f64 / 1e9,
         }
     }
 }

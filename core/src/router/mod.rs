@@ -142,7 +142,8 @@ impl<D: Clone> Route<D> {
         let mut attempts = 0;
         for round in 0..2 {
             let mut last: Option<Error> = None;
-            let mut soonest: Option<Duration> = None;
+            // The deployment whose own limit frees up first, and when.
+            let mut soonest: Option<(Duration, usize)> = None;
             for i in self.order(plan.costs) {
                 let (result, n) = self.try_member(i, plan, &call).await;
                 attempts += n;
@@ -156,7 +157,9 @@ impl<D: Clone> Route<D> {
                     }
                     Err(e) if is_local_limit(&e) => {
                         let wait = retry_after(&e);
-                        soonest = Some(soonest.map_or(wait, |s: Duration| s.min(wait)));
+                        if soonest.is_none_or(|(s, _)| wait < s) {
+                            soonest = Some((wait, i));
+                        }
                         last.get_or_insert(e);
                     }
                     Err(e) if fails_over(&e) => last = Some(e),
@@ -165,9 +168,10 @@ impl<D: Clone> Route<D> {
             }
             // Every deployment was skipped or failed. If the best was only rate-limited here, wait once.
             match (round, soonest, &last) {
-                (0, Some(wait), Some(e))
+                (0, Some((wait, i)), Some(e))
                     if is_local_limit(e) && wait <= plan.policy.max_retry_after =>
                 {
+                    self.members[i].health.count_limit_wait(wait);
                     tracing::info!(
                         trinity.wait_ms = wait.as_millis() as u64,
                         "every deployment is at its rate limit here: waiting {} ms",
@@ -366,8 +370,12 @@ impl<'a> Attempt<'a> {
             admissions: Vec::new(),
             shared: Vec::new(),
         };
+        let limited = |e: Error| {
+            health.count_limited();
+            limited_here(e)
+        };
         for limiter in &health.limiters {
-            let admission = limiter.try_acquire(tokens).map_err(limited_here)?;
+            let admission = limiter.try_acquire(tokens).map_err(limited)?;
             attempt.admissions.push((limiter, admission));
         }
         for shared in &health.shared {
@@ -377,7 +385,7 @@ impl<'a> Attempt<'a> {
             };
             match limiter.try_acquire(tokens).await {
                 Ok(a) => attempt.shared.push((limiter.clone(), a)),
-                Err(e) if e.kind == ErrorKind::RateLimited => return Err(limited_here(e)),
+                Err(e) if e.kind == ErrorKind::RateLimited => return Err(limited(e)),
                 Err(_) => continue,
             }
         }
