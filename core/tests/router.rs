@@ -195,3 +195,34 @@ async fn parallel_returns_every_answer_and_skips_open_breakers() {
     let served: Vec<usize> = all.iter().map(|(_, r)| r.as_ref().unwrap().0).collect();
     assert_eq!(served, vec![0, 2]);
 }
+
+#[tokio::test]
+async fn refusals_by_our_own_limits_and_the_waits_for_them_are_counted_per_deployment() {
+    use trinity_core::resilience::{RateLimit, RateLimiter};
+    let limit = RateLimit {
+        rpm: Some(1),
+        tpm: None,
+        window: Duration::from_millis(50),
+    };
+    let limiter = Arc::new(RateLimiter::new("d0", limit).unwrap());
+    let health = Arc::new(Health::new("d0", None, vec![limiter]));
+    let route = Route::new(
+        RouteStrategy::Failover,
+        vec![Member {
+            target: 0,
+            weight: 1.0,
+            health: health.clone(),
+        }],
+        None,
+    );
+    run(&route, |i| Ok(Answer(i))).await.unwrap();
+    // The only deployment is at its limit: refused once, waited for, then served.
+    run(&route, |i| Ok(Answer(i))).await.unwrap();
+    let s = health.snapshot();
+    assert_eq!((s.limited, s.limit_waits), (1, 1));
+    assert!(
+        s.limit_wait_s > 0.0 && s.limit_wait_s <= 0.05,
+        "{}",
+        s.limit_wait_s
+    );
+}
