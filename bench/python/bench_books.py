@@ -35,6 +35,7 @@ async def books_overhead(tc: Any, url: str) -> None:
     off = tc.Client({"providers": provider, "logging": {"request_log": False}})
     on = tc.Client({"providers": provider, "budget": {"daily_usd": 1000000}, "logging": {"request_log": True}})
     await paired(off, on, "cost + budget + request log on vs off")
+    assert len(on.request_log) > 0 and len(off.request_log) == 0
 
 
 async def telemetry_overhead(tc: Any, url: str) -> None:
@@ -93,7 +94,6 @@ async def paired(off: Any, on: Any, label: str) -> None:
         cpu_ratios.append(on_cpu / off_cpu)
         offs.append(off_rps)
         ons.append(on_rps)
-    assert len(on.request_log) > 0 and len(off.request_log) == 0
     print(
         f"  {label}, 50 concurrent ({rounds} paired rounds of {total}): "
         f"off {median(offs):>8.0f} req/s · on {median(ons):>8.0f} req/s · "
