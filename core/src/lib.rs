@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod context;
 pub mod cost;
 pub mod error;
 pub mod healer;

@@ -57,6 +57,7 @@ from trinity_core._native import (
     TrinityError,
     Usage,
     __version__,
+    available_context_window,
     cost,
     count_message_tokens,
     count_tokens,
@@ -67,6 +68,8 @@ from trinity_core._native import (
     flush_logs,
     heal_css,
     heal_html,
+    prune_context,
+    validate_conversation,
 )
 from trinity_core.resilience import (
     Admission,
@@ -123,6 +126,9 @@ __all__ = [
     "TrinityError",
     "Usage",
     "__version__",
+    "available_context_window",
+    "prune_context",
+    "validate_conversation",
     "count_message_tokens",
     "cost",
     "count_tokens",

@@ -76,6 +76,43 @@ def count_tokens_batch(
 ) -> list[int]: ...
 def count_message_tokens(messages: Sequence[Mapping[str, Any]], model: str) -> TokenCount: ...
 
+Dialect = Literal["openai", "anthropic", "gemini", "strict"]
+
+class Pruned(TypedDict):
+    messages: list[dict[str, Any]]
+    dropped: list[int]
+    tokens_before: int
+    tokens_after: int
+    budget: int
+    truncated: bool
+    summarized: bool
+
+class ContextWindow(TypedDict):
+    model: str
+    context_window: int
+    reserved_output: int
+    available: int
+    exact: bool
+
+class Violation(TypedDict):
+    index: int
+    rule: str
+
+def prune_context(
+    messages: Sequence[Mapping[str, Any]],
+    model: str,
+    *,
+    max_input_tokens: int | None = None,
+    reserve_output_tokens: int | None = None,
+    strategy: Literal["drop_oldest", "keep_first_last", "summarize"] = "drop_oldest",
+    dialect: Dialect = "openai",
+    summarize: Callable[[list[dict[str, Any]]], str] | None = None,
+) -> Pruned: ...
+def available_context_window(
+    model: str, *, reserve_output_tokens: int | None = None, max_input_tokens: int | None = None
+) -> ContextWindow: ...
+def validate_conversation(messages: Sequence[Mapping[str, Any]], dialect: Dialect = "openai") -> Violation | None: ...
+
 class _CostParts(TypedDict):
     total_nano_usd: int | None
     total_usd: float | None

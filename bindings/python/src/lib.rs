@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod client;
 mod config;
+mod context;
 mod conv;
 mod cost;
 mod error;
@@ -36,6 +37,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cost::cost, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(context::prune_context, m)?)?;
+    m.add_function(wrap_pyfunction!(context::available_context_window, m)?)?;
+    m.add_function(wrap_pyfunction!(context::validate_conversation, m)?)?;
     m.add_function(wrap_pyfunction!(logs::flush_logs, m)?)?;
     m.add_function(wrap_pyfunction!(logs::dropped_log_records, m)?)?;
     m.add_class::<registry::PyRegistry>()?;

@@ -1,7 +1,7 @@
 //! Token counting: exact OpenAI encodings, chat-message overhead, batches on every core.
 
 mod encoding;
-mod messages;
+pub mod messages;
 mod tables;
 
 pub use encoding::Encoding;
