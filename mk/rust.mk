@@ -21,6 +21,7 @@ bench-rust: ## Rust client (overhead, throughput next to wrk, memory over 1M req
 	cargo bench -q -p trinity-core --bench cache
 	cargo bench -q -p trinity-core --bench resilience
 	cargo bench -q -p trinity-core --bench metrics
+	cargo bench -q -p trinity-core --bench context
 
 check-one-build: ## Fail when the test/demo builds would compile a dependency twice in one profile (tools/workspace-hack)
 	python3 scripts/check_one_build.py

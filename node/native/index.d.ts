@@ -298,6 +298,8 @@ export declare class NativeRequestQueue {
 
 export declare function abiVersion(): number
 
+export declare function availableContextWindow(model: string, reserveOutputTokens?: number | undefined | null, maxInputTokens?: number | undefined | null): Record<string, unknown>
+
 /**
  * The core's breaker settings; every field optional (missing ones keep their current value).
  * Names as in the config schema's `breaker` section, in camelCase.
@@ -531,6 +533,8 @@ export interface ProviderOutcome {
   details?: any
 }
 
+export declare function pruneContext(messages: any, model: string, optionsJson?: any | undefined | null, summarize?: ((arg: any) => string) | undefined | null): Record<string, unknown>
+
 export interface QueueOptions {
   /** Permits out at once (default 64). */
   maxConcurrency?: number
@@ -656,6 +660,8 @@ export interface UsageInput {
   cacheWrite1hTokens?: number
   reasoningTokens?: number
 }
+
+export declare function validateConversation(messages: any, dialect?: string | undefined | null): Record<string, unknown> | null
 
 /** The core's version; equal to the npm package's. */
 export declare function version(): string

@@ -5,6 +5,7 @@ import * as native from '../native/index.js';
 export * from './errors';
 export * from './registry';
 export * from './tokens';
+export * from './context';
 export * from './cost';
 export * from './healer';
 export * from './config';

@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod client;
 mod config;
+mod context;
 mod error;
 mod healer;
 mod llm;

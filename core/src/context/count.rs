@@ -5,6 +5,60 @@
 
 use crate::tokens::Encoding;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{LazyLock, Mutex};
+
+/// Counts kept per (encoding, message content), so a history pruned again at the next turn
+/// counts only its new messages: hashing a message is ~100x cheaper than tokenizing it.
+static COUNTS: LazyLock<Mutex<HashMap<(u8, u128), u64>>> = LazyLock::new(Mutex::default);
+/// Past this many, the cache starts over (about 3 MB).
+const MAX_CACHED: usize = 100_000;
+
+/// [`message_tokens`], remembered by content: two independent 64-bit hashes of the message
+/// (a wrong count would need both to collide).
+pub fn message_tokens_cached(enc: Encoding, msg: &Value) -> u64 {
+    let key = (enc as u8, content_hash(msg));
+    if let Some(&n) = COUNTS.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return n;
+    }
+    let n = message_tokens(enc, msg);
+    let mut cache = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(key, n);
+    n
+}
+
+fn content_hash(v: &Value) -> u128 {
+    let mut a = rustc_hash::FxHasher::default();
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    feed(v, &mut a);
+    feed(v, &mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// Hashes `v`'s structure and text (object keys in order: serde_json's maps are sorted).
+fn feed(v: &Value, h: &mut impl Hasher) {
+    match v {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => (1u8, b).hash(h),
+        Value::Number(n) => (2u8, n.to_string()).hash(h),
+        Value::String(s) => (3u8, s).hash(h),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(h);
+            items.iter().for_each(|x| feed(x, h));
+        }
+        Value::Object(m) => {
+            (5u8, m.len()).hash(h);
+            for (k, x) in m {
+                k.hash(h);
+                feed(x, h);
+            }
+        }
+    }
+}
 
 const TOKENS_PER_MESSAGE: u64 = 3;
 const TOKENS_PER_NAME: u64 = 1;
@@ -54,5 +108,27 @@ fn block_tokens(enc: Encoding, b: &Value) -> u64 {
             // tool_use, functionCall, documents, ...: their JSON.
             _ => text(&b.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn remembered_counts_are_the_counts_and_follow_the_content() {
+        let enc = Encoding::O200kBase;
+        let a = json!({"role": "user", "content": "one two three"});
+        let b = json!({"role": "user", "content": "one two three four"});
+        for m in [&a, &b, &a] {
+            assert_eq!(message_tokens_cached(enc, m), message_tokens(enc, m));
+        }
+        assert_ne!(content_hash(&a), content_hash(&b));
+        // Same text in another place is another message.
+        assert_ne!(
+            content_hash(&json!({"role": "user", "content": "x"})),
+            content_hash(&json!({"role": "user", "name": "x"}))
+        );
     }
 }

@@ -78,7 +78,7 @@ pub fn prune(
         messages,
         window.available,
         opts,
-        &|m| count::message_tokens(enc, m),
+        &|m| count::message_tokens_cached(enc, m),
         summarize,
     )
 }
