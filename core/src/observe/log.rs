@@ -15,7 +15,7 @@
 //! as the global subscriber; a Rust program with its own subscriber adds [`layer`] to it, or
 //! reads the events with its own layers.
 
-use super::scrub::{scrub_in_place, scrub_json};
+use super::scrub::{scrub, scrub_in_place, scrub_json};
 use super::{iso8601_ms, now_ms};
 use crate::config::{LogFormat, LogLevel, LoggingConfig};
 use serde_json::{Map, Value};
@@ -115,8 +115,30 @@ impl LogRecord {
     }
 
     fn scrub(&mut self) {
+        // One pass over all the record's text tells whether anything needs replacing (most
+        // records hold nothing): the patterns have no anchors, so one that matches inside a
+        // field also matches in the joined text, where each field ends at a line break.
+        let mut all = String::with_capacity(self.message.len() + 256);
+        all.push_str(&self.message);
+        self.fields.values().for_each(|v| join_strings(v, &mut all));
+        if let std::borrow::Cow::Borrowed(_) = scrub(&all) {
+            return;
+        }
         scrub_in_place(&mut self.message);
         self.fields.values_mut().for_each(scrub_json);
+    }
+}
+
+/// Every string in `v`, each after a line break.
+fn join_strings(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => {
+            out.push('\n');
+            out.push_str(s);
+        }
+        Value::Array(a) => a.iter().for_each(|x| join_strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| join_strings(x, out)),
+        _ => {}
     }
 }
 
@@ -595,5 +617,41 @@ where
         };
         // Scrubbed and rendered on the log thread, off the call's path.
         HUB.send(Msg::Record(route, Box::new(record)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(message: &str, fields: Value) -> LogRecord {
+        LogRecord {
+            timestamp_ms: 0,
+            level: "info",
+            target: "trinity_core::test",
+            message: message.into(),
+            request_id: None,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            line: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_secret_in_any_field_is_scrubbed_and_a_clean_record_is_left_alone() {
+        let key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+        let mut r = record(
+            "call failed",
+            serde_json::json!({"a": "x", "nested": {"deep": [format!("Bearer {key}")]}}),
+        );
+        r.scrub();
+        let text = serde_json::to_string(&r.fields).unwrap();
+        assert!(
+            !text.contains(key) && text.contains("Bearer [REDACTED]"),
+            "{text}"
+        );
+        let clean = serde_json::json!({"gen_ai.request.model": "gpt-4o-mini", "n": 3});
+        let mut r = record("call answered", clean.clone());
+        r.scrub();
+        assert_eq!(Value::Object(r.fields), clean);
     }
 }
