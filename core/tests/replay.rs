@@ -87,7 +87,7 @@ fn an_outage_in_the_log_is_found_again_with_its_totals() {
     for r in &log {
         replay.add(r);
     }
-    let (pdf, _) = replay.finish("pdf", "outage replay");
+    let (pdf, _) = replay.finish("pdf", "outage replay").unwrap();
     assert!(pdf.starts_with(b"%PDF"));
 }
 

@@ -185,12 +185,7 @@ impl Client {
     /// circuit breakers (when metrics are on) and what the request log holds.
     pub fn performance_report(&self, format: &str, hours: f64) -> Result<Vec<u8>> {
         use crate::observe::report::{self, BreakerRow, RecordStats, ReportData};
-        if format != "html" && format != "pdf" {
-            return Err(Error::invalid_input(format!(
-                "format: expected 'html' or 'pdf', got '{format}'"
-            ))
-            .with_details(serde_json::json!({ "format": format, "allowed": ["html", "pdf"] })));
-        }
+        report::check_format(format)?;
         let monitor = self.monitor();
         let history = monitor
             .providers()
@@ -230,11 +225,7 @@ impl Client {
             records: &stats,
             breaker,
         };
-        Ok(if format == "pdf" {
-            report::pdf(&data)
-        } else {
-            report::html(&data).into_bytes()
-        })
+        report::render(&data, format)
     }
 
     /// The response cache, for stats, invalidation and maintenance.

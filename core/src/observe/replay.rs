@@ -42,11 +42,7 @@ pub fn report_from_logs(
     format: &str,
     title: &str,
 ) -> Result<(Vec<u8>, ReplaySummary)> {
-    if format != "html" && format != "pdf" {
-        return Err(Error::invalid_input(format!(
-            "format: expected 'html' or 'pdf', got '{format}'"
-        )));
-    }
+    report::check_format(format)?;
     if paths.is_empty() {
         return Err(Error::invalid_input("no request-log file given"));
     }
@@ -74,7 +70,7 @@ pub fn report_from_logs(
         replay.add(&r);
         Ok(())
     })?;
-    Ok(replay.finish(format, title))
+    replay.finish(format, title)
 }
 
 /// Calls `f` with each non-empty line of `paths`; a line `f` refuses is an `invalid_input`
@@ -239,8 +235,9 @@ impl Replay {
         ReplayView { health, history }
     }
 
-    /// The report and what was read.
-    pub fn finish(mut self, format: &str, title: &str) -> (Vec<u8>, ReplaySummary) {
+    /// The report and what was read; `invalid_input` for a format [`report::check_format`]
+    /// refuses.
+    pub fn finish(mut self, format: &str, title: &str) -> Result<(Vec<u8>, ReplaySummary)> {
         let view = self.view();
         let data = ReportData {
             title,
@@ -250,12 +247,9 @@ impl Replay {
             records: &self.stats,
             breaker: Vec::new(),
         };
-        let bytes = match format {
-            "pdf" => report::pdf(&data),
-            _ => report::html(&data).into_bytes(),
-        };
+        let bytes = report::render(&data, format)?;
         self.summary.providers = view.history.into_keys().collect();
-        (bytes, self.summary)
+        Ok((bytes, self.summary))
     }
 }
 

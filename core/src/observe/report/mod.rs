@@ -19,6 +19,29 @@ mod pdf;
 pub use html::html;
 pub use pdf::pdf;
 
+/// The formats a report renders to.
+pub const FORMATS: [&str; 2] = ["html", "pdf"];
+
+/// `invalid_input` unless `format` is one of [`FORMATS`]: checked before any work is done.
+pub fn check_format(format: &str) -> crate::Result<()> {
+    if FORMATS.contains(&format) {
+        return Ok(());
+    }
+    Err(
+        crate::Error::invalid_input(format!("format: expected 'html' or 'pdf', got '{format}'"))
+            .with_details(serde_json::json!({ "format": format, "allowed": FORMATS })),
+    )
+}
+
+/// The report as `format` (see [`check_format`]), as bytes.
+pub fn render(d: &ReportData<'_>, format: &str) -> crate::Result<Vec<u8>> {
+    check_format(format)?;
+    Ok(match format {
+        "pdf" => pdf(d),
+        _ => html(d).into_bytes(),
+    })
+}
+
 use super::monitor::{HistoryPoint, ProviderHealth};
 use super::RequestRecord;
 use std::collections::BTreeMap;
