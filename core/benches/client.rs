@@ -189,48 +189,106 @@ fn telemetry_overhead(url: &str) {
     );
 }
 
-/// `on` against `off`, 50 concurrent: runs alternate (off, on, off, on, ...) so drift on a
-/// shared machine hits both alike; `logs`: the `on` client's log records go to a sink.
+/// `on` against `off`, 50 concurrent. Throughput on a shared 2-core machine drifts by tens of
+/// percent within a minute, so the two clients are built once and timed in short paired
+/// rounds (order alternating), and the verdict is the median of the rounds' ratios; `logs`:
+/// the `on` client's log records go to a sink.
 fn on_off(url: &str, what: &str, off: serde_json::Value, on: serde_json::Value, logs: bool) {
-    println!("{what} on vs off, 50 concurrent, 5 alternating runs of 3 s each (medians):");
+    const ROUNDS: usize = 20;
+    const ROUND: Duration = Duration::from_millis(1000);
+    println!(
+        "{what} on vs off, 50 concurrent, {ROUNDS} paired rounds of {ROUND:?} each (medians):"
+    );
     // Distinct requests: each goes upstream, is priced, held against the budget and settled.
     let distinct = distinct("p/gpt-4o-mini");
     let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let count = records.clone();
-    let sink: trinity_core::observe::log::Sink = Arc::new(move |batch| {
-        count.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    });
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
-        a.push(client_run(url, 50, 3, off.clone(), distinct.clone(), None));
-        b.push(client_run(
-            url,
-            50,
-            3,
-            on.clone(),
-            distinct.clone(),
-            logs.then(|| sink.clone()),
+    let provider = json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")});
+    let off = Arc::new(client_with(provider.clone(), off));
+    let on = Arc::new(client_with(provider, on));
+    if logs {
+        on.on_log(Arc::new(
+            move |batch: &[trinity_core::observe::log::LogRecord]| {
+                count.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            },
         ));
     }
-    let median = |v: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
-        let mut x: Vec<f64> = v.iter().map(pick).collect();
+    if let Ok(which) = std::env::var("TRINITY_PROFILE_ONLY") {
+        // For a profiler: one of the two clients alone, 10 s.
+        let c = if which == "on" { &on } else { &off };
+        println!(
+            "  {which} alone: {:?}",
+            timed_round(c, &distinct, Duration::from_secs(10))
+        );
+        return;
+    }
+    let mut pair = [(&off, 0usize), (&on, 1usize)];
+    let mut got = [Vec::new(), Vec::new()];
+    timed_round(&off, &distinct, ROUND); // warm-up: connections, allocator arenas, caches
+    timed_round(&on, &distinct, ROUND);
+    for _ in 0..ROUNDS {
+        pair.reverse();
+        for (client, slot) in pair {
+            got[slot].push(timed_round(client, &distinct, ROUND));
+        }
+    }
+    let median = |mut x: Vec<f64>| {
         x.sort_by(f64::total_cmp);
         x[x.len() / 2]
     };
-    let (off_rps, on_rps) = (median(&a, |r| r.0), median(&b, |r| r.0));
-    let (off_cpu, on_cpu) = (median(&a, |r| r.1), median(&b, |r| r.1));
+    let col = |i: usize, pick: fn(&(f64, f64)) -> f64| got[i].iter().map(pick).collect::<Vec<_>>();
+    let ratios = |pick: fn(&(f64, f64)) -> f64| {
+        col(1, pick)
+            .iter()
+            .zip(col(0, pick))
+            .map(|(b, a)| b / a)
+            .collect::<Vec<_>>()
+    };
+    let rps = ratios(|r| r.0);
+    let (lo, hi) = rps
+        .iter()
+        .fold((f64::MAX, 0f64), |(l, h), &r| (l.min(r), h.max(r)));
     println!(
-        "  throughput: off {off_rps:>8.0} req/s · on {on_rps:>8.0} req/s · on/off {:.3} (bar ≥ 0.95)",
-        on_rps / off_rps
+        "  throughput: off {:>8.0} req/s · on {:>8.0} req/s · on/off {:.3} (bar ≥ 0.95; rounds {lo:.2}-{hi:.2})",
+        median(col(0, |r| r.0)),
+        median(col(1, |r| r.0)),
+        median(rps)
     );
     println!(
-        "  client CPU per request: off {off_cpu:.1} µs · on {on_cpu:.1} µs · on/off {:.3}",
-        on_cpu / off_cpu
+        "  client CPU per request: off {:.1} µs · on {:.1} µs · on/off {:.3}",
+        median(col(0, |r| r.1)),
+        median(col(1, |r| r.1)),
+        median(ratios(|r| r.1))
     );
     if logs {
         let n = records.load(std::sync::atomic::Ordering::Relaxed);
         println!("  log records delivered to the sink: {n}");
     }
+}
+
+/// One round of 50 concurrent calls for `length`: requests per second and the process's
+/// CPU µs per request.
+fn timed_round(
+    c: &Arc<Client>,
+    make: &(impl Fn(usize) -> ChatRequest + Clone + 'static),
+    length: Duration,
+) -> (f64, f64) {
+    let (c, make) = (c.clone(), make.clone());
+    rt::block_on(async move {
+        let (started, cpu) = (Instant::now(), cpu_us());
+        let deadline = started + length;
+        let n = futures_util::stream::iter(0..)
+            .take_while(move |_| std::future::ready(Instant::now() < deadline))
+            .map(move |i| {
+                let c = c.clone();
+                let req = make(i);
+                async move { c.chat(req).await.unwrap() }
+            })
+            .buffer_unordered(50)
+            .count()
+            .await as f64;
+        (n / started.elapsed().as_secs_f64(), (cpu_us() - cpu) / n)
+    })
 }
 
 fn start_server() -> (Child, String) {
@@ -277,7 +335,7 @@ fn client_rps_of(
     extra: serde_json::Value,
     make: impl Fn(usize) -> ChatRequest + Clone + 'static,
 ) -> f64 {
-    client_run(url, concurrency, secs, extra, make, None).0
+    client_run(url, concurrency, secs, extra, make).0
 }
 
 /// CPU time this process has used (every thread, user and system), in µs. The mock server is
@@ -297,15 +355,11 @@ fn client_run(
     secs: u64,
     extra: serde_json::Value,
     make: impl Fn(usize) -> ChatRequest + Clone + 'static,
-    log_sink: Option<trinity_core::observe::log::Sink>,
 ) -> (f64, f64) {
     let c = Arc::new(client_with(
         json!({"kind": "openai_compatible", "base_url": format!("{url}/v1")}),
         extra,
     ));
-    if let Some(sink) = log_sink {
-        c.on_log(sink);
-    }
     rt::block_on(async {
         let run = |deadline: Instant| {
             let c = c.clone();
@@ -370,6 +424,13 @@ fn rss_mb() -> f64 {
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benchmarks; nothing to list here
+    }
+    if std::env::args().any(|a| a == "telemetry") {
+        // `cargo bench -p trinity-core --bench client -- telemetry`: only issue 14's pairs.
+        let (mut server, url) = start_server();
+        telemetry_overhead(&url);
+        let _ = server.kill();
+        return;
     }
     engine_overhead();
 

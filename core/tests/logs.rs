@@ -261,3 +261,30 @@ fn two_clients_get_only_their_own_records() {
     }
     assert_eq!((sa, sb), (ia, ib));
 }
+
+#[test]
+fn a_provider_going_down_is_logged_to_a_sink_added_after_the_client_was_made() {
+    // The monitor's evaluations run in the client's span, made at each evaluation: a sink
+    // registered later (as every host does) still gets the transitions.
+    let mut s = server(json!({}));
+    let config = json!({
+        "providers": {"p": {"kind": "openai", "base_url": format!("{}/v1", s.url()), "api_key": KEY}},
+        "monitor": {"eval_interval_ms": 100, "health_checks": {"p": {"interval_ms": 100, "path": "/models"}}},
+    });
+    let c = Client::new(Config::from_value(config, EnvOverrides::Ignore).unwrap()).unwrap();
+    let got = collect(&c);
+    s.stop();
+    let start = std::time::Instant::now();
+    let down = loop {
+        let records = drained(&got);
+        if let Some(r) = records.iter().find(|r| r.message.ends_with("-> down")) {
+            break r.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{records:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(down.level, "warn");
+    assert_eq!(down.target, "trinity_core::observe::monitor");
+    assert_eq!(down.fields["gen_ai.provider.name"], "p");
+    assert_eq!(down.fields["trinity.provider.to"], "down");
+}

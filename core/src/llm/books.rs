@@ -56,7 +56,9 @@ impl Books {
 
 /// The call's last log line (its request span gives the request id and the model asked for).
 fn log_finished(r: &RequestRecord) {
-    if !crate::observe::log::active() {
+    // Outside a logged request span (this client's sinks want nothing) the event would be
+    // dropped: not even its message is built.
+    if !crate::observe::log::active() || tracing::Span::current().is_none() {
         return;
     }
     let provider = r.provider.as_deref().unwrap_or("");

@@ -113,11 +113,7 @@ impl Client {
         let log = ClientLog::new(&config.logging);
         let listen = config.metrics.listen.clone();
         let engine = Arc::new(Engine::new(config, registry)?);
-        engine.monitor.set_span(tracing::info_span!(
-            target: "trinity_core::monitor",
-            "trinity.monitor",
-            trinity.client = log.id(),
-        ));
+        engine.monitor.set_log_client(log.id());
         engine.start_health_checks();
         let metrics_server = match listen {
             Some(addr) if books.metrics.is_some() => {
@@ -164,6 +160,10 @@ impl Client {
 
     /// The request span every stage of a call runs in.
     fn request_span(&self, call: &Call, req: &ChatRequest, stream: bool) -> tracing::Span {
+        if !self.log.active() {
+            // Nothing of this call is logged (another client's sinks may want records).
+            return tracing::Span::none();
+        }
         tracing::info_span!(
             target: "trinity_core::request",
             "gen_ai.request",

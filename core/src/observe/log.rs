@@ -30,6 +30,9 @@ use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+/// The spans that carry [`CLIENT_FIELD`]: a call's request, a monitor's evaluation. Every
+/// other span of ours is made inside one.
+pub const ROOT_SPANS: [&str; 2] = ["gen_ai.request", "trinity.monitor"];
 /// The span field naming the client whose call a span belongs to.
 pub const CLIENT_FIELD: &str = "trinity.client";
 /// Records waiting for the log thread at most; more are dropped and counted.
@@ -51,7 +54,7 @@ pub struct LogRecord {
     /// The request-log id of the call, when the call has one.
     pub request_id: Option<String>,
     /// Span fields from the request down, then the event's own (GenAI names).
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
     /// The record rendered in the client's `logging.format` (no trailing newline).
     pub line: String,
 }
@@ -73,8 +76,8 @@ impl LogRecord {
         if let Some(id) = &self.request_id {
             m.insert("request_id".into(), id.clone().into());
         }
-        for (k, v) in &self.fields {
-            m.entry(k.clone()).or_insert_with(|| v.clone());
+        for (k, v) in self.fields.iter() {
+            m.entry(k).or_insert_with(|| v.clone());
         }
         Value::Object(m)
     }
@@ -88,7 +91,8 @@ impl LogRecord {
 
     fn render(&mut self, format: LogFormat) {
         self.line = match format {
-            LogFormat::Json => self.to_json().to_string(),
+            // Written straight from the record: no second map of cloned fields.
+            LogFormat::Json => serde_json::to_string(&JsonLine(self)).unwrap_or_default(),
             LogFormat::Text => {
                 use std::fmt::Write;
                 let mut s = String::with_capacity(128 + self.message.len());
@@ -103,7 +107,7 @@ impl LogRecord {
                 if let Some(id) = &self.request_id {
                     let _ = write!(s, " request_id={id}");
                 }
-                for (k, v) in &self.fields {
+                for (k, v) in self.fields.iter() {
                     let _ = match v {
                         Value::String(x) => write!(s, " {k}={x:?}"),
                         other => write!(s, " {k}={other}"),
@@ -120,12 +124,41 @@ impl LogRecord {
         // field also matches in the joined text, where each field ends at a line break.
         let mut all = String::with_capacity(self.message.len() + 256);
         all.push_str(&self.message);
-        self.fields.values().for_each(|v| join_strings(v, &mut all));
+        self.fields
+            .iter()
+            .for_each(|(_, v)| join_strings(v, &mut all));
         if let std::borrow::Cow::Borrowed(_) = scrub(&all) {
             return;
         }
         scrub_in_place(&mut self.message);
-        self.fields.values_mut().for_each(scrub_json);
+        self.fields.0.iter_mut().for_each(|(_, v)| scrub_json(v));
+    }
+}
+
+/// A record as its JSON line: [`LogRecord::to_json`]'s members, the fixed ones first and the
+/// fields in their order (request span first, the event's own last).
+struct JsonLine<'a>(&'a LogRecord);
+
+impl serde::Serialize for JsonLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        const FIXED: [&str; 5] = ["timestamp", "level", "target", "message", "request_id"];
+        let r = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("timestamp", &iso8601_ms(r.timestamp_ms))?;
+        m.serialize_entry("level", r.level)?;
+        m.serialize_entry("target", r.target)?;
+        m.serialize_entry("message", &r.message)?;
+        if let Some(id) = &r.request_id {
+            m.serialize_entry("request_id", id)?;
+        }
+        for (k, v) in r.fields.iter() {
+            // A field named like one of the above loses to it, as in `to_json`.
+            if !FIXED.contains(&k) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
     }
 }
 
@@ -413,6 +446,11 @@ impl ClientLog {
         self.id
     }
 
+    /// Some sink of this client wants records: its calls make spans and events.
+    pub fn active(&self) -> bool {
+        self.route.wanted.load(Ordering::Relaxed) != NONE
+    }
+
     /// Adds a sink: from now on it gets every record of this client at its level or above.
     pub fn add_sink(&self, sink: Sink) {
         self.add(sink, None);
@@ -488,9 +526,11 @@ pub fn install() -> bool {
     *INSTALLED
 }
 
-/// Span and event fields, in the order they were recorded.
-#[derive(Default)]
-struct Fields(Vec<(&'static str, Value)>);
+/// A record's fields (and a span's), in the order they were first recorded: span fields from
+/// the request down, then the event's own; a later value of a name replaces the earlier one.
+/// A list, not a map: a call's record is built on its path, and names are `'static`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fields(Vec<(&'static str, Value)>);
 
 impl Fields {
     fn set(&mut self, name: &'static str, v: Value) {
@@ -498,6 +538,43 @@ impl Fields {
             Some(slot) => slot.1 = v,
             None => self.0.push((name, v)),
         }
+    }
+
+    fn take(&mut self, name: &str) -> Option<Value> {
+        let at = self.0.iter().position(|(k, _)| *k == name)?;
+        Some(self.0.remove(at).1)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Value)> {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Index<&str> for Fields {
+    type Output = Value;
+    /// `Value::Null` for a name the record lacks, as `serde_json`'s maps index.
+    fn index(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+/// As a map (for hosts: a dict, an object).
+impl serde::Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
     }
 }
 
@@ -541,13 +618,21 @@ where
         }
     }
 
-    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        // Spans only while some sink wants records: their fields are gathered for events.
-        ours(meta)
-            && match meta.is_span() {
-                true => active(),
-                false => HUB.wants(meta.level()),
-            }
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        if !ours(meta) {
+            return false;
+        }
+        if !meta.is_span() {
+            return HUB.wants(meta.level());
+        }
+        // Info spans (a call's request and attempts) give every record its context, at any
+        // level; debug spans (cache, queue, ...) only when debug records are wanted, or at
+        // `info` each call would pay for their bookkeeping for nothing. And only inside a
+        // client's request span, which the client makes only if its own sinks want records:
+        // another client's sinks do not make this one's calls pay for spans.
+        active()
+            && (*meta.level() <= Level::INFO || HUB.wants(meta.level()))
+            && (ROOT_SPANS.contains(&meta.name()) || ctx.lookup_current().is_some())
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
@@ -568,16 +653,14 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut client = None;
-        let mut fields = Map::new();
+        let mut fields = Fields(Vec::with_capacity(16));
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(f) = span.extensions().get::<Fields>() {
                     for (k, v) in &f.0 {
                         match *k {
                             CLIENT_FIELD => client = v.as_u64(),
-                            _ => {
-                                fields.insert((*k).to_owned(), v.clone());
-                            }
+                            _ => fields.set(k, v.clone()),
                         }
                     }
                 }
@@ -597,12 +680,10 @@ where
         for (k, v) in own.0 {
             match (k, v) {
                 ("message", Value::String(s)) => message = s,
-                (k, v) => {
-                    fields.insert(k.to_owned(), v);
-                }
+                (k, v) => fields.set(k, v),
             }
         }
-        let request_id = match fields.remove("request_id") {
+        let request_id = match fields.take("request_id") {
             Some(Value::String(s)) if !s.is_empty() => Some(s),
             _ => None,
         };
@@ -631,8 +712,32 @@ mod tests {
             target: "trinity_core::test",
             message: message.into(),
             request_id: None,
-            fields: fields.as_object().cloned().unwrap_or_default(),
+            // Names are 'static in records (tracing's field names): leaked here, in tests.
+            fields: Fields(
+                fields
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (&*Box::leak(k.into_boxed_str()), v))
+                    .collect(),
+            ),
             line: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_json_line_is_the_record_as_json() {
+        let fields = serde_json::json!({"a": 1, "gen_ai.x": "y", "m": [1, {"k": "v"}], "message": "no",
+                                         "s": "q\"uote", "tz": true, "zz": null});
+        for id in [None, Some("req_1".to_string())] {
+            let mut r = record("call \"answered\"", fields.clone());
+            r.request_id = id;
+            r.render(LogFormat::Json);
+            let line: Value = serde_json::from_str(&r.line).unwrap();
+            assert_eq!(line, r.to_json());
+            let head = r#"{"timestamp":"1970-01-01T00:00:00.000Z","level":"info","target":"trinity_core::test","message":"#;
+            assert!(r.line.starts_with(head), "{}", r.line);
         }
     }
 
@@ -652,6 +757,6 @@ mod tests {
         let clean = serde_json::json!({"gen_ai.request.model": "gpt-4o-mini", "n": 3});
         let mut r = record("call answered", clean.clone());
         r.scrub();
-        assert_eq!(Value::Object(r.fields), clean);
+        assert_eq!(serde_json::to_value(&r.fields).unwrap(), clean);
     }
 }

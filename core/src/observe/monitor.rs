@@ -444,8 +444,8 @@ pub struct ProviderMonitor {
     callback_panics: AtomicU64,
     /// Per provider, set while it is `down` (the router reads it on every call).
     down_flags: RwLock<BTreeMap<String, Arc<AtomicBool>>>,
-    /// The client's span: transitions logged from the monitor's task reach its log.
-    span: RwLock<tracing::Span>,
+    /// The client whose log the transitions go to (0: none).
+    log_client: AtomicU64,
 }
 
 /// Requests waiting in a provider's queue (the client's queues).
@@ -486,7 +486,7 @@ impl ProviderMonitor {
             started: AtomicBool::new(false),
             callback_panics: AtomicU64::new(0),
             down_flags: RwLock::default(),
-            span: RwLock::new(tracing::Span::none()),
+            log_client: AtomicU64::new(0),
         })
     }
 
@@ -501,8 +501,9 @@ impl ProviderMonitor {
             .unwrap_or_else(|p| p.into_inner()) = Some(f);
     }
 
-    pub fn set_span(&self, span: tracing::Span) {
-        *self.span.write().unwrap_or_else(|p| p.into_inner()) = span;
+    /// Transitions are logged in this client's span ([`super::log::CLIENT_FIELD`]).
+    pub fn set_log_client(&self, id: u64) {
+        self.log_client.store(id, Ordering::Relaxed);
     }
 
     /// The flag the router reads for `provider`: set while it is `down`.
@@ -922,7 +923,13 @@ impl ProviderMonitor {
     /// Moves each provider to the state its figures call for (worse at once, better after
     /// `recover_s`) and fires the callbacks that are due.
     pub fn evaluate(&self) {
-        let span = self.span.read().unwrap_or_else(|p| p.into_inner()).clone();
+        // Made at each evaluation, not once: a span is only built while some sink wants it,
+        // and sinks come and go after the client is made.
+        let span = tracing::info_span!(
+            target: "trinity_core::monitor",
+            "trinity.monitor",
+            trinity.client = self.log_client.load(Ordering::Relaxed),
+        );
         let _in_client = span.enter();
         let now = self.now_ms();
         let recover = self.config.recover_s.0 * 1000;
