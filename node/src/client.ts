@@ -51,6 +51,14 @@ export interface ChatRequest {
   timeout_ms?: number;
   /** This call's cache control: `ttl_s`, `no_cache` (refresh), `no_store`, `namespace`. */
   cache?: { ttl_s?: number; no_cache?: boolean; no_store?: boolean; namespace?: string };
+  /** This call's context settings, instead of the config's `context` section: a conversation
+   * over the model's window is pruned before it is sent when `auto_prune` is on. */
+  context?: {
+    auto_prune?: boolean;
+    strategy?: 'drop_oldest' | 'keep_first_last';
+    reserve_output_tokens?: number;
+    max_input_tokens?: number;
+  };
 }
 
 export interface Usage {

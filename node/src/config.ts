@@ -16,6 +16,8 @@ export interface TrinityConfig {
   readonly budget: Readonly<Record<string, unknown>>;
   readonly logging: Readonly<Record<string, unknown>>;
   readonly metrics: Readonly<Record<string, unknown>>;
+  readonly monitor: Readonly<Record<string, unknown>>;
+  readonly context: Readonly<Record<string, unknown>>;
   readonly [section: string]: unknown;
 }
 

@@ -114,6 +114,13 @@ impl Config {
                 return Err(config_error("logging.sink.path", &why));
             }
         }
+        if self.context.strategy == crate::context::Strategy::Summarize {
+            return Err(config_error(
+                "context.strategy",
+                "summarize needs a summariser: the client prunes with drop_oldest or \
+                 keep_first_last; call prune_context with a summariser instead",
+            ));
+        }
         let m = &self.monitor;
         for name in m.health_checks.keys() {
             if !self.providers.contains_key(name) {

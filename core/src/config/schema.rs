@@ -23,6 +23,25 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub metrics: MetricsConfig,
     pub monitor: MonitorConfig,
+    pub context: ContextConfig,
+}
+
+/// Conversations over the model's window: pruned before sending (`auto_prune`) instead of
+/// failing with `context_too_large`. A request's own `context` overrides each setting.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextConfig {
+    pub auto_prune: bool,
+    /// `drop_oldest` or `keep_first_last` (`summarize` needs a summariser: call
+    /// `prune_context` with one).
+    pub strategy: crate::context::Strategy,
+    /// Room kept for the answer (default: the request's `max_tokens`, else the model's max
+    /// output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserve_output_tokens: Option<u64>,
+    /// A budget below the window for the conversation itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_input_tokens: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

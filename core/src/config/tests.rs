@@ -209,5 +209,5 @@ fn unrelated_trinity_variables_are_ignored_but_typos_in_sections_fail() {
         .as_str()
         .unwrap()
         .starts_with("cache"));
-    assert_eq!(Config::sections().len(), 12);
+    assert_eq!(Config::sections().len(), 13);
 }

@@ -6,11 +6,13 @@
 //! - [`validate`]: each provider's rules as local checks (the tests' oracle, and the
 //!   bindings' `validate_conversation`).
 
+pub mod auto;
 pub mod count;
 pub mod prune;
 pub mod shape;
 pub mod validate;
 
+pub use auto::ContextControl;
 pub use prune::{PruneOptions, Pruned, Strategy, Summarizer};
 pub use validate::{validate, Dialect, Violation};
 

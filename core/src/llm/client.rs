@@ -72,6 +72,48 @@ struct Engine {
     monitor: Arc<ProviderMonitor>,
 }
 
+/// Whose rules a pruned conversation must follow: the one kind of provider a route has, or
+/// strict alternation (valid everywhere) when it mixes kinds.
+fn dialect_for(kinds: &[ProviderKind]) -> crate::context::Dialect {
+    use crate::context::Dialect;
+    let mut dialects = kinds.iter().map(|k| match k {
+        ProviderKind::Anthropic => Dialect::Anthropic,
+        ProviderKind::Gemini => Dialect::Gemini,
+        _ => Dialect::Openai,
+    });
+    match dialects.next() {
+        None => Dialect::Openai,
+        Some(d) if dialects.all(|x| x == d) => d,
+        Some(_) => Dialect::Strict,
+    }
+}
+
+/// More than the tokens a message's content can count for (a token is at least a byte of
+/// text; an image counts a fixed number).
+fn bytes_bound(m: &super::types::Message) -> usize {
+    use super::types::{Content, ContentPart};
+    let content = match &m.content {
+        None => 0,
+        Some(Content::Text(t)) => t.len(),
+        Some(Content::Parts(parts)) => parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text { text } => text.len(),
+                ContentPart::ImageUrl { .. } => 2_000,
+            })
+            .sum(),
+    };
+    let calls: usize = m
+        .tool_calls
+        .iter()
+        .map(|c| c.id.len() + c.function.name.len() + c.function.arguments.len() + 8)
+        .sum();
+    content
+        + calls
+        + m.name.as_ref().map_or(0, String::len)
+        + m.tool_call_id.as_ref().map_or(0, String::len)
+}
+
 /// Ad-hoc routes kept at most (model names come from callers).
 const MAX_ADHOC_ROUTES: usize = 4096;
 
@@ -501,6 +543,79 @@ impl Engine {
         Ok(h)
     }
 
+    /// `req` pruned to its route's tightest window when `context.auto_prune` (the config's or
+    /// the request's) asks for it and the conversation does not fit; None when it is sent as
+    /// it is. A conversation that cannot fit even pruned is `context_too_large`.
+    fn fit_context(&self, req: &ChatRequest) -> Result<Option<ChatRequest>> {
+        use crate::context::auto::{tokens_at_most, Fit};
+        let control = req.context.as_ref();
+        if !Fit::wanted(&self.config.context, control) {
+            return Ok(None);
+        }
+        let route = self.route_for(&req.model)?;
+        // The tightest window of the deployments the registry knows (others cannot be fitted).
+        let Some(info) = route
+            .members
+            .iter()
+            .filter_map(|m| m.target.info.as_deref())
+            .min_by_key(|m| m.context_window)
+        else {
+            return Ok(None);
+        };
+        let (encoding, _) = crate::tokens::messages::encoding_for_model(&self.registry, &info.id)?;
+        let tools = match req.tools.is_empty() {
+            true => 0,
+            false => {
+                let schemas = serde_json::to_string(&req.tools).unwrap_or_default();
+                encoding.count(&schemas) as u64
+            }
+        };
+        let kinds: Vec<ProviderKind> = route
+            .members
+            .iter()
+            .filter_map(|m| self.kinds.get(m.target.provider.name()).copied())
+            .collect();
+        let fit = Fit {
+            config: &self.config.context,
+            control,
+            context_window: info.context_window,
+            max_output_tokens: info.max_output_tokens,
+            max_tokens: req.max_tokens.map(u64::from),
+            encoding,
+            dialect: dialect_for(&kinds),
+            fixed_tokens: tools,
+        };
+        // Most requests are far below the window: no exact count needed.
+        let bound = tokens_at_most(req.messages.iter().map(bytes_bound), req.messages.len());
+        if bound <= fit.budget() {
+            return Ok(None);
+        }
+        let messages: Vec<serde_json::Value> = req
+            .messages
+            .iter()
+            .map(|m| serde_json::to_value(m).map_err(|e| Error::internal(e.to_string())))
+            .collect::<Result<_>>()?;
+        let Some(pruned) = fit.prune(&messages)? else {
+            return Ok(None);
+        };
+        tracing::info!(
+            gen_ai.request.model = req.model.as_str(),
+            trinity.context.tokens_before = pruned.tokens_before,
+            trinity.context.tokens_after = pruned.tokens_after,
+            trinity.context.dropped = pruned.dropped.len(),
+            trinity.context.truncated = pruned.truncated,
+            "context pruned to fit {}: {} -> {} tokens, {} messages dropped",
+            info.id,
+            pruned.tokens_before,
+            pruned.tokens_after,
+            pruned.dropped.len()
+        );
+        let mut fitted = req.clone();
+        fitted.messages = serde_json::from_value(serde_json::Value::Array(pruned.messages))
+            .map_err(|e| Error::internal(format!("pruned messages: {e}")))?;
+        Ok(Some(fitted))
+    }
+
     /// The route for a model name: a configured one, else a one-deployment route.
     fn route_for(&self, name: &str) -> Result<Arc<Route<Target>>> {
         if let Some(r) = self.routes.get(name) {
@@ -623,6 +738,8 @@ impl Client {
         trace: &SharedTrace,
     ) -> Result<(ChatResponse, Source)> {
         req.validate()?;
+        let fitted = self.engine.fit_context(req)?;
+        let req = fitted.as_ref().unwrap_or(req);
         let Some((cache, plan, _)) = self.cache_plan(req) else {
             return self.chat_upstream(req, trace).await;
         };
@@ -662,9 +779,11 @@ impl Client {
     }
 
     async fn chat_stream_in_span(&self, req: ChatRequest, call: Call) -> Result<ChunkStream> {
-        if let Err(e) = req.validate() {
-            return Err(call.failed(e));
-        }
+        let req = match req.validate().and_then(|()| self.engine.fit_context(&req)) {
+            Ok(Some(fitted)) => fitted,
+            Ok(None) => req,
+            Err(e) => return Err(call.failed(e)),
+        };
         let Some((cache, plan, target)) = self.cache_plan(&req) else {
             return self.chat_stream_upstream(&req, call).await;
         };

@@ -170,6 +170,9 @@ pub struct ChatRequest {
     /// Per-call cache control: ttl_s, no_cache (refresh), no_store, namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<crate::cache::CacheControl>,
+    /// Per-call context settings (`auto_prune`, `strategy`, ...), overriding the config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::context::ContextControl>,
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -209,6 +212,9 @@ impl ChatRequest {
         }
         if self.messages.is_empty() {
             return bad("messages", "expected at least one message");
+        }
+        if let Some(c) = &self.context {
+            c.validate()?;
         }
         for (i, m) in self.messages.iter().enumerate() {
             if m.role == Role::Tool && m.tool_call_id.is_none() {
