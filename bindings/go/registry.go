@@ -22,6 +22,8 @@ type Model struct {
 	InputPer1M       float64  `json:"input_per_1m"`
 	OutputPer1M      float64  `json:"output_per_1m"`
 	CachedInputPer1M *float64 `json:"cached_input_per_1m,omitempty"`
+	// CacheMinTokens is the shortest prompt prefix the provider caches (nil: none or unknown).
+	CacheMinTokens *uint32 `json:"cache_min_tokens,omitempty"`
 	// Capabilities: chat, vision, tools, json_mode, streaming, reasoning.
 	Capabilities []string `json:"capabilities"`
 	// Tokenizer: o200k_base and cl100k_base count exactly; other families are estimated.

@@ -41,14 +41,16 @@ func TestNotFoundIsSentinelWithSuggestions(t *testing.T) {
 func TestTypedModelRoundTrip(t *testing.T) {
 	r := newReg(t)
 	price := 0.25
+	minimum := uint32(2048)
 	m := Model{ID: "acme-go-1", Provider: "acme", Aliases: []string{"acme-go"}, ContextWindow: 8192,
 		MaxOutputTokens: 1024, InputPer1M: 0.5, OutputPer1M: 1.5, CachedInputPer1M: &price,
-		Capabilities: []string{"chat", "tools"}, Tokenizer: "cl100k_base"}
+		CacheMinTokens: &minimum, Capabilities: []string{"chat", "tools"}, Tokenizer: "cl100k_base"}
 	if err := r.AddModel(m); err != nil {
 		t.Fatal(err)
 	}
 	got, err := r.GetModel("ACME-GO")
-	if err != nil || got.ID != m.ID || *got.CachedInputPer1M != price || got.TypicalLatencyMs == 0 {
+	if err != nil || got.ID != m.ID || *got.CachedInputPer1M != price || got.TypicalLatencyMs == 0 ||
+		got.CacheMinTokens == nil || *got.CacheMinTokens != minimum {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 	if err := r.AddModel(m); !errors.Is(err, ErrInvalidInput) {

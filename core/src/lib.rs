@@ -11,6 +11,7 @@ pub mod healer;
 pub mod llm;
 pub mod mock;
 pub mod observe;
+pub mod prompt;
 pub mod registry;
 pub mod resilience;
 pub mod router;

@@ -17,6 +17,8 @@ export interface Model {
   readonly inputPer1m: number;
   readonly outputPer1m: number;
   readonly cachedInputPer1m: number | null;
+  /** The shortest prompt prefix the provider caches, when it caches prompts. */
+  readonly cacheMinTokens?: number;
   readonly capabilities: readonly Capability[];
   /** `o200k_base` / `cl100k_base` count exactly; other families are estimated. */
   readonly tokenizer: string;
@@ -37,6 +39,7 @@ export interface ModelDefinition {
   inputPer1m: number;
   outputPer1m: number;
   cachedInputPer1m?: number | null;
+  cacheMinTokens?: number;
   capabilities: Capability[];
   tokenizer: string;
   typicalLatencyMs?: number;

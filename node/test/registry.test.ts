@@ -28,6 +28,7 @@ test('getModel: by id and alias, camelCase fields, frozen', () => {
   assert.equal(m.inputPer1m, 2.5);
   assert.equal(m.outputPer1m, 10);
   assert.equal(m.tokenizer, 'o200k_base');
+  assert.equal(m.cacheMinTokens, 1024, "the prompt-cache minimum, from the registry's data");
   assert.equal(typeof m.maxOutputTokens, 'number');
   assert.equal(typeof m.typicalLatencyMs, 'number');
   assert.ok('cachedInputPer1m' in m && 'deprecationDate' in m && Array.isArray(m.aliases));

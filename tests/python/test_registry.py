@@ -48,6 +48,8 @@ def test_lookups() -> None:
     assert cost["input"] == pytest.approx(m.input_per_1m / 1000)
     assert cost["blended"] == pytest.approx((m.input_per_1m + m.output_per_1m) / 2000)
     assert m.to_dict()["id"] == "gpt-4o" and "Model(id=" in repr(m)
+    # Prompt-cache minimums come from the registry's data, not from code.
+    assert (m.cache_min_tokens, r.get("claude-haiku-4-5").cache_min_tokens) == (1024, 4096)
 
 
 def test_unknown_model_suggests() -> None:

@@ -16,6 +16,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("input_per_1m", "inputPer1m"),
     ("output_per_1m", "outputPer1m"),
     ("cached_input_per_1m", "cachedInputPer1m"),
+    ("cache_min_tokens", "cacheMinTokens"),
     ("typical_latency_ms", "typicalLatencyMs"),
     ("deprecation_date", "deprecationDate"),
 ];

@@ -49,6 +49,11 @@ impl PyModel {
     fn cached_input_per_1m(&self) -> Option<f64> {
         self.0.cached_input_per_1m
     }
+    /// The shortest prompt prefix the provider caches; None: no prompt caching, or unknown.
+    #[getter]
+    fn cache_min_tokens(&self) -> Option<u32> {
+        self.0.cache_min_tokens
+    }
     #[getter]
     fn capabilities(&self) -> Vec<&'static str> {
         self.0.capabilities.iter().map(|c| c.name()).collect()

@@ -83,6 +83,8 @@ fn convert(key: &str, e: &Value) -> Option<Model> {
         cache_write_5m_per_1m: per_1m("cache_creation_input_token_cost"),
         cache_write_1h_per_1m: per_1m("cache_creation_input_token_cost_above_1hr"),
         reasoning_per_1m: per_1m("output_cost_per_reasoning_token"),
+        // LiteLLM's price files do not carry it.
+        cache_min_tokens: None,
         price_tiers: tiers(e, &per_1m),
         capabilities,
         typical_latency_ms: default_latency(),

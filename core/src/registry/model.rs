@@ -82,6 +82,11 @@ pub struct Model {
     /// Reasoning (thinking) tokens, where billed apart from output; else the output price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_per_1m: Option<f64>,
+    /// The shortest prompt prefix the provider caches (Anthropic's minimum cacheable prompt
+    /// length; OpenAI's and Gemini's automatic-caching threshold). `None`: no prompt caching,
+    /// or the minimum is unknown. The prompt optimizer reads it; no number is in code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_min_tokens: Option<u32>,
     /// Higher prices for long prompts (`*_above_200k_tokens`): a request whose prompt is over
     /// a tier's threshold is billed wholly at that tier, as Gemini and Anthropic bill.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -217,6 +222,9 @@ impl Model {
                     return bad(&field, "expected a non-negative number");
                 }
             }
+        }
+        if self.cache_min_tokens == Some(0) {
+            return bad("cache_min_tokens", "expected a positive integer");
         }
         if self.tokenizer.trim().is_empty() {
             return bad("tokenizer", "expected a tokenizer name");
