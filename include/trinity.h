@@ -1,6 +1,6 @@
 /*
- * trinity.h: the C ABI of trinity-core (model registry, token counting, config, the LLM client
- * and the mock provider server).
+ * trinity.h: the C ABI of trinity-core (model registry, token counting, context tools, config,
+ * the LLM client and the mock provider server).
  *
  * Conventions, the same for every function:
  * - A fallible function returns uint32_t: TRINITY_OK (0) or an error number TRINITY_ERR_*.
@@ -381,6 +381,83 @@ uint32_t trinity_config_parse(const char *text,
                               bool apply_env,
                               struct trinity_string *out_json,
                               struct trinity_error **out_err);
+
+// Writes what a conversation may use of `model`'s window:
+// `{"model", "context_window", "reserved_output", "available", "exact"}` (the window less
+// `reserve_output_tokens`, default the model's max output, capped by `max_input_tokens`).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad options), `TRINITY_ERR_NOT_FOUND` (unknown model).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_available_context_window(const char *model,
+                                          size_t model_len,
+                                          const char *options_json,
+                                          size_t options_len,
+                                          struct trinity_string *out_json,
+                                          struct trinity_error **out_err);
+
+// Prunes a JSON array of messages (OpenAI, Anthropic or Gemini shape) to fit `model`'s window
+// less the answer's room, keeping it valid for `dialect`: tool calls kept or dropped with all
+// their results, system messages verbatim, the latest user message kept (or cut in the middle
+// with a marker). Writes `{"messages", "dropped", "tokens_before", "tokens_after", "budget",
+// "truncated", "summarized"}`. The C API takes no summarize callback: with `"summarize"` the
+// dropped turns are dropped without a summary.
+// Errors: `TRINITY_ERR_CONTEXT_TOO_LARGE` (even the instructions and the latest user message do
+// not fit; details `{"tokens", "budget"}`), `TRINITY_ERR_INVALID_INPUT` (bad JSON, options or
+// message shape, details `{"path"}`), `TRINITY_ERR_NOT_FOUND` (unknown model).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_prune_context(const char *messages_json,
+                               size_t messages_len,
+                               const char *model,
+                               size_t model_len,
+                               const char *options_json,
+                               size_t options_len,
+                               struct trinity_string *out_json,
+                               struct trinity_error **out_err);
+
+// Checks a JSON array of messages against `dialect`'s rules (`openai`, `anthropic`, `gemini`,
+// `strict`; NULL, 0 means `openai`). Writes `null` when they hold, else the first rule broken:
+// `{"index", "rule"}`.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad JSON, unknown dialect).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_validate_conversation(const char *messages_json,
+                                       size_t messages_len,
+                                       const char *dialect,
+                                       size_t dialect_len,
+                                       struct trinity_string *out_json,
+                                       struct trinity_error **out_err);
+
+// Reorders a JSON array of documents (strings, ranked against `query`, which they require) or
+// of messages (the earlier turns ranked against the latest user message, or `query`) so that
+// the most relevant sit first and last (BM25). Only whole turns move, so a valid conversation
+// stays valid. Writes `{"items", "order", "scores"}`: the items in their new order, the input
+// index of each, and each input's score (`null` for a message that stays in place).
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad JSON, strings mixed with objects, documents without
+// a query).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_prioritize_context(const char *items_json,
+                                    size_t items_len,
+                                    const char *query,
+                                    size_t query_len,
+                                    struct trinity_string *out_json,
+                                    struct trinity_error **out_err);
+
+// Warnings for a JSON request (OpenAI, Anthropic or Gemini shape) sent to `model` (NULL, 0:
+// the request's `"model"`): a JSON array of `{"code", "message", "tokens", "limit", "path"}`,
+// with `code` one of `over_window`, `near_window`, `output_reserve_missing`, `large_image`,
+// `large_tool_schema`, `under_cache_minimum`, `volatile_before_cache_breakpoint`.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad JSON or request shape, no model; details
+// `{"path"}`), `TRINITY_ERR_NOT_FOUND` (unknown model).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_warn_if_too_large(const char *request_json,
+                                   size_t request_len,
+                                   const char *model,
+                                   size_t model_len,
+                                   struct trinity_string *out_json,
+                                   struct trinity_error **out_err);
 
 // Prices `usage_json` (`{"prompt_tokens", "completion_tokens", "cached_tokens",
 // "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens"}`, absent counts are 0) for

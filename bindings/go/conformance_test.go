@@ -223,6 +223,9 @@ func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 	case "parse_config":
 		cfg, err := ParseConfig(str(in, "text"), false)
 		return map[string]any{"config": cfg}, err
+	case "prune_context", "prioritize_context", "warn_if_too_large", "available_context_window",
+		"validate_conversation":
+		return contextOp(c.Op, in)
 	case "cache_key":
 		ns, strategy := str(in, "namespace"), str(in, "strategy")
 		if ns == "" {
@@ -240,6 +243,48 @@ func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 		return map[string]any{"key": key}, err
 	}
 	return nil, fmt.Errorf("unknown op %q: every runner must handle every op", c.Op)
+}
+
+// tokensOf reads an optional count of the fixture (absent: nil).
+func tokensOf(in map[string]any, key string) *uint64 {
+	if n, ok := in[key].(float64); ok {
+		return Tokens(uint64(n))
+	}
+	return nil
+}
+
+// contextOp runs a context.json case: the whole result as JSON, warnings without their
+// messages (which are for people), as the fixture's expect.result holds it.
+func contextOp(op string, in map[string]any) (map[string]any, error) {
+	switch op {
+	case "prune_context":
+		o := mapOf(in["options"])
+		opts := ContextOptions{MaxInputTokens: tokensOf(o, "max_input_tokens"),
+			ReserveOutputTokens: tokensOf(o, "reserve_output_tokens"), Strategy: str(o, "strategy"),
+			Dialect: str(o, "dialect")}
+		p, err := PruneContext(in["messages"], str(in, "model"), opts)
+		out, _ := asJSON(p).(map[string]any)
+		return out, err
+	case "prioritize_context":
+		p, err := PrioritizeContext(in["items"], str(in, "query"))
+		out, _ := asJSON(p).(map[string]any)
+		return out, err
+	case "warn_if_too_large":
+		ws, err := WarnIfTooLarge(in["request"], str(in, "model"))
+		list := []any{}
+		for _, w := range ws {
+			list = append(list, asJSON(map[string]any{"code": w.Code, "tokens": w.Tokens, "limit": w.Limit, "path": w.Path}))
+		}
+		return map[string]any{"warnings": list}, err
+	case "available_context_window":
+		w, err := AvailableContextWindow(str(in, "model"), ContextOptions{
+			ReserveOutputTokens: tokensOf(in, "reserve_output_tokens"), MaxInputTokens: tokensOf(in, "max_input_tokens")})
+		out, _ := asJSON(w).(map[string]any)
+		return out, err
+	default:
+		v, err := ValidateConversation(in["messages"], str(in, "dialect"))
+		return map[string]any{"violation": asJSON(v)}, err
+	}
 }
 
 func contains(list []any, v any) bool {
@@ -283,6 +328,10 @@ func check(t *testing.T, c fixtureCase, reg *Registry, got map[string]any, err e
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if w, ok := want["result"]; ok && !reflect.DeepEqual(any(got), w) {
+		g, _ := json.Marshal(got)
+		t.Fatalf("result: got %s", g)
 	}
 	for _, key := range []string{"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
 		"content", "finish_reason", "provider", "tool_names", "key", "fix_rules", "idempotent"} {
@@ -392,7 +441,7 @@ func fixturesDir() string {
 
 func TestConformance(t *testing.T) {
 	var passed []string
-	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost"} {
+	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context"} {
 		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))
 		if err != nil {
 			t.Fatal(err)

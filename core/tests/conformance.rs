@@ -172,8 +172,61 @@ fn run(case: &Value, reg: &Registry) -> Result<Value, Error> {
             input["usage"].clone(),
             false,
         )?}),
+        "prune_context"
+        | "prioritize_context"
+        | "warn_if_too_large"
+        | "available_context_window"
+        | "validate_conversation" => context_op(op, input, reg)?,
         other => panic!("unknown op '{other}': every runner must handle every op"),
     })
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// The context ops: the whole result as JSON (warnings without their messages, which are for
+/// people), compared with `expect.result`.
+fn context_op(op: &str, input: &Value, reg: &Registry) -> Result<Value, Error> {
+    use trinity_core::context;
+    let model = opt(input, "model");
+    Ok(match op {
+        "prune_context" => {
+            let opts: context::PruneOptions =
+                serde_json::from_value(input.get("options").cloned().unwrap_or(json!({})))
+                    .map_err(|e| Error::invalid_input(format!("options: {e}")))?;
+            let p = context::prune(reg, &list(&input["messages"]), model.unwrap(), &opts, None)?;
+            to_json(&p)
+        }
+        "prioritize_context" => to_json(&context::prioritize(
+            &list(&input["items"]),
+            opt(input, "query"),
+        )?),
+        "warn_if_too_large" => {
+            let w = context::warn_if_too_large(reg, &input["request"], model)?;
+            let w: Vec<Value> = w
+                .iter()
+                .map(|w| json!({"code": w.code, "tokens": w.tokens, "limit": w.limit, "path": w.path}))
+                .collect();
+            json!({ "warnings": w })
+        }
+        "available_context_window" => to_json(&context::available_window(
+            reg,
+            model.unwrap(),
+            input.get("reserve_output_tokens").and_then(Value::as_u64),
+            input.get("max_input_tokens").and_then(Value::as_u64),
+        )?),
+        "validate_conversation" => {
+            let dialect: context::Dialect =
+                serde_json::from_value(input["dialect"].clone()).unwrap();
+            json!({"violation": context::validate(&list(&input["messages"]), dialect).err()})
+        }
+        _ => unreachable!(),
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap()
 }
 
 fn dotted<'a>(v: &'a Value, path: &str) -> &'a Value {
@@ -198,6 +251,9 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
         return;
     }
     let got = out.unwrap_or_else(|e| panic!("{id}: {e}"));
+    if let Some(want) = expect.get("result") {
+        assert_eq!(&got, want, "{id}: result");
+    }
     for key in [
         "tokens",
         "counts",
@@ -311,7 +367,7 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
 fn replay_shared_fixtures() {
     let mut ran = Vec::new();
     for file in [
-        "errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost",
+        "errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context",
     ] {
         let path = root().join("tests/fixtures").join(format!("{file}.json"));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -329,4 +385,31 @@ fn replay_shared_fixtures() {
         serde_json::to_string(&json!({"language": "rust", "passed": ran})).unwrap(),
     )
     .unwrap();
+}
+
+/// Writes each context case's `expect` from what the core produces now (run after a deliberate
+/// change, then read the diff): `cargo test -p trinity-core --test conformance -- --ignored
+/// regenerate_context_fixture`.
+#[test]
+#[ignore]
+fn regenerate_context_fixture() {
+    let path = root().join("tests/fixtures/context.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for case in doc["cases"].as_array_mut().unwrap() {
+        let reg = Registry::builtin();
+        let expect = match run(case, &reg) {
+            Ok(result) => json!({ "result": result }),
+            Err(e) => {
+                let mut x = json!({ "error": e.kind.code() });
+                if let Some(p) = case["expect"].get("path") {
+                    x["path"] = p.clone();
+                }
+                x
+            }
+        };
+        case["expect"] = expect;
+    }
+    let mut text = serde_json::to_string_pretty(&doc).unwrap();
+    text.push('\n');
+    std::fs::write(&path, text).unwrap();
 }

@@ -366,6 +366,10 @@ fn the_models_window_and_exact_counts() {
     let w = trinity_core::context::available_window(&reg, "gpt-4o-mini", Some(1000), Some(5000))
         .unwrap();
     assert_eq!((w.reserved_output, w.available), (1000, 5000));
+    // A model whose max output is its whole window keeps half of it for the answer, not all.
+    let w =
+        trinity_core::context::available_window(&reg, "mistral-large-2512", None, None).unwrap();
+    assert_eq!((w.reserved_output, w.available), (131_072, 131_072));
     let mut rng = StdRng::seed_from_u64(3);
     let mut fitted = 0;
     for _ in 0..50 {
@@ -389,4 +393,184 @@ fn the_models_window_and_exact_counts() {
         }
     }
     assert!(fitted > 25, "{fitted} of 50 fitted");
+}
+
+/// Every generated conversation, reordered by relevance, is a permutation that keeps system
+/// messages and the latest user message (with all after it) in place, stays valid for its
+/// dialect, and comes out the same twice.
+#[test]
+fn prioritized_conversations_stay_valid_in_every_dialect() {
+    use trinity_core::context::prioritize_messages;
+    let mut moved = 0;
+    for c in 0..2_000u64 {
+        let mut rng = StdRng::seed_from_u64(c);
+        let dialect = DIALECTS[c as usize % 4];
+        let msgs = conversation(&mut rng, dialect);
+        let p = prioritize_messages(&msgs, None).unwrap();
+        validate(&p.messages, dialect).unwrap_or_else(|v| {
+            panic!(
+                "{dialect:?} rules broken: {v:?}\nin: {msgs:#?}\nout: {:#?}",
+                p.messages
+            )
+        });
+        let mut sorted = p.order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..msgs.len()).collect::<Vec<_>>());
+        for (k, &i) in p.order.iter().enumerate() {
+            assert_eq!(p.messages[k], msgs[i]);
+        }
+        let latest = msgs
+            .iter()
+            .rposition(|m| shape(m).unwrap().kind == Kind::User)
+            .unwrap();
+        for (i, m) in msgs.iter().enumerate() {
+            if i >= latest || shape(m).unwrap().kind == Kind::System {
+                assert_eq!(p.order[i], i, "message {i} moved");
+                assert_eq!(p.scores[i], None);
+            }
+        }
+        assert_eq!(prioritize_messages(&msgs, None).unwrap(), p);
+        moved += usize::from(p.order.iter().enumerate().any(|(k, &i)| k != i));
+    }
+    assert!(moved > 500, "only {moved} of 2,000 conversations reordered");
+}
+
+/// A locally generated NQ-style set: 20 documents about capitals, the question's document at
+/// each of the 20 positions; the output puts it first (or last) every time.
+#[test]
+fn the_needle_goes_first_wherever_it_was() {
+    use trinity_core::context::prioritize_documents;
+    const PLACES: [(&str, &str); 20] = [
+        ("France", "Paris"),
+        ("Japan", "Tokyo"),
+        ("Kenya", "Nairobi"),
+        ("Peru", "Lima"),
+        ("Norway", "Oslo"),
+        ("Egypt", "Cairo"),
+        ("Chile", "Santiago"),
+        ("Canada", "Ottawa"),
+        ("India", "New Delhi"),
+        ("Ghana", "Accra"),
+        ("Poland", "Warsaw"),
+        ("Vietnam", "Hanoi"),
+        ("Morocco", "Rabat"),
+        ("Austria", "Vienna"),
+        ("Cuba", "Havana"),
+        ("Iceland", "Reykjavik"),
+        ("Nepal", "Kathmandu"),
+        ("Portugal", "Lisbon"),
+        ("Turkey", "Ankara"),
+        ("Mongolia", "Ulaanbaatar"),
+    ];
+    let mut rng = StdRng::seed_from_u64(20);
+    let mut first_or_last = 0;
+    for (q, (country, _)) in PLACES.iter().enumerate() {
+        for pos in 0..20 {
+            // The documents in a shuffled order with the question's document at `pos`.
+            let mut others: Vec<usize> = (0..20).filter(|&i| i != q).collect();
+            for i in (1..others.len()).rev() {
+                others.swap(i, rng.random_range(0..=i));
+            }
+            others.insert(pos, q);
+            let docs: Vec<String> = others
+                .iter()
+                .map(|&i| {
+                    let (c, city) = PLACES[i];
+                    format!(
+                        "The capital of {c} is {city}. {} people live in {c}; the {} is its river.",
+                        rng.random_range(1..90),
+                        words(&mut rng, 6)
+                    )
+                })
+                .collect();
+            let r = prioritize_documents(&docs, &format!("What is the capital of {country}?"));
+            let (first, last) = (r.order[0], r.order[19]);
+            first_or_last += usize::from(first == pos || last == pos);
+        }
+    }
+    assert_eq!(
+        first_or_last, 400,
+        "the needle was first or last {first_or_last} of 400 times"
+    );
+}
+
+/// No false negatives on generated requests: `over_window` exactly when the prompt (counted
+/// message by message as pruning counts it) plus `max_tokens` is over the window, else
+/// `near_window` exactly when over 90% of it. `max_tokens` is drawn around what is left of the
+/// window, so that all three outcomes come up.
+#[test]
+fn window_warnings_have_no_false_negatives() {
+    use trinity_core::context::count::message_tokens_cached;
+    use trinity_core::context::{warn_if_too_large, WarningCode};
+    const WINDOW: u64 = 200_000;
+    let reg = trinity_core::Registry::builtin();
+    reg.add_json(
+        json!({"id": "test-window", "provider": "openai", "context_window": WINDOW,
+        "max_output_tokens": 1_000, "input_per_1m": 1.0, "output_per_1m": 1.0,
+        "capabilities": ["chat"], "tokenizer": "o200k_base"}),
+    )
+    .unwrap();
+    // Two workers (the machine's cores), each request seeded by its number.
+    let one = |c: u64| -> usize {
+        let mut rng = StdRng::seed_from_u64(c);
+        let msgs = conversation(&mut rng, Dialect::Openai);
+        let prompt = 3 + msgs
+            .iter()
+            .map(|m| message_tokens_cached(trinity_core::Encoding::O200kBase, m))
+            .sum::<u64>();
+        let left = WINDOW - prompt;
+        let max_tokens = (left + rng.random_range(0..WINDOW * 3 / 10)).saturating_sub(WINDOW / 5);
+        let req = json!({"messages": msgs, "max_tokens": max_tokens});
+        let w = warn_if_too_large(&reg, &req, Some("test-window")).unwrap();
+        let has = |code| w.iter().any(|w| w.code == code);
+        let needed = prompt + max_tokens;
+        let (over, near) = (
+            needed > WINDOW,
+            needed > WINDOW / 10 * 9 && needed <= WINDOW,
+        );
+        assert_eq!(has(WarningCode::OverWindow), over, "case {c}: {needed}");
+        assert_eq!(has(WarningCode::NearWindow), near, "case {c}: {needed}");
+        usize::from(over) * 2 + usize::from(near)
+    };
+    let seen = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2u64)
+            .map(|w| scope.spawn(move || (w..10_000).step_by(2).map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut seen = [0; 3];
+        for outcome in workers.into_iter().flat_map(|h| h.join().unwrap()) {
+            seen[outcome] += 1;
+        }
+        seen
+    });
+    assert!(
+        seen.iter().all(|&n| n > 1_000),
+        "{seen:?} (fits, near, over)"
+    );
+}
+
+/// The shared fixture's pruned conversations pass their dialect's rules and fit their budget
+/// (the exact outputs are compared in every language by the conformance runners).
+#[test]
+fn the_shared_fixtures_pruned_results_are_valid() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/context.json"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in doc["cases"].as_array().unwrap() {
+        let Some(r) = case["expect"].get("result") else {
+            continue;
+        };
+        if case["op"] == "prune_context" {
+            let dialect: Dialect =
+                serde_json::from_value(case["input"]["options"]["dialect"].clone())
+                    .unwrap_or_default();
+            let out: Vec<Value> = serde_json::from_value(r["messages"].clone()).unwrap();
+            validate(&out, dialect).unwrap_or_else(|v| panic!("{}: {v:?}", case["id"]));
+            assert!(r["tokens_after"].as_u64() <= r["budget"].as_u64());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked}");
 }

@@ -522,6 +522,8 @@ export declare function panicForTest(): void
 
 export declare function parseConfig(text: string, applyEnv?: boolean | undefined | null): any
 
+export declare function prioritizeContext(items: any, query?: string | undefined | null): Record<string, unknown>
+
 /** What the JS callback resolves with for one attempt. */
 export interface ProviderOutcome {
   ok: boolean
@@ -665,3 +667,5 @@ export declare function validateConversation(messages: any, dialect?: string | u
 
 /** The core's version; equal to the npm package's. */
 export declare function version(): string
+
+export declare function warnIfTooLarge(request: any, model?: string | undefined | null): Record<string, unknown>[]

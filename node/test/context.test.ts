@@ -65,3 +65,51 @@ test('the dialects rules', () => {
   assert.deepEqual(p.messages, [{ role: 'user', content: 'q' }]);
   assert.deepEqual(p.dropped, [0]);
 });
+
+test('documents and turns ordered by relevance, the most relevant first', () => {
+  const docs = ['Bananas are yellow.', 'Canberra is the capital of Australia.', 'Rust has no GC.', 'Oslo is rainy.'];
+  const r = core.prioritizeContext(docs, { query: 'What is the capital of Australia?' });
+  assert.equal(r.items[0], docs[1]);
+  assert.deepEqual(r.items, r.order.map((i) => docs[i]));
+  assert.equal(r.scores[0], 0);
+  assert.throws(() => core.prioritizeContext(docs), core.InvalidInputError);
+  const msgs = history(3);
+  msgs[msgs.length - 1] = { role: 'user', content: 'what was question 1 about?' };
+  const out = core.prioritizeContext(msgs);
+  assert.deepEqual(out.items[0], msgs[0]);
+  assert.deepEqual(out.items.at(-1), msgs.at(-1));
+  assert.equal(core.validateConversation(out.items), null);
+  assert.equal(out.scores[0], null);
+});
+
+test('warnings have stable codes', () => {
+  const hi = [{ role: 'user', content: 'hi' }];
+  assert.deepEqual(core.warnIfTooLarge({ model: 'gpt-4o-mini', max_tokens: 100, messages: hi }), []);
+  const w = core.warnIfTooLarge({ messages: hi, max_tokens: 16385 }, 'gpt-3.5-turbo');
+  assert.deepEqual(w.map((x) => [x.code, x.limit, x.path]), [['over_window', 16385, null]]);
+  const timestamped = {
+    max_tokens: 100,
+    system: [{ type: 'text', text: 'Now: 2026-12-05 10:00:00', cache_control: { type: 'ephemeral' } }],
+    messages: hi,
+  };
+  assert.deepEqual(
+    core.warnIfTooLarge(timestamped, 'claude-haiku-4-5').map((x) => x.code),
+    ['under_cache_minimum', 'volatile_before_cache_breakpoint'],
+  );
+  assert.throws(() => core.warnIfTooLarge({ messages: [] }), core.InvalidInputError);
+  assert.throws(() => core.warnIfTooLarge({ messages: [] }, 'gpt-4-omni-max'), core.NotFoundError);
+});
+
+test("seed 004's ContextManager", async () => {
+  const cm = new core.ContextManager({ maxInputTokens: 3000 });
+  assert.equal(cm.getAvailableContextWindow('gpt-4o-mini'), 3000);
+  assert.equal(await cm.estimateTokens('hello world', 'gpt-4o-mini'), 2);
+  const msgs = history(40);
+  const pruned = cm.pruneContext(msgs, 'gpt-4o-mini');
+  assert.deepEqual(pruned, core.pruneContext(msgs, 'gpt-4o-mini', { maxInputTokens: 3000 }).messages);
+  assert.deepEqual(cm.prioritizeContext(pruned, 'gpt-4o-mini'), core.prioritizeContext(pruned).items);
+  assert.deepEqual(cm.warnIfTooLarge({ messages: pruned, max_tokens: 200000 }, 'gpt-4o-mini').map((w) => w.code), ['over_window']);
+  const anthropic = new core.ContextManager({ dialect: 'anthropic' });
+  const leading = [{ role: 'assistant', content: 'hi' }, { role: 'user', content: 'q' }];
+  assert.deepEqual(anthropic.pruneContext(leading, 'claude-haiku-4-5'), [{ role: 'user', content: 'q' }]);
+});

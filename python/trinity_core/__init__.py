@@ -12,6 +12,11 @@ Every error is a :class:`TrinityError` with a stable ``.code`` (``"not_found"``,
 Resilience (:mod:`trinity_core.resilience`): :class:`CircuitBreaker` (``async with``, decorator),
 :class:`RateLimiter`, :class:`RequestQueue` and :class:`LLMQueue` (``submit(fn, retry=True, ...)``).
 
+Context (seed 004's ``ContextManager``, also as functions): :func:`prune_context` (a conversation cut
+to the window that its provider still accepts), :func:`prioritize_context` (the most relevant documents
+or turns first and last), :func:`warn_if_too_large` (warnings with stable codes),
+:func:`available_context_window`, :func:`validate_conversation`.
+
 Cost and observability: :class:`CostTracker` (per-minute totals, budget alerts, CSV) and
 :class:`RequestLog` (one record per call, queries, JSON/CSV export, JSON Lines sink); each client
 keeps its own (``client.costs``, ``client.request_log``) and its metrics
@@ -68,9 +73,12 @@ from trinity_core._native import (
     flush_logs,
     heal_css,
     heal_html,
+    prioritize_context,
     prune_context,
     validate_conversation,
+    warn_if_too_large,
 )
+from trinity_core.context import ContextManager
 from trinity_core.resilience import (
     Admission,
     BreakerTicket,
@@ -103,6 +111,7 @@ __all__ = [
     "Client",
     "Config",
     "ConfigError",
+    "ContextManager",
     "ContextTooLargeError",
     "CostTracker",
     "InternalError",
@@ -127,8 +136,10 @@ __all__ = [
     "Usage",
     "__version__",
     "available_context_window",
+    "prioritize_context",
     "prune_context",
     "validate_conversation",
+    "warn_if_too_large",
     "count_message_tokens",
     "cost",
     "count_tokens",

@@ -113,6 +113,31 @@ def available_context_window(
 ) -> ContextWindow: ...
 def validate_conversation(messages: Sequence[Mapping[str, Any]], dialect: Dialect = "openai") -> Violation | None: ...
 
+class Prioritized(TypedDict):
+    items: list[Any]
+    order: list[int]
+    scores: list[float | None]
+
+WarningCode = Literal[
+    "over_window",
+    "near_window",
+    "output_reserve_missing",
+    "large_image",
+    "large_tool_schema",
+    "under_cache_minimum",
+    "volatile_before_cache_breakpoint",
+]
+
+class ContextWarning(TypedDict):
+    code: WarningCode
+    message: str
+    tokens: int
+    limit: int | None
+    path: str | None
+
+def prioritize_context(items: Sequence[str] | Sequence[Mapping[str, Any]], query: str | None = None) -> Prioritized: ...
+def warn_if_too_large(request: Mapping[str, Any], model: str | None = None) -> list[ContextWarning]: ...
+
 class _CostParts(TypedDict):
     total_nano_usd: int | None
     total_usd: float | None

@@ -1,4 +1,5 @@
-//! Context tools: `pruneContext`, `getAvailableContextWindow`, `validateConversation`.
+//! Context tools: `pruneContext`, `getAvailableContextWindow`, `validateConversation`,
+//! `prioritizeContext`, `warnIfTooLarge`.
 //! Options arrive with the core's snake_case names (the TypeScript wrapper maps them).
 
 use crate::error::guard;
@@ -102,5 +103,27 @@ pub fn validate_conversation(env: Env, messages: Value, dialect: Option<String>)
                 serde_json::to_value(v).map_err(|e| trinity_core::Error::internal(e.to_string()))?
             }
         })
+    })
+}
+
+#[napi(ts_return_type = "Record<string, unknown>")]
+pub fn prioritize_context(env: Env, items: Value, query: Option<String>) -> Result<Value> {
+    guard(&env, || {
+        let Value::Array(items) = items else {
+            return Err(trinity_core::Error::invalid_input(
+                "items: expected an array of documents or messages",
+            ));
+        };
+        let out = context::prioritize(&items, query.as_deref())?;
+        serde_json::to_value(out).map_err(|e| trinity_core::Error::internal(e.to_string()))
+    })
+}
+
+#[napi(ts_return_type = "Record<string, unknown>[]")]
+pub fn warn_if_too_large(env: Env, request: Value, model: Option<String>) -> Result<Value> {
+    guard(&env, || {
+        let registry = trinity_core::registry::global();
+        let out = context::warn_if_too_large(&registry, &request, model.as_deref())?;
+        serde_json::to_value(out).map_err(|e| trinity_core::Error::internal(e.to_string()))
     })
 }

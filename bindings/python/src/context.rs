@@ -1,5 +1,6 @@
-//! Context tools: `prune_context`, `available_context_window`, `validate_conversation`.
-//! Messages go in and come out as OpenAI, Anthropic or Gemini shaped dicts; the core prunes.
+//! Context tools: `prune_context`, `available_context_window`, `validate_conversation`,
+//! `prioritize_context`, `warn_if_too_large`. Messages go in and come out as OpenAI,
+//! Anthropic or Gemini shaped dicts; the core does the work.
 
 use crate::conv;
 use crate::error::{call, invalid_input};
@@ -98,4 +99,43 @@ pub fn validate_conversation<'py>(
         Ok(()) => Ok(None),
         Err(v) => conv::serialized(py, &v).map(Some),
     }
+}
+
+/// Documents (a list of str, ranked against `query`) or messages (a list of dicts; `query`
+/// defaults to the latest user message) reordered so the most relevant sit first and last.
+/// Returns `{items, order, scores}`: the items in their new order, the input index of each,
+/// and each input's BM25 score (`None` for a message that stays in place).
+#[pyfunction]
+#[pyo3(signature = (items, query=None))]
+pub fn prioritize_context<'py>(
+    py: Python<'py>,
+    items: &Bound<'py, PyAny>,
+    query: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let list = match conv::json(items, "items")? {
+        serde_json::Value::Array(list) => list,
+        _ => {
+            return Err(invalid_input(
+                "items: expected a list of str or message dicts",
+            ))
+        }
+    };
+    let query = conv::opt_text(query, "query")?;
+    let out = py.detach(|| call(|| context::prioritize(&list, query.as_deref())))?;
+    conv::serialized(py, &out)
+}
+
+/// Warnings for `request` (any provider's shape) sent to `model` (default: the request's
+/// `model`): a list of `{code, message, tokens, limit, path}`.
+#[pyfunction]
+#[pyo3(signature = (request, model=None))]
+pub fn warn_if_too_large<'py>(
+    py: Python<'py>,
+    request: &Bound<'py, PyAny>,
+    model: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let request = conv::json(request, "request")?;
+    let registry = trinity_core::registry::global();
+    let out = py.detach(|| call(|| context::warn_if_too_large(&registry, &request, model)))?;
+    conv::serialized(py, &out)
 }

@@ -40,6 +40,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(context::prune_context, m)?)?;
     m.add_function(wrap_pyfunction!(context::available_context_window, m)?)?;
     m.add_function(wrap_pyfunction!(context::validate_conversation, m)?)?;
+    m.add_function(wrap_pyfunction!(context::prioritize_context, m)?)?;
+    m.add_function(wrap_pyfunction!(context::warn_if_too_large, m)?)?;
     m.add_function(wrap_pyfunction!(logs::flush_logs, m)?)?;
     m.add_function(wrap_pyfunction!(logs::dropped_log_records, m)?)?;
     m.add_class::<registry::PyRegistry>()?;

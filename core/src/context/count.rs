@@ -1,7 +1,8 @@
 //! Tokens of one message in any provider's shape, with the model's encoding: OpenAI's
 //! documented chat overhead (3 a message, 1 more for a name), the role, every text (content,
 //! text blocks and parts, thinking), tool calls and results as their JSON, and images at 85
-//! (OpenAI's low-detail price; larger ones cost more, so a count with images is an estimate).
+//! (OpenAI's low-detail price; larger ones cost more, so a count with images is an estimate;
+//! Gemini's inline images too, not their base64 as text).
 
 use crate::tokens::Encoding;
 use serde_json::Value;
@@ -62,7 +63,8 @@ fn feed(v: &Value, h: &mut impl Hasher) {
 
 const TOKENS_PER_MESSAGE: u64 = 3;
 const TOKENS_PER_NAME: u64 = 1;
-const IMAGE_TOKENS: u64 = 85;
+/// What an image counts here: OpenAI's low-detail price (warn.rs sizes the ones it can).
+pub(crate) const IMAGE_TOKENS: u64 = 85;
 
 /// Tokens of `msg` under `enc`.
 pub fn message_tokens(enc: Encoding, msg: &Value) -> u64 {
@@ -96,11 +98,14 @@ fn content_tokens(enc: Encoding, c: &Value) -> u64 {
     }
 }
 
-fn block_tokens(enc: Encoding, b: &Value) -> u64 {
+/// Tokens of one content block or part (images at [`IMAGE_TOKENS`]).
+pub(crate) fn block_tokens(enc: Encoding, b: &Value) -> u64 {
     let text = |s: &str| enc.count(s) as u64;
     let kind = b.get("type").and_then(Value::as_str);
     match kind {
         Some("image_url" | "image" | "input_image") => IMAGE_TOKENS,
+        // A Gemini inline image, not its base64 as text.
+        _ if super::image::payload(b).is_some() => IMAGE_TOKENS,
         Some("thinking") => b.get("thinking").and_then(Value::as_str).map_or(0, text),
         Some("tool_result") => b.get("content").map_or(0, |c| content_tokens(enc, c)),
         _ => match b.get("text").and_then(Value::as_str) {

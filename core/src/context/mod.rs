@@ -5,16 +5,29 @@
 //! - [`prune`]: see [`prune::prune_to`] for the rules; counts with the model's encoding.
 //! - [`validate`]: each provider's rules as local checks (the tests' oracle, and the
 //!   bindings' `validate_conversation`).
+//! - [`prioritize`]: retrieved documents or earlier turns ordered by relevance (BM25) to the
+//!   question, the most relevant first and last ("lost in the middle"); see [`prioritize`]'s
+//!   module for what may move.
+//! - [`warn_if_too_large`]: warnings with stable codes for a request (window, output reserve,
+//!   large images and tool schemas, prompt-cache minimums and volatile content).
 
 pub mod auto;
 pub mod count;
+pub mod image;
+pub mod prioritize;
 pub mod prune;
 pub mod shape;
 pub mod validate;
+pub mod warn;
 
 pub use auto::ContextControl;
+pub use prioritize::{
+    prioritize, prioritize_documents, prioritize_messages, Prioritized, PrioritizedMessages,
+    Ranking,
+};
 pub use prune::{PruneOptions, Pruned, Strategy, Summarizer};
 pub use validate::{validate, Dialect, Violation};
+pub use warn::{warn_if_too_large, Warning, WarningCode};
 
 use crate::registry::Registry;
 use crate::tokens::messages::encoding_for_model;
@@ -27,7 +40,8 @@ use serde_json::Value;
 pub struct Window {
     pub model: String,
     pub context_window: u64,
-    /// Kept for the answer: the caller's reserve, else the model's max output.
+    /// Kept for the answer: the caller's reserve, else the model's max output (at most half
+    /// the window: some models' max output is their whole window, which would leave nothing).
     pub reserved_output: u64,
     /// What the conversation may use: the window less the reserve (or `max_input_tokens` when
     /// lower).
@@ -36,8 +50,8 @@ pub struct Window {
     pub exact: bool,
 }
 
-/// `model`'s window less `reserve_output` (default: its max output), capped by
-/// `max_input_tokens`.
+/// `model`'s window less `reserve_output` (default: its max output, at most half the window),
+/// capped by `max_input_tokens`.
 pub fn available_window(
     registry: &Registry,
     model: &str,
@@ -46,7 +60,8 @@ pub fn available_window(
 ) -> Result<Window> {
     let m = registry.get(model)?;
     let (_, estimated) = encoding_for_model(registry, model)?;
-    let reserved_output = reserve_output.unwrap_or(m.max_output_tokens);
+    let reserved_output =
+        reserve_output.unwrap_or_else(|| m.max_output_tokens.min(m.context_window / 2));
     let mut available = m.context_window.saturating_sub(reserved_output);
     if let Some(cap) = max_input_tokens {
         available = available.min(cap);

@@ -53,7 +53,7 @@ pub struct PruneOptions {
     /// A budget below the window for the conversation itself.
     pub max_input_tokens: Option<u64>,
     /// Room kept for the answer (default: the request's `max_tokens`, else the model's max
-    /// output).
+    /// output, at most half the window).
     pub reserve_output_tokens: Option<u64>,
 }
 

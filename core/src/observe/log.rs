@@ -625,14 +625,17 @@ where
         if !meta.is_span() {
             return HUB.wants(meta.level());
         }
-        // Info spans (a call's request and attempts) give every record its context, at any
-        // level; debug spans (cache, queue, ...) only when debug records are wanted, or at
-        // `info` each call would pay for their bookkeeping for nothing. And only inside a
-        // client's request span, which the client makes only if its own sinks want records:
-        // another client's sinks do not make this one's calls pay for spans.
+        // A call's request span whenever its client's sinks want anything: it routes the
+        // call's records to them. Spans inside it (attempt, cache, queue, ...) only at a level
+        // some sink wants, or at `warn` each call would pay for their bookkeeping for nothing
+        // (the warnings name their provider and model themselves). And only inside a request
+        // span, which a client makes only if its own sinks want records: another client's
+        // sinks do not make this one's calls pay for spans.
         active()
-            && (*meta.level() <= Level::INFO || HUB.wants(meta.level()))
-            && (ROOT_SPANS.contains(&meta.name()) || ctx.lookup_current().is_some())
+            && match ROOT_SPANS.contains(&meta.name()) {
+                true => true,
+                false => HUB.wants(meta.level()) && ctx.lookup_current().is_some(),
+            }
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {

@@ -111,6 +111,11 @@ static json_t *run(const json_t *c, trinity_registry *reg, outcome *o) {
     trinity_string s = {0};
     if (strcmp(op, "chat") == 0 || strcmp(op, "chat_stream") == 0) return run_chat(c, op[4] != 0, o);
     if (strcmp(op, "heal_html") == 0 || strcmp(op, "heal_css") == 0) return run_heal(in, op[5] == 'h', o);
+    static const char *context_ops[] = {"prune_context", "prioritize_context", "warn_if_too_large",
+                                        "available_context_window", "validate_conversation"};
+    for (size_t i = 0; i < sizeof context_ops / sizeof *context_ops; i++) {
+        if (strcmp(op, context_ops[i]) == 0) return run_context(op, in, o);
+    }
     const json_t *name = json_object_get(in, "name");
     if (strcmp(op, "error_kind") == 0) {
         json_t *got = error_kind(json_string_value(json_object_get(in, "code")));
@@ -285,6 +290,13 @@ static bool check_error(const char *id, const json_t *expect, const outcome *o) 
 }
 
 static bool check_result(const char *id, const json_t *expect, json_t *got, trinity_registry *reg) {
+    const json_t *result = json_object_get(expect, "result");
+    if (result && !json_equal(got, result)) {
+        char *text = json_dumps(got, JSON_COMPACT);
+        bool ok = report(id, false, "result differs: %.200s", text ? text : "(null)");
+        free(text);
+        return ok;
+    }
     static const char *keys[] = {"tokens", "counts", "number", "class", "estimated", "encoding", "ok",
                                  "content", "finish_reason", "provider", "tool_names", "key", "fix_rules",
                                  "idempotent"};

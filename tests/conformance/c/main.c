@@ -1,6 +1,6 @@
-/* Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer}.json through the C ABI, then checks
- * the ABI's edge cases and the async, cancel and stream calls; writes the ids that passed for
- * scripts/check_conformance.py.
+/* Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer,cost,context}.json
+ * through the C ABI, then checks the ABI's edge cases and the async, cancel and stream calls;
+ * writes the ids that passed for scripts/check_conformance.py.
  *
  * usage: conformance FIXTURES_DIR OUT_JSON */
 #include "report.h"
@@ -12,7 +12,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s FIXTURES_DIR OUT_JSON\n", argv[0]);
         return 2;
     }
-    static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost"};
+    static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost",
+                                  "context"};
     report_init();
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[4096];

@@ -1,4 +1,4 @@
-// Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer}.json through the public Node API,
+// Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer,cost,context}.json through the public Node API,
 // with the same meaning for every op and expect key as core/tests/conformance.rs, and writes
 // the ids that passed to target/conformance/node.json (scripts/check_conformance.py checks
 // that none was skipped). Fixtures spell model fields snake_case; the JS API camelCase.
@@ -10,10 +10,13 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@pi-builder/core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache', 'healer', 'cost'];
+const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache', 'healer', 'cost', 'context'];
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const camelKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [camel(k), v]));
+const snake = (key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+// Top level only: the messages inside keep their own keys (Gemini's are camelCase).
+const snakeKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [snake(k), v]));
 const textOf = (input) => input.text.repeat(input.repeat ?? 1);
 const ids = (models) => models.map((m) => m.id);
 const counting = (input) => ({ model: input.model, encoding: input.encoding });
@@ -108,6 +111,18 @@ async function run(c, reg) {
     }
     case 'cost':
       return { cost: core.cost(input.model, camelKeys(input.usage)) };
+    case 'prune_context':
+      return snakeKeys(core.pruneContext(input.messages, input.model, camelKeys(input.options ?? {})));
+    case 'prioritize_context':
+      return core.prioritizeContext(input.items, { query: input.query });
+    case 'warn_if_too_large': {
+      const warnings = core.warnIfTooLarge(input.request, input.model);
+      return { warnings: warnings.map(({ code, tokens, limit, path }) => ({ code, tokens, limit, path })) };
+    }
+    case 'available_context_window':
+      return snakeKeys(core.getAvailableContextWindow(input.model, camelKeys(input)));
+    case 'validate_conversation':
+      return { violation: core.validateConversation(input.messages, input.dialect) };
     default:
       throw new Error(`unknown op '${op}': every runner must handle every op`);
   }
@@ -132,6 +147,7 @@ function check(c, reg, outcome) {
   }
   if (outcome.error) throw outcome.error;
   const got = outcome.value;
+  if ('result' in expect) assert.deepStrictEqual(got, expect.result, 'result');
   const keys = ['tokens', 'counts', 'number', 'class', 'estimated', 'encoding', 'ok', 'content', 'finish_reason', 'provider', 'tool_names', 'key', 'fix_rules', 'idempotent'];
   for (const key of keys) {
     if (key in expect) assert.deepEqual(got[key], expect[key], key);

@@ -19,7 +19,7 @@ import trinity_core as tc
 from trinity_core.testing import MockServer
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = ["errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost"]
+FILES = ["errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context"]
 CASES = [c for f in FILES for c in json.loads((ROOT / "tests" / "fixtures" / f"{f}.json").read_text())["cases"]]
 PASSED: list[str] = []
 
@@ -70,8 +70,34 @@ def heal(inp: dict[str, Any], key: str) -> dict[str, Any]:
     return {"text": out[key], "fix_rules": [f["rule"] for f in out["fixes"]], "idempotent": again[key] == out[key]}
 
 
+def context_op(op: str, inp: dict[str, Any]) -> dict[str, Any]:
+    """The whole result, as the fixture's `expect.result` holds it (warnings without messages)."""
+    if op == "prune_context":
+        return dict(tc.prune_context(inp["messages"], inp["model"], **inp.get("options", {})))
+    if op == "prioritize_context":
+        return dict(tc.prioritize_context(inp["items"], inp.get("query")))
+    if op == "warn_if_too_large":
+        warnings = tc.warn_if_too_large(inp["request"], inp.get("model"))
+        return {"warnings": [{k: w[k] for k in ("code", "tokens", "limit", "path")} for w in warnings]}
+    if op == "available_context_window":
+        opts = {k: inp[k] for k in ("reserve_output_tokens", "max_input_tokens") if k in inp}
+        return dict(tc.available_context_window(inp["model"], **opts))
+    return {"violation": tc.validate_conversation(inp["messages"], inp["dialect"])}
+
+
+CONTEXT_OPS = {
+    "prune_context",
+    "prioritize_context",
+    "warn_if_too_large",
+    "available_context_window",
+    "validate_conversation",
+}
+
+
 def run(case: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
     op, inp = case["op"], case["input"]
+    if op in CONTEXT_OPS:
+        return context_op(op, inp)
     if op in ("heal_html", "heal_css"):
         return heal(inp, op.removeprefix("heal_"))
     if op in ("chat", "chat_stream"):
@@ -142,6 +168,8 @@ def test_case(case: dict[str, Any]) -> None:
         PASSED.append(case["id"])
         return
     got = run(case, reg)
+    if "result" in expect:
+        assert got == expect["result"]
     for key in (
         "tokens",
         "counts",
