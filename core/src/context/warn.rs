@@ -41,19 +41,9 @@ const LARGE_TOOL_SCHEMA_TOKENS: u64 = 1_000;
 /// Base64 read to find an image's size (headers come first; JPEG's may follow EXIF data).
 const IMAGE_HEADER_BYTES: usize = 256 * 1024;
 
-/// The smallest prompt prefix a provider caches for `m`.
-///
-/// TODO(registry): these belong in the registry (`cache_min_tokens` on each model, being
-/// added there); until then this is the one place they are written. The research notes newer
-/// models with other minimums (4,096 for Opus 4.5/4.6 and Haiku 4.5, 512 for the Opus 5
-/// family): the registry will carry those per model.
+/// The smallest prompt prefix a provider caches for `m`: the registry's per-model number.
 fn cache_min_tokens(m: &Model) -> Option<u64> {
-    match m.provider.as_str() {
-        "openai" => Some(1_024),
-        "anthropic" if m.id.contains("haiku") => Some(2_048),
-        "anthropic" if m.id.contains("sonnet") || m.id.contains("opus") => Some(1_024),
-        _ => None,
-    }
+    m.cache_min_tokens.map(u64::from)
 }
 
 /// Content that changes from call to call: UUIDs, ISO dates and times, clock times with
@@ -486,7 +476,11 @@ mod tests {
             ["under_cache_minimum", "volatile_before_cache_breakpoint"]
         );
         assert_eq!(w[0].path.as_deref(), Some("system[0]"));
-        assert_eq!(w[0].limit, Some(2_048));
+        assert_eq!(
+            w[0].limit,
+            Some(4_096),
+            "claude-haiku-4-5's minimum in the registry"
+        );
         assert!(w[1].message.contains("2026-12-05T01:23:37Z"));
         // After the breakpoint, volatile content is fine.
         let req = json!({"model": "claude-sonnet-4-5", "max_tokens": 100,
