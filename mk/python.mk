@@ -79,6 +79,7 @@ bench-python: setup-redis ## Python benchmarks: count_tokens vs tiktoken, regist
 	$(PY) bench/python/bench_tokens.py
 	$(PY) bench/python/bench_client.py
 	$(PY) bench/python/bench_books.py
+	$(PY) bench/python/bench_context.py
 	$(PY) bench/python/bench_cache.py
 	$(PY) bench/python/bench_resilience.py
 	$(PY) bench/python/bench_observe.py

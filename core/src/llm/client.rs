@@ -981,7 +981,9 @@ impl Engine {
         let served = route
             .execute(&plan, |target, attempt| {
                 let idempotency_key = idempotency_key.clone();
-                let span = tracing::info_span!(
+                // Debug, as the other stages' spans: at info a call makes its request span
+                // only (the records that an attempt causes name its provider and model).
+                let span = tracing::debug_span!(
                     target: "trinity_core::route",
                     "gen_ai.attempt",
                     gen_ai.provider.name = target.provider.name(),
