@@ -63,7 +63,26 @@ pub fn prune_context<'py>(
     if let Some(e) = raised.into_inner() {
         return Err(e);
     }
-    conv::serialized(py, &pruned?)
+    let mut pruned = pruned?;
+    // Nothing merged, cut or summarised: the kept messages are the caller's own, handed back
+    // as they came rather than converted twice (most of the call's time on a long history).
+    let untouched = !pruned.truncated
+        && !pruned.summarized
+        && pruned.messages.len() + pruned.dropped.len() == list.len();
+    if !untouched {
+        return conv::serialized(py, &pruned);
+    }
+    pruned.messages.clear();
+    let out = conv::serialized(py, &pruned)?;
+    let mut dropped = pruned.dropped.iter().peekable();
+    let kept = pyo3::types::PyList::empty(py);
+    for (i, m) in messages.try_iter()?.enumerate() {
+        if dropped.next_if_eq(&&i).is_none() {
+            kept.append(m?)?;
+        }
+    }
+    out.set_item("messages", kept)?;
+    Ok(out)
 }
 
 /// `{model, context_window, reserved_output, available, exact}`: what a conversation may use.
