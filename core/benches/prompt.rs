@@ -6,35 +6,14 @@
 use regex::Regex;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Instant;
 use trinity_core::prompt::{compress_with, lossless_text, optimize_for_cost, Prompt};
 use trinity_core::Encoding;
 
-const SLICES: [&str; 5] = ["json", "logs", "history", "boilerplate", "chat"];
-
-fn corpus() -> Vec<(&'static str, String, Prompt)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prompts");
-    let mut out = Vec::new();
-    for slice in SLICES {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(slice))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files {
-            let name = f.file_name().unwrap().to_string_lossy().to_string();
-            let text = std::fs::read_to_string(&f).unwrap();
-            let prompt = if name.ends_with(".messages.json") {
-                Prompt::Messages(serde_json::from_str(&text).unwrap())
-            } else {
-                Prompt::Text(text)
-            };
-            out.push((slice, name, prompt));
-        }
-    }
-    out
-}
+#[path = "../tests/support/prompt_corpus.rs"]
+#[allow(dead_code)] // the bench reads no file names
+mod prompt_corpus;
+use prompt_corpus::{corpus, SLICES};
 
 /// Every text of a prompt, joined (enough to compare the sets of numbers and URLs).
 fn all_text(p: &Prompt) -> String {
@@ -106,7 +85,11 @@ fn main() {
     for (label, slices) in rows {
         let (mut before, mut after, mut changed, mut n) = (0, 0, 0, 0);
         let mut savings = Vec::new();
-        for (_, _, p) in cases.iter().filter(|c| slices.contains(&c.0)) {
+        for p in cases
+            .iter()
+            .filter(|c| slices.contains(&c.slice))
+            .map(|c| &c.prompt)
+        {
             let o = optimize_for_cost(&reg, p, None).unwrap();
             before += o.tokens_before;
             after += o.tokens_after;
@@ -129,7 +112,11 @@ fn main() {
     }
     // The pretty JSON values alone, as TOON's benchmark measures json-compact (-32.9%).
     let (mut jb, mut ja) = (0, 0);
-    for (_, _, p) in cases.iter().filter(|c| c.0 == "json") {
+    for p in cases
+        .iter()
+        .filter(|c| c.slice == "json")
+        .map(|c| &c.prompt)
+    {
         let Prompt::Text(t) = p else { continue };
         let mut at = 0;
         let mut fenced = false;
@@ -159,9 +146,9 @@ fn main() {
     );
 
     // Throughput of the lossless passes (no counting).
-    let bytes: usize = cases.iter().map(|c| all_text(&c.2).len()).sum();
+    let bytes: usize = cases.iter().map(|c| all_text(&c.prompt).len()).sum();
     let t = median_time(20, || {
-        for (_, _, p) in &cases {
+        for p in cases.iter().map(|c| &c.prompt) {
             match p {
                 Prompt::Text(t) => drop(std::hint::black_box(lossless_text(t))),
                 Prompt::Messages(m) => drop(std::hint::black_box(
@@ -181,7 +168,7 @@ fn main() {
     println!("\ncompress(prompt, target), time per 1,000 input tokens (bar: ≤ 1 ms):");
     let texts: Vec<&String> = cases
         .iter()
-        .filter_map(|c| match &c.2 {
+        .filter_map(|c| match &c.prompt {
             Prompt::Text(t) => Some(t),
             _ => None,
         })

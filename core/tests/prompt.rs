@@ -8,7 +8,6 @@
 use regex::Regex;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::LazyLock;
 use trinity_core::context::count::message_tokens;
 use trinity_core::prompt::{
@@ -19,40 +18,9 @@ use trinity_core::registry::{self, Registry};
 use trinity_core::tokens::encoding_for_model;
 use trinity_core::{Encoding, Model};
 
-const SLICES: [&str; 5] = ["json", "logs", "history", "boilerplate", "chat"];
-
-struct Case {
-    slice: &'static str,
-    name: String,
-    prompt: Prompt,
-}
-
-fn corpus() -> Vec<Case> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prompts");
-    let mut cases = Vec::new();
-    for slice in SLICES {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(slice))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files {
-            let name = f.file_name().unwrap().to_string_lossy().to_string();
-            let text = std::fs::read_to_string(&f).unwrap();
-            let prompt = if name.ends_with(".messages.json") {
-                Prompt::Messages(serde_json::from_str(&text).unwrap())
-            } else {
-                Prompt::Text(text)
-            };
-            cases.push(Case {
-                slice,
-                name,
-                prompt,
-            });
-        }
-    }
-    cases
-}
+#[path = "support/prompt_corpus.rs"]
+mod prompt_corpus;
+use prompt_corpus::{corpus, SLICES};
 
 // ---------------------------------------------------------------- the tests' own readers
 
