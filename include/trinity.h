@@ -791,6 +791,61 @@ uint32_t trinity_client_metrics_text(const struct trinity_client *client,
                                      struct trinity_string *out_text,
                                      struct trinity_error **out_err);
 
+// The lossless passes over a prompt: whitespace and blank lines outside code, pretty JSON
+// compacted, repeated blocks replaced by a `[same as ...]` reference, HTML and table padding;
+// numbers, URLs, code fences, quoted strings and `{{templates}}` keep their bytes, and running
+// it again changes nothing. `prompt_json` is a JSON string (a text) or an array of message
+// objects (OpenAI, Anthropic or Gemini shape). `model` (optional, NULL/0: o200k_base) picks the
+// counter; `goal` (optional: "cost", "latency" or "quality", NULL/0: "cost") is reported.
+// Writes `{"prompt", "goal", "tokens_before", "tokens_after", "encoding", "estimated",
+// "applied", "passes"}` to `out_json`; `prompt` has the input's kind.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (bad JSON, a prompt of another kind, a message that is
+// not an object, an unknown goal), `TRINITY_ERR_NOT_FOUND` (unknown model).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_prompt_optimize(const char *prompt_json,
+                                 size_t prompt_len,
+                                 const char *model,
+                                 size_t model_len,
+                                 const char *goal,
+                                 size_t goal_len,
+                                 struct trinity_string *out_json,
+                                 struct trinity_error **out_err);
+
+// The lossless passes, laid out for `model`'s prompt cache: per-request lines (dates, request
+// ids) after the stable content; for Anthropic models, `cache_control` breakpoints (at most 4,
+// each over the model's `cache_min_tokens`). `prompt_json` as for `trinity_prompt_optimize`.
+// Writes `{"prompt", "model", "provider", "tokens_before", "tokens_after", "encoding",
+// "estimated", "applied", "passes", "caching", "cache_min_tokens", "stable_prefix_tokens",
+// "reaches_minimum", "breakpoints", "existing_breakpoints", "moved"}` to `out_json`.
+// Errors: `TRINITY_ERR_INVALID_INPUT`, `TRINITY_ERR_NOT_FOUND` (unknown model).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_prompt_optimize_for_model(const char *prompt_json,
+                                           size_t prompt_len,
+                                           const char *model,
+                                           size_t model_len,
+                                           struct trinity_string *out_json,
+                                           struct trinity_error **out_err);
+
+// Fits a UTF-8 text (not JSON) to `target_tokens`: unchanged when it fits, else the lossless
+// passes, then the least informative sentences dropped until it fits (never numbers, URLs,
+// quotes, code or the final sentence). `model` as for `trinity_prompt_optimize`. Writes
+// `{"text", "tokens_before", "tokens_after", "target_tokens", "encoding", "estimated",
+// "lossless", "dropped": [{"text", "reason", "tokens"}]}` to `out_json`.
+// Errors: `TRINITY_ERR_CONTEXT_TOO_LARGE` when the protected content alone is over the target
+// (details `{"target_tokens", "min_tokens"}`), `TRINITY_ERR_INVALID_INPUT`,
+// `TRINITY_ERR_NOT_FOUND` (unknown model).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_prompt_compress(const char *text,
+                                 size_t text_len,
+                                 uint64_t target_tokens,
+                                 const char *model,
+                                 size_t model_len,
+                                 struct trinity_string *out_json,
+                                 struct trinity_error **out_err);
+
 // Makes a registry holding the shipped models (OpenAI, Anthropic, Gemini, Mistral, local).
 //
 // Thread safety: safe from any thread.

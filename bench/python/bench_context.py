@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from importlib.metadata import version
 import random
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,11 @@ def history(n: int = 1_000, seed: int = 7) -> list[dict[str, Any]]:
                     "role": "assistant",
                     "content": None,
                     "tool_calls": [
-                        {"id": i, "type": "function", "function": {"name": "lookup", "arguments": json.dumps({"q": text(5)})}}
+                        {
+                            "id": i,
+                            "type": "function",
+                            "function": {"name": "lookup", "arguments": json.dumps({"q": text(5)})},
+                        }
                         for i in ids
                     ],
                 }
@@ -105,6 +109,7 @@ def main() -> None:
     except ImportError:
         trim_messages = None
     if trim_messages is not None:
+
         def counter(ms: list[Any]) -> int:
             n = 3
             for m in convert_to_openai_messages(ms):

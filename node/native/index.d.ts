@@ -392,6 +392,8 @@ export interface ChatResponse {
   debug?: { requestId: string; provider: string; model: string; durationMs: number; inputTokens: number; outputTokens: number; cost: number | null; latencyMs: number; timeToFirstTokenMs: number | null }
 }
 
+export declare function compressPrompt(prompt: any, targetTokens: number, model?: string | undefined | null): Record<string, unknown>
+
 /** `cost(model, usage, estimated?)`: what a call with this usage costs at the registry's prices. */
 export declare function cost(model: string, usage: UsageInput, estimated?: boolean | undefined | null): CostDetail
 
@@ -516,6 +518,10 @@ export interface MetricsScrape {
   /** Else every sample's value, in the order of the families, series and samples. */
   values?: Float64Array
 }
+
+export declare function optimizePrompt(prompt: any, model?: string | undefined | null, goal?: string | undefined | null): Record<string, unknown>
+
+export declare function optimizePromptForModel(prompt: any, model: string): Record<string, unknown>
 
 /** Panics on purpose, so the tests can check that a panic reaches JS as an `internal` error. */
 export declare function panicForTest(): void

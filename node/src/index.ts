@@ -8,6 +8,7 @@ export * from './tokens';
 export * from './context';
 export * from './cost';
 export * from './healer';
+export * from './prompt';
 export * from './config';
 export * from './cache';
 export * from './client';

@@ -154,6 +154,86 @@ class CostDetail(_CostParts, total=False):
 
 def cost(model: str, usage: Mapping[str, int], estimated: bool = False) -> CostDetail: ...
 
+# Prompt optimisation (bindings/python/src/prompt.rs). A prompt is a text or a conversation.
+PromptInput = str | Sequence[Mapping[str, Any]]
+PromptGoal = Literal["cost", "latency", "quality"]
+
+class PromptPasses(TypedDict):
+    whitespace_lines: int
+    blank_lines: int
+    json_values: int
+    table_rows: int
+    html_comments: int
+    html_lines: int
+    repeats: int
+    repeated_lines: int
+
+class OptimizedPrompt(TypedDict):
+    prompt: str | list[dict[str, Any]]
+    goal: PromptGoal
+    tokens_before: int
+    tokens_after: int
+    encoding: str
+    estimated: bool
+    applied: list[str]
+    passes: PromptPasses
+
+class _CacheBreakpointBase(TypedDict):
+    prefix_tokens: int
+
+class CacheBreakpoint(_CacheBreakpointBase, total=False):
+    message: int
+    block: int
+    offset: int
+
+class PromptLayout(TypedDict):
+    prompt: str | list[dict[str, Any]]
+    model: str
+    provider: str
+    tokens_before: int
+    tokens_after: int
+    encoding: str
+    estimated: bool
+    applied: list[str]
+    passes: PromptPasses
+    caching: Literal["breakpoints", "automatic", "unknown"]
+    cache_min_tokens: int | None
+    stable_prefix_tokens: int
+    reaches_minimum: bool | None
+    breakpoints: list[CacheBreakpoint]
+    existing_breakpoints: int
+    moved: list[str]
+
+class DroppedText(TypedDict):
+    text: str
+    reason: Literal["duplicate", "low_information"]
+    tokens: int
+
+class CompressedPrompt(TypedDict):
+    text: str
+    tokens_before: int
+    tokens_after: int
+    target_tokens: int
+    encoding: str
+    estimated: bool
+    lossless: bool
+    dropped: list[DroppedText]
+
+def optimize_prompt(prompt: PromptInput, model: str | None = None, *, goal: PromptGoal = "cost") -> OptimizedPrompt: ...
+def optimize_prompt_for_model(prompt: PromptInput, model: str) -> PromptLayout: ...
+def compress_prompt(prompt: str, target_tokens: int, model: str | None = None) -> CompressedPrompt: ...
+
+@final
+class PromptOptimizer:
+    """Seed 004's PromptOptimizer over the process-wide registry (``Registry.default()``)."""
+
+    def __init__(self) -> None: ...
+    def optimize_for_cost(self, prompt: PromptInput, model: str | None = None) -> OptimizedPrompt: ...
+    def optimize_for_latency(self, prompt: PromptInput, model: str | None = None) -> OptimizedPrompt: ...
+    def optimize_for_quality(self, prompt: PromptInput, model: str | None = None) -> OptimizedPrompt: ...
+    def optimize_for_model(self, prompt: PromptInput, model: str) -> PromptLayout: ...
+    def compress(self, prompt: str, target_tokens: int, model: str | None = None) -> CompressedPrompt: ...
+
 @final
 class Model:
     @property

@@ -13,6 +13,7 @@ mod metrics;
 mod mock;
 mod monitor;
 mod observe;
+mod prompt;
 mod redis_server;
 mod registry;
 mod resilience;

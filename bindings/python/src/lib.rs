@@ -16,6 +16,7 @@ mod metrics;
 mod mock;
 mod monitor;
 mod observe;
+mod prompt;
 mod redis_server;
 mod registry;
 mod resilience;
@@ -58,6 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     resilience::register(m)?;
     observe::register(m)?;
     monitor::register(m)?;
+    prompt::register(m)?;
     Ok(())
 }
 

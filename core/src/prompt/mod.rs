@@ -39,6 +39,36 @@ pub enum Prompt {
     Messages(Vec<Value>),
 }
 
+impl Prompt {
+    /// A prompt as bindings receive it, JSON: a string is a text, an array a conversation
+    /// (each message an object). Anything else is `invalid_input`.
+    pub fn from_json(value: Value) -> Result<Prompt> {
+        match value {
+            Value::String(t) => Ok(Prompt::Text(t)),
+            Value::Array(m) => {
+                check_messages(&m)?;
+                Ok(Prompt::Messages(m))
+            }
+            other => Err(Error::invalid_input(format!(
+                "prompt: expected a string or a list of messages, got {}",
+                json_kind(&other)
+            ))
+            .with_details(serde_json::json!({ "path": "prompt" }))),
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// What the caller optimises for. All three run the lossless passes (the issue makes them
 /// the default of every goal); the goal is reported so callers can tell calls apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +78,17 @@ pub enum Goal {
     Cost,
     Latency,
     Quality,
+}
+
+impl Goal {
+    /// `"cost"`, `"latency"` or `"quality"`; anything else is `invalid_input`.
+    pub fn parse(name: &str) -> Result<Goal> {
+        serde_json::from_value(Value::String(name.to_string())).map_err(|_| {
+            Error::invalid_input(format!(
+                "goal: unknown value '{name}' (expected cost, latency or quality)"
+            ))
+        })
+    }
 }
 
 /// An optimised prompt and what it saved.
@@ -121,6 +162,24 @@ pub fn optimize_for_quality(
     model: Option<&str>,
 ) -> Result<Optimized> {
     optimize(registry, prompt, model, Goal::Quality)
+}
+
+/// [`compress`] for a [`Prompt`] as bindings pass it: a text. A conversation is
+/// `invalid_input` (fit one to a budget with `context::prune`, which keeps it valid for its
+/// provider).
+pub fn compress_prompt(
+    registry: &Registry,
+    prompt: &Prompt,
+    target_tokens: u64,
+    model: Option<&str>,
+) -> Result<Compressed> {
+    match prompt {
+        Prompt::Text(t) => compress(registry, t, target_tokens, model),
+        Prompt::Messages(_) => Err(Error::invalid_input(
+            "prompt: compress takes a text; fit a conversation with prune_context",
+        )
+        .with_details(serde_json::json!({ "path": "prompt" }))),
+    }
 }
 
 /// The lossless passes over one text, without counting.
@@ -232,4 +291,39 @@ pub(crate) fn messages_tokens(enc: Encoding, messages: &[Value]) -> u64 {
             .iter()
             .map(|msg| message_tokens_cached(enc, msg))
             .sum::<u64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bindings_input_is_checked_with_stable_codes() {
+        assert_eq!(
+            Prompt::from_json(json!("hi")).unwrap(),
+            Prompt::Text("hi".into())
+        );
+        let msgs = json!([{"role": "user", "content": "hi"}]);
+        assert!(matches!(
+            Prompt::from_json(msgs).unwrap(),
+            Prompt::Messages(m) if m.len() == 1
+        ));
+        for bad in [
+            json!(42),
+            json!(null),
+            json!({"role": "user"}),
+            json!(["hi"]),
+        ] {
+            assert_eq!(Prompt::from_json(bad).unwrap_err().code(), "invalid_input");
+        }
+        assert_eq!(Goal::parse("latency").unwrap(), Goal::Latency);
+        assert_eq!(Goal::parse("speed").unwrap_err().code(), "invalid_input");
+        let reg = crate::registry::global();
+        let conv = Prompt::Messages(vec![json!({"role": "user", "content": "hi"})]);
+        let err = compress_prompt(&reg, &conv, 10, None).unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        let text = Prompt::Text("Short.".into());
+        assert!(compress_prompt(&reg, &text, 10, None).unwrap().lossless);
+    }
 }
