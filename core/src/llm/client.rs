@@ -563,19 +563,17 @@ impl Engine {
             return Ok(None);
         };
         let (encoding, _) = crate::tokens::messages::encoding_for_model(&self.registry, &info.id)?;
-        let tools = match req.tools.is_empty() {
-            true => 0,
-            false => {
-                let schemas = serde_json::to_string(&req.tools).unwrap_or_default();
-                encoding.count(&schemas) as u64
-            }
+        // The tool schemas' text: its bytes bound its tokens, counted only when needed.
+        let schemas = match req.tools.is_empty() {
+            true => String::new(),
+            false => serde_json::to_string(&req.tools).unwrap_or_default(),
         };
         let kinds: Vec<ProviderKind> = route
             .members
             .iter()
             .filter_map(|m| self.kinds.get(m.target.provider.name()).copied())
             .collect();
-        let fit = Fit {
+        let mut fit = Fit {
             config: &self.config.context,
             control,
             context_window: info.context_window,
@@ -583,13 +581,14 @@ impl Engine {
             max_tokens: req.max_tokens.map(u64::from),
             encoding,
             dialect: dialect_for(&kinds),
-            fixed_tokens: tools,
+            fixed_tokens: schemas.len() as u64,
         };
         // Most requests are far below the window: no exact count needed.
         let bound = tokens_at_most(req.messages.iter().map(bytes_bound), req.messages.len());
         if bound <= fit.budget() {
             return Ok(None);
         }
+        fit.fixed_tokens = encoding.count(&schemas) as u64;
         let messages: Vec<serde_json::Value> = req
             .messages
             .iter()
