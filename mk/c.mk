@@ -34,7 +34,13 @@ build-c: ## Build libtrinity.{so,a}, link the SONAME, check include/trinity.h is
 
 # The prompt optimizer through the ABI, on the committed prompt corpus (tests/c/prompt.c).
 C_PROMPT_BIN := $(CARGO_TARGET_DIR)/c-tests/prompt
-$(C_PROMPT_BIN): $(ROOT)/tests/c/prompt.c $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.so
+$(C_PROMPT_BIN): $(ROOT)/tests/c/prompt.c $(ROOT)/tests/c/check.h $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.so
+	@mkdir -p $(@D)
+	$(CC) $(C_CFLAGS) $(C_ASAN) $< -o $@ $(C_LIBS)
+
+# Open-model tokenizers through the ABI against their reference ids (tests/c/tokenizers.c).
+C_TOKENIZERS_BIN := $(CARGO_TARGET_DIR)/c-tests/tokenizers
+$(C_TOKENIZERS_BIN): $(ROOT)/tests/c/tokenizers.c $(ROOT)/tests/c/check.h $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.so
 	@mkdir -p $(@D)
 	$(CC) $(C_CFLAGS) $(C_ASAN) $< -o $@ $(C_LIBS)
 
@@ -58,11 +64,12 @@ $(C_DEMO_BIN)-static: $(ROOT)/examples/c/demo.c $(ROOT)/include/trinity.h $(LIBD
 test-c: setup-c build-c ## C: header check, conformance + ABI cases under ASan/UBSan, example under valgrind
 	cargo test -q -p trinity-c
 	@echo '#include "trinity.h"' | g++ -x c++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only -I$(ROOT)/include -
-	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN) $(C_DEMO_BIN)-static $(C_CHAT_BIN) $(C_PROMPT_BIN)
+	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN) $(C_DEMO_BIN)-static $(C_CHAT_BIN) $(C_PROMPT_BIN) $(C_TOKENIZERS_BIN)
 	$(C_DEMO_BIN)-static $(ROOT)/examples/data/sample.md >/dev/null
 	@mkdir -p $(dir $(C_REPORT))
 	ASAN_OPTIONS=detect_leaks=1 $(C_CONF_BIN) $(ROOT)/tests/fixtures $(C_REPORT)
 	ASAN_OPTIONS=detect_leaks=1 $(C_PROMPT_BIN) $(ROOT)/core/tests/fixtures/prompts
+	ASAN_OPTIONS=detect_leaks=1 $(C_TOKENIZERS_BIN) $(ROOT)
 	$(VALGRIND) $(C_DEMO_BIN) $(ROOT)/examples/data/sample.md >/dev/null
 	$(VALGRIND) $(C_CHAT_BIN) >/dev/null
 	@echo "c: examples ran clean under valgrind"

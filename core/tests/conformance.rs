@@ -363,8 +363,17 @@ fn check(case: &Value, reg: &Registry, out: Result<Value, Error>) {
     }
 }
 
+/// Every runner counts with the open-model tokenizers installed in target/tokenizers (fetched
+/// once, by whichever test runs first), so Gemini, Llama, Qwen and Mistral counts are exact and
+/// the same in every language.
+fn tokenizers_installed() {
+    trinity_core::tokens::open::set_dir(Some(root().join("target/tokenizers")));
+    trinity_core::rt::block_on(trinity_core::tokens::open::fetch_named(&[])).unwrap();
+}
+
 #[test]
 fn replay_shared_fixtures() {
+    tokenizers_installed();
     let mut ran = Vec::new();
     for file in [
         "errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context",
@@ -393,6 +402,7 @@ fn replay_shared_fixtures() {
 #[test]
 #[ignore]
 fn regenerate_context_fixture() {
+    tokenizers_installed();
     let path = root().join("tests/fixtures/context.json");
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     for case in doc["cases"].as_array_mut().unwrap() {

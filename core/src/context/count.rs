@@ -1,5 +1,5 @@
-//! Tokens of one message in any provider's shape, with the model's encoding: OpenAI's
-//! documented chat overhead (3 a message, 1 more for a name), the role, every text (content,
+//! Tokens of one message in any provider's shape, with the model's encoding: the chat
+//! template's overhead (OpenAI documents 3 a message, 1 more for a name), the role, every text (content,
 //! text blocks and parts, thinking), tool calls and results as their JSON, and images at 85
 //! (OpenAI's low-detail price; larger ones cost more, so a count with images is an estimate;
 //! Gemini's inline images too, not their base64 as text).
@@ -61,7 +61,6 @@ fn feed(v: &Value, h: &mut impl Hasher) {
     }
 }
 
-const TOKENS_PER_MESSAGE: u64 = 3;
 const TOKENS_PER_NAME: u64 = 1;
 /// What an image counts here: OpenAI's low-detail price (warn.rs sizes the ones it can).
 pub(crate) const IMAGE_TOKENS: u64 = 85;
@@ -69,7 +68,7 @@ pub(crate) const IMAGE_TOKENS: u64 = 85;
 /// Tokens of `msg` under `enc`.
 pub fn message_tokens(enc: Encoding, msg: &Value) -> u64 {
     let text = |s: &str| enc.count(s) as u64;
-    let mut n = TOKENS_PER_MESSAGE;
+    let mut n = enc.message_overhead() as u64;
     if let Some(role) = msg.get("role").and_then(Value::as_str) {
         n += text(role);
     }

@@ -1,7 +1,7 @@
 //! Chat messages counted the way OpenAI documents for its chat models: 3 tokens per
-//! message, the role, the content, 1 more for a `name`, and 3 to prime the reply.
-//! Models of other families (Anthropic, Gemini, Llama, ...) are counted with an OpenAI
-//! encoding and the result says it is an estimate.
+//! message (4 for Llama 3 and Gemma templates), the role, the content, 1 more for a `name`,
+//! and 3 to prime the reply. Open families count with their own tokenizer once installed;
+//! until then, and for Claude, the result says it is an estimate.
 
 use super::encoding::Encoding;
 use crate::error::{Error, Result};
@@ -9,7 +9,6 @@ use crate::registry::Registry;
 use serde::Serialize;
 use serde_json::Value;
 
-const TOKENS_PER_MESSAGE: usize = 3;
 const TOKENS_PER_NAME: usize = 1;
 const REPLY_PRIMING: usize = 3;
 /// OpenAI's cost of a low-detail image; larger images cost more, so images make an estimate.
@@ -28,12 +27,25 @@ pub struct TokenCount {
 /// Which encoding counts for `model`, and whether that count is exact.
 pub fn encoding_for_model(registry: &Registry, model: &str) -> Result<(Encoding, bool)> {
     let m = registry.get(model)?;
-    Ok(match m.tokenizer.as_str() {
+    Ok(encoding_for_tokenizer(&m.tokenizer, &m.id))
+}
+
+/// A registry `tokenizer` value's encoding: exact OpenAI ones, an open family when its file is
+/// installed (loading it on first use), Claude's calibrated estimate, else an OpenAI estimate.
+pub fn encoding_for_tokenizer(tokenizer: &str, model_id: &str) -> (Encoding, bool) {
+    match tokenizer {
         "o200k_base" => (Encoding::O200kBase, false),
         "cl100k_base" => (Encoding::Cl100kBase, false),
-        "gemini" => (Encoding::O200kBase, true),
-        _ => (Encoding::Cl100kBase, true),
-    })
+        "anthropic" | "claude" => match super::claude::Generation::of_model(model_id) {
+            super::claude::Generation::Claude3 => (Encoding::Claude, true),
+            super::claude::Generation::Claude47 => (Encoding::Claude47, true),
+        },
+        other => match super::Family::from_name(other) {
+            Some(f) if f.tokenizer().is_some() => (Encoding::of_family(f), false),
+            Some(super::Family::Gemma3) => (Encoding::O200kBase, true),
+            _ => (Encoding::Cl100kBase, true),
+        },
+    }
 }
 
 /// Resolves the `(model, encoding)` pair every counting API takes: an explicit encoding wins,
@@ -44,7 +56,10 @@ pub fn resolve(
     encoding: Option<&str>,
 ) -> Result<(Encoding, bool)> {
     match (encoding, model) {
-        (Some(e), _) => Ok((Encoding::from_name(e)?, false)),
+        (Some(e), _) => {
+            let enc = Encoding::from_name(e)?;
+            Ok((enc, !enc.is_exact()))
+        }
         (None, Some(m)) => encoding_for_model(registry, m),
         (None, None) => Ok((Encoding::O200kBase, false)),
     }
@@ -70,7 +85,7 @@ pub fn count_messages(registry: &Registry, messages: &Value, model: &str) -> Res
             .get("role")
             .and_then(Value::as_str)
             .ok_or_else(|| bad(".role", "expected a string"))?;
-        tokens += TOKENS_PER_MESSAGE + enc.count(role);
+        tokens += enc.message_overhead() + enc.count(role);
         match obj.get("content") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => tokens += enc.count(s),

@@ -1,11 +1,15 @@
-//! Token counting: exact OpenAI encodings, chat-message overhead, batches on every core.
+//! Token counting: exact OpenAI encodings, exact open-model tokenizers once installed, Claude
+//! estimates, chat-message overhead, batches on every core.
 
+pub mod claude;
 mod encoding;
 pub mod messages;
+pub mod open;
 mod tables;
 
 pub use encoding::Encoding;
 pub use messages::{count_messages, encoding_for_model, resolve, TokenCount};
+pub use open::Family;
 
 use crate::error::Result;
 use crate::registry;

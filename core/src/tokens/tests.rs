@@ -91,7 +91,7 @@ fn names_and_resolution() {
     );
     assert_eq!(
         resolve(&r, Some("claude-sonnet-4-5"), None).unwrap(),
-        (Encoding::Cl100kBase, true)
+        (Encoding::Claude, true)
     );
 }
 

@@ -6,6 +6,24 @@
 #include "report.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "trinity.h"
+
+/* Every runner counts with the open-model tokenizers in <repo>/target/tokenizers (fetched once),
+ * so Gemini, Llama, Qwen and Mistral counts are exact and the same in every language. */
+static void install_tokenizers(const char *fixtures_dir) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/../../target/tokenizers", fixtures_dir);
+    trinity_error *err = NULL;
+    trinity_string s = {0};
+    if (trinity_set_tokenizer_dir(dir, strlen(dir), &err) != TRINITY_OK ||
+        trinity_fetch_tokenizers(NULL, 0, &s, &err) != TRINITY_OK) {
+        report("install tokenizers", false, err ? trinity_error_message(err) : "?");
+    }
+    trinity_string_free(&s);
+    trinity_error_free(err);
+}
 
 int main(int argc, char **argv) {
     if (argc != 3) {
@@ -15,6 +33,7 @@ int main(int argc, char **argv) {
     static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost",
                                   "context"};
     report_init();
+    install_tokenizers(argv[1]);
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.json", argv[1], files[i]);

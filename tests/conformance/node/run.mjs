@@ -180,6 +180,10 @@ function check(c, reg, outcome) {
 
 const passed = [];
 const failed = [];
+// Every runner counts with the open-model tokenizers in target/tokenizers (fetched once).
+core.setTokenizerDir(join(ROOT, 'target', 'tokenizers'));
+await core.fetchTokenizers();
+
 for (const file of FILES) {
   const doc = JSON.parse(readFileSync(join(ROOT, 'tests', 'fixtures', `${file}.json`), 'utf8'));
   for (const c of doc.cases) {
