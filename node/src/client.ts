@@ -12,7 +12,7 @@ import { ChatStream } from './stream';
 import { PerformanceMetrics, ProviderMonitor } from './monitor';
 import { deliver, toLogger, type Logger, type LogRecord } from './logs';
 import type { TrinityConfig } from './config';
-import type { ChatMessage } from './tokens';
+import type { ChatMessage, PromptCacheControl } from './tokens';
 
 export interface ToolDefinition {
   type?: 'function';
@@ -22,6 +22,8 @@ export interface ToolDefinition {
     /** JSON Schema of the arguments. */
     parameters?: Record<string, unknown>;
   };
+  /** Anthropic's prompt-cache breakpoint after the tool definitions (on the last tool). */
+  cache_control?: PromptCacheControl;
 }
 
 export type ResponseFormat =

@@ -29,6 +29,8 @@ export interface MockServerConfig {
   api_key?: string;
   max_body_bytes?: number;
   models?: string[];
+  /** Keep the last this many LLM request bodies as received (`GET /_mock/requests`); 0 (default): none. */
+  record_requests?: number;
 }
 
 export interface MockStats {

@@ -76,9 +76,18 @@ export function countTokensBatch(texts: readonly string[], opts?: CountOptions):
   return call(() => native.countTokensBatch(texts as string[], opts?.model, opts?.encoding));
 }
 
+/**
+ * Anthropic's prompt-cache breakpoint on a content part (or a tool): sent to Anthropic on the same
+ * block, left out for OpenAI and Gemini. At most 4 per request, 1h ones before 5m ones.
+ */
+export interface PromptCacheControl {
+  type: 'ephemeral';
+  ttl?: '5m' | '1h';
+}
+
 export type ContentPart =
-  | { type: 'text'; text: string }
-  | { type: 'image_url' | 'image' | 'input_image'; [key: string]: unknown };
+  | { type: 'text'; text: string; cache_control?: PromptCacheControl }
+  | { type: 'image_url' | 'image' | 'input_image'; cache_control?: PromptCacheControl; [key: string]: unknown };
 
 export interface ChatMessage {
   role: string;

@@ -8,8 +8,9 @@
 //!
 //! Fields: `v` (1), `provider` (when the caller knows it), `model` (omitted by the `global`
 //! strategy), `messages`, `temperature`, `top_p`, `max_tokens`, `stop`, `seed`, `tools`,
-//! `tool_choice`, `response_format`. Not included: `user`, `metadata`, `timeout_ms` and the
-//! per-request `cache` control, which do not change the answer.
+//! `tool_choice`, `response_format`. Not included: `user`, `metadata`, `timeout_ms`, the
+//! per-request `cache` control and Anthropic's `cache_control` breakpoints on content parts
+//! and tools, which do not change the answer.
 //!
 //! The key is `{namespace}:{strategy}:{hex}` for `content` and `global`, and
 //! `{namespace}:{strategy}:{scope}:{hex}` for `model` (scope = model) and `user`
@@ -87,7 +88,13 @@ const FIELDS: [&str; 12] = [
 
 /// The canonical JSON text (see the module comment) of the answer-changing fields.
 pub fn canonical(req: &ChatRequest, provider: Option<&str>, strategy: Strategy) -> String {
-    let full = serde_json::to_value(req).unwrap_or(Value::Null);
+    let mut full = serde_json::to_value(req).unwrap_or(Value::Null);
+    // Prompt-cache breakpoints do not change the answer: the key is the one without them.
+    for field in ["messages", "tools"] {
+        if let Some(list) = full.get_mut(field) {
+            crate::llm::types::strip_cache_control(list);
+        }
+    }
     let mut out = Vec::with_capacity(1024);
     out.push(b'{');
     let mut first = true;

@@ -98,7 +98,7 @@ fn bytes_bound(m: &super::types::Message) -> usize {
         Some(Content::Parts(parts)) => parts
             .iter()
             .map(|p| match p {
-                ContentPart::Text { text } => text.len(),
+                ContentPart::Text { text, .. } => text.len(),
                 ContentPart::ImageUrl { .. } => 2_000,
             })
             .sum(),

@@ -24,19 +24,137 @@ pub struct ImageUrl {
     pub detail: Option<String>,
 }
 
+/// Anthropic's prompt-cache breakpoint (`cache_control`) on a content part, a system part or a
+/// tool: `{"type": "ephemeral"}`, optionally with `"ttl": "5m"` or `"1h"`. Anthropic gets it on
+/// the same block; OpenAI and Gemini, which cache prefixes by themselves, never see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a cache_control object: {\"type\": \"ephemeral\"} and optionally \"ttl\""
+)]
+pub struct PromptCacheControl {
+    #[serde(rename = "type")]
+    pub kind: PromptCacheKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<PromptCacheTtl>,
+}
+
+impl PromptCacheControl {
+    /// `{"type": "ephemeral"}`: Anthropic's default lifetime (5 minutes).
+    pub fn ephemeral() -> Self {
+        PromptCacheControl {
+            kind: PromptCacheKind::Ephemeral,
+            ttl: None,
+        }
+    }
+
+    fn is_one_hour(&self) -> bool {
+        self.ttl == Some(PromptCacheTtl::OneHour)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptCacheKind {
+    Ephemeral,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PromptCacheTtl {
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+}
+
+/// Breakpoints Anthropic takes in one request (tools, system and messages together).
+pub const MAX_CACHE_BREAKPOINTS: usize = 4;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
-    Text { text: String },
-    ImageUrl { image_url: ImageUrl },
+    Text {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<PromptCacheControl>,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<PromptCacheControl>,
+    },
+}
+
+impl ContentPart {
+    /// A text part without a cache breakpoint.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentPart::Text {
+            text: text.into(),
+            cache_control: None,
+        }
+    }
+
+    /// The part's prompt-cache breakpoint, if it has one.
+    pub fn cache_control(&self) -> Option<&PromptCacheControl> {
+        match self {
+            ContentPart::Text { cache_control, .. }
+            | ContentPart::ImageUrl { cache_control, .. } => cache_control.as_ref(),
+        }
+    }
+}
+
+/// Removes `cache_control` from serialized messages' content parts, or from serialized tools:
+/// for providers that do not take it (OpenAI and strict OpenAI-compatible servers answer 400
+/// to the unknown field), and for what the answer does not depend on (the cache key).
+pub(crate) fn strip_cache_control(list: &mut Value) {
+    for item in list.as_array_mut().into_iter().flatten() {
+        let Some(obj) = item.as_object_mut() else {
+            continue;
+        };
+        obj.remove("cache_control");
+        if let Some(Value::Array(parts)) = obj.get_mut("content") {
+            for part in parts.iter_mut().filter_map(Value::as_object_mut) {
+                part.remove("cache_control");
+            }
+        }
+    }
 }
 
 /// Message content: a string, or a list of text and image parts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
+}
+
+/// A string or a list of parts; a bad part is reported at its own index
+/// (`messages[0].content[1]`), not as "no variant matched".
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Content;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Content, E> {
+                Ok(Content::Text(s.to_string()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Content, E> {
+                Ok(Content::Text(s))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Content, A::Error> {
+                Vec::<ContentPart>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Content::Parts)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Content {
@@ -47,7 +165,7 @@ impl Content {
             Content::Parts(parts) => parts
                 .iter()
                 .filter_map(|p| match p {
-                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
                     ContentPart::ImageUrl { .. } => None,
                 })
                 .collect::<Vec<_>>()
@@ -123,6 +241,9 @@ pub struct Tool {
     #[serde(rename = "type", default = "function_type")]
     pub kind: String,
     pub function: FunctionDef,
+    /// Anthropic's prompt-cache breakpoint after the tool definitions (put it on the last tool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<PromptCacheControl>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -245,6 +366,71 @@ impl ChatRequest {
         }
         if self.timeout_ms == Some(0) {
             return bad("timeout_ms", "expected a positive integer");
+        }
+        self.validate_cache_breakpoints()
+    }
+
+    /// The prompt-cache breakpoints as Anthropic reads them (tools, the system prompt, then the
+    /// messages), each with its path. A tool message's parts become one `tool_result` block, so
+    /// its marks count once (its last).
+    pub fn cache_breakpoints(&self) -> Vec<(String, &PromptCacheControl)> {
+        let mut out: Vec<(String, &PromptCacheControl)> = self
+            .tools
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let c = t.cache_control.as_ref()?;
+                Some((format!("tools[{i}].cache_control"), c))
+            })
+            .collect();
+        let is_system = |m: &Message| matches!(m.role, Role::System | Role::Developer);
+        for system in [true, false] {
+            for (i, m) in self.messages.iter().enumerate() {
+                if is_system(m) != system {
+                    continue;
+                }
+                let Some(Content::Parts(parts)) = &m.content else {
+                    continue;
+                };
+                let mut marked = parts.iter().enumerate().filter_map(|(k, p)| {
+                    let c = p.cache_control()?;
+                    Some((format!("messages[{i}].content[{k}].cache_control"), c))
+                });
+                if m.role == Role::Tool {
+                    out.extend(marked.next_back());
+                } else {
+                    out.extend(marked);
+                }
+            }
+        }
+        out
+    }
+
+    /// Anthropic answers 400 to more than 4 breakpoints, and to a 1-hour one after a
+    /// 5-minute one; both are refused here, before anything is sent to any provider.
+    fn validate_cache_breakpoints(&self) -> Result<()> {
+        let marks = self.cache_breakpoints();
+        let count = marks.len();
+        if count > MAX_CACHE_BREAKPOINTS {
+            let path = &marks[MAX_CACHE_BREAKPOINTS].0;
+            return Err(Error::invalid_input(format!(
+                "request: {path}: {count} cache_control breakpoints; Anthropic allows at most {MAX_CACHE_BREAKPOINTS}"
+            ))
+            .with_details(serde_json::json!({
+                "path": path,
+                "count": count,
+                "max": MAX_CACHE_BREAKPOINTS,
+            })));
+        }
+        if let Some(short) = marks.iter().position(|(_, c)| !c.is_one_hour()) {
+            if let Some((path, _)) = marks[short..].iter().find(|(_, c)| c.is_one_hour()) {
+                let before = &marks[short].0;
+                return Err(Error::invalid_input(format!(
+                    "request: {path}: a 1h cache_control breakpoint must come before every 5m one \
+                     ({before} is 5m; Anthropic reads tools, system, then messages)"
+                ))
+                .with_details(serde_json::json!({ "path": path })));
+            }
         }
         Ok(())
     }

@@ -44,6 +44,80 @@ struct InTool {
     description: Option<String>,
     #[serde(default)]
     input_schema: Value,
+    #[serde(default)]
+    cache_control: Option<Value>,
+}
+
+/// Anthropic's limit on blocks with `cache_control` in one request.
+const MAX_CACHE_BLOCKS: usize = 4;
+
+/// One `cache_control` as Anthropic checks it: `{"type": "ephemeral"}`, `ttl` 5m or 1h.
+fn check_mark(path: &str, c: &Value) -> Result<(), WireError> {
+    let bad = |what: String| Err(WireError::bad_request(what));
+    let Some(obj) = c.as_object() else {
+        return bad(format!("{path}: Input should be a valid dictionary"));
+    };
+    if obj.get("type").and_then(Value::as_str) != Some("ephemeral") {
+        return bad(format!("{path}.type: Input should be 'ephemeral'"));
+    }
+    match obj.get("ttl") {
+        None => {}
+        Some(t) if t == "5m" || t == "1h" => {}
+        Some(_) => return bad(format!("{path}.ttl: Input should be '5m' or '1h'")),
+    }
+    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "type" | "ttl")) {
+        return bad(format!("{path}.{k}: Extra inputs are not permitted"));
+    }
+    Ok(())
+}
+
+/// The prompt-cache breakpoints as Anthropic checks them: each well formed, on a block (a
+/// `tool_result`, never inside its content), at most 4 in tools, system and messages together.
+fn check_cache_control(r: &Request) -> Result<(), WireError> {
+    let mut count = 0;
+    let mut mark = |path: String, c: Option<&Value>| -> Result<(), WireError> {
+        if let Some(c) = c {
+            check_mark(&path, c)?;
+            count += 1;
+        }
+        Ok(())
+    };
+    for (i, t) in r.tools.iter().enumerate() {
+        mark(format!("tools.{i}.cache_control"), t.cache_control.as_ref())?;
+    }
+    if let Some(Blocks::List(blocks)) = &r.system {
+        for (k, b) in blocks.iter().enumerate() {
+            mark(format!("system.{k}.cache_control"), b.get("cache_control"))?;
+        }
+    }
+    for (i, m) in r.messages.iter().enumerate() {
+        let Blocks::List(blocks) = &m.content else {
+            continue;
+        };
+        for (k, b) in blocks.iter().enumerate() {
+            let path = format!("messages.{i}.content.{k}");
+            mark(format!("{path}.cache_control"), b.get("cache_control"))?;
+            let inner = b.get("content").and_then(Value::as_array);
+            if b["type"] == "tool_result" {
+                if let Some(j) = inner
+                    .into_iter()
+                    .flatten()
+                    .position(|p| p.get("cache_control").is_some())
+                {
+                    return Err(WireError::bad_request(format!(
+                        "{path}.tool_result.content.{j}.cache_control: cache_control may not be \
+                         specified within `tool_result.content`. Instead, place it directly on `tool_result`"
+                    )));
+                }
+            }
+        }
+    }
+    if count > MAX_CACHE_BLOCKS {
+        return Err(WireError::bad_request(format!(
+            "A maximum of {MAX_CACHE_BLOCKS} blocks with cache_control may be provided. Found {count}."
+        )));
+    }
+    Ok(())
 }
 
 fn block_text(block: &Value) -> Option<&str> {
@@ -109,6 +183,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, WireError> {
     if r.max_tokens.is_none() {
         return Err(WireError::bad_request("max_tokens: Field required"));
     }
+    check_cache_control(&r)?;
     let mut messages = Vec::with_capacity(r.messages.len() + 1);
     if let Some(system) = &r.system {
         messages.push(Message::new(Role::System, system.text()));
@@ -137,6 +212,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, WireError> {
                     description: t.description,
                     parameters: t.input_schema,
                 },
+                cache_control: None,
             })
             .collect(),
         ..Default::default()

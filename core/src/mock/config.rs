@@ -19,6 +19,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
 /// stream_chunk_delay_ms: 5     # or chunk_latency: {dist: uniform, min_ms: 1, max_ms: 9}
 /// faults: {script: [429, ok], rates: {503: 0.05}, retry_after_ms: 1000, timeout_hold_ms: 60000}
 /// api_key: sk-test             # when set, requests with another key get 401
+/// record_requests: 16          # keep the last 16 LLM request bodies (GET /_mock/requests)
 /// ```
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -37,6 +38,9 @@ pub struct MockConfig {
     pub max_body_bytes: usize,
     /// Models `GET /v1/models` lists besides those the fixtures name.
     pub models: Vec<String>,
+    /// Keep the last this many LLM request bodies, as received (`MockServer::requests()`,
+    /// `GET /_mock/requests`); 0, the default, keeps none.
+    pub record_requests: usize,
 }
 
 impl Default for MockConfig {
@@ -54,6 +58,7 @@ impl Default for MockConfig {
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             models: vec!["mock-model".into()],
+            record_requests: 0,
         }
     }
 }

@@ -126,6 +126,7 @@ pub(crate) fn parse(body: &[u8], model: &str, stream: bool) -> Result<Parsed, Wi
             .map(|function| Tool {
                 kind: "function".into(),
                 function,
+                cache_control: None,
             })
             .collect(),
         ..Default::default()

@@ -138,9 +138,22 @@ pub(crate) async fn handle(
             shared.stats.route(Route::Faults);
             return Ok(set_faults(&shared, req).await);
         }
+        (&Method::GET, "/_mock/requests") => {
+            shared.stats.route(Route::Requests);
+            let body = serde_json::json!({
+                "record_requests": shared.received.limit(),
+                "requests": shared.received.snapshot(),
+            });
+            return Ok(full(
+                200,
+                JSON,
+                serde_json::to_vec(&body).unwrap_or_default(),
+            ));
+        }
         (&Method::POST, "/_mock/reset") => {
             shared.stats.reset();
             shared.plan.reset();
+            shared.received.clear();
             shared.stats.route(Route::Reset);
             return Ok(full(200, JSON, &b"{\"reset\":true}"[..]));
         }
@@ -154,6 +167,7 @@ pub(crate) async fn handle(
                     | "/healthz"
                     | "/_mock/stats"
                     | "/_mock/faults"
+                    | "/_mock/requests"
                     | "/_mock/reset"
             );
             let (status, what) = if known {
@@ -169,7 +183,7 @@ pub(crate) async fn handle(
         }
     };
     shared.stats.route(route);
-    llm(shared, reset, req, format).await
+    llm(shared, reset, req, route, format).await
 }
 
 /// `/v1beta/models/{model}:{method}` (or `/v1/models/...`) → (model, method).
@@ -293,6 +307,7 @@ async fn llm(
     shared: Arc<Shared>,
     reset: Arc<AtomicBool>,
     req: Request<Incoming>,
+    route: Route,
     format: Format,
 ) -> Result<Response<Body>, Dropped> {
     if let Some(rejected) = reject_key(&shared, format, &req) {
@@ -304,12 +319,17 @@ async fn llm(
             .to_string(),
         _ => String::new(),
     };
+    // (Only when recording: most servers never look.)
+    let path = (shared.received.limit() > 0).then(|| req.uri().path().to_string());
     let http1 = req.version() < Version::HTTP_2;
     let declared = header(&req, CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok());
     let body = match read_body(&shared, format, req.into_body(), declared).await? {
         Ok(b) => b,
         Err(res) => return Ok(res),
     };
+    if let Some(path) = &path {
+        shared.received.record(route, path, &body);
+    }
 
     let decision = shared.plan.next();
     shared.stats.fault(decision.fault);

@@ -4,6 +4,7 @@ use super::config::MockConfig;
 use super::conn::ResetOnDrop;
 use super::faults::FaultPlan;
 use super::fixtures::Fixtures;
+use super::received::{Received, ReceivedRequest};
 use super::routes;
 use super::stats::{Counters, MockStats};
 use crate::error::{Error, Result};
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub api_key: Option<Secret>,
     pub max_body: usize,
     pub models: Vec<String>,
+    pub received: Received,
     pub shutdown: CancellationToken,
 }
 
@@ -58,6 +60,7 @@ impl MockServer {
             api_key: config.api_key.take(),
             max_body: config.max_body_bytes,
             models,
+            received: Received::new(config.record_requests),
             shutdown: CancellationToken::new(),
         });
 
@@ -103,6 +106,16 @@ impl MockServer {
 
     pub fn reset_stats(&self) {
         self.shared.stats.reset();
+    }
+
+    /// The last `record_requests` LLM requests as they arrived, oldest first (also
+    /// `GET /_mock/requests`; `POST /_mock/reset` empties it, as does `clear_requests`).
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.shared.received.snapshot()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.received.clear();
     }
 
     /// New faults from now on (the `faults` section's shape; its script from the start): a

@@ -31,6 +31,7 @@ routes! {
     Stats = "GET /_mock/stats";
     Reset = "POST /_mock/reset";
     Faults = "PUT /_mock/faults";
+    Requests = "GET /_mock/requests";
     Unknown = "other";
 }
 

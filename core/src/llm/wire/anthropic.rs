@@ -4,8 +4,8 @@ use super::{json_event, malformed, stream_error, u64_at, Step};
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::sse::Event;
 use crate::llm::types::{
-    ChatChunk, ChatRequest, ChatResponse, Content, ContentPart, FunctionCall, Message, Role,
-    ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatRequest, ChatResponse, Content, ContentPart, FunctionCall, Message,
+    PromptCacheControl, Role, ToolCall, ToolCallDelta, Usage,
 };
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -23,16 +23,25 @@ fn image_block(url: &str) -> Value {
     json!({"type": "image", "source": {"type": "url", "url": url}})
 }
 
+/// `block` with the caller's prompt-cache breakpoint on it, when there is one.
+fn marked(mut block: Value, mark: Option<&PromptCacheControl>) -> Value {
+    if let Some(c) = mark {
+        block["cache_control"] = serde_json::to_value(c).expect("serializes");
+    }
+    block
+}
+
 fn blocks(m: &Message) -> Vec<Value> {
     let mut out = Vec::new();
     match &m.content {
         Some(Content::Text(t)) if !t.is_empty() => out.push(json!({"type": "text", "text": t})),
         Some(Content::Parts(parts)) => {
             for p in parts {
-                out.push(match p {
-                    ContentPart::Text { text } => json!({"type": "text", "text": text}),
-                    ContentPart::ImageUrl { image_url } => image_block(&image_url.url),
-                });
+                let block = match p {
+                    ContentPart::Text { text, .. } => json!({"type": "text", "text": text}),
+                    ContentPart::ImageUrl { image_url, .. } => image_block(&image_url.url),
+                };
+                out.push(marked(block, p.cache_control()));
             }
         }
         _ => {}
@@ -45,6 +54,71 @@ fn blocks(m: &Message) -> Vec<Value> {
         );
     }
     out
+}
+
+/// A tool message as a `tool_result` block. Anthropic takes `cache_control` on the block, not
+/// inside its content: a mark on any of the message's parts goes there (the last one wins).
+fn tool_result(m: &Message) -> Value {
+    let mark = match &m.content {
+        Some(Content::Parts(parts)) => parts.iter().rev().find_map(ContentPart::cache_control),
+        _ => None,
+    };
+    marked(
+        json!({"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}),
+        mark,
+    )
+}
+
+/// The system and developer messages as Anthropic's `system`: one string, as before, unless a
+/// part carries a prompt-cache breakpoint; then text blocks, each part's mark kept on its block.
+fn system(req: &ChatRequest) -> Option<Value> {
+    let msgs: Vec<&Message> = req
+        .messages
+        .iter()
+        .filter(|m| matches!(m.role, Role::System | Role::Developer))
+        .collect();
+    if msgs.is_empty() {
+        return None;
+    }
+    let has_marks = msgs.iter().any(|m| {
+        matches!(&m.content, Some(Content::Parts(ps)) if ps.iter().any(|p| p.cache_control().is_some()))
+    });
+    if !has_marks {
+        let texts: Vec<String> = msgs.iter().map(|m| m.text()).collect();
+        return Some(json!(texts.join("\n\n")));
+    }
+    let mut out: Vec<Value> = Vec::new();
+    for m in msgs {
+        match &m.content {
+            Some(Content::Text(t)) if !t.is_empty() => out.push(json!({"type": "text", "text": t})),
+            Some(Content::Parts(parts)) => {
+                for p in parts {
+                    match p {
+                        // (Anthropic rejects empty text blocks.)
+                        ContentPart::Text {
+                            text,
+                            cache_control: None,
+                        } if text.is_empty() => {}
+                        ContentPart::Text {
+                            text,
+                            cache_control,
+                        } => out.push(marked(
+                            json!({"type": "text", "text": text}),
+                            cache_control.as_ref(),
+                        )),
+                        // The system prompt is text only; an image's mark ends the text before it.
+                        ContentPart::ImageUrl { cache_control, .. } => {
+                            if let (Some(c), Some(last)) = (cache_control, out.last_mut()) {
+                                *last = marked(last.take(), Some(c));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(json!(out))
 }
 
 fn tool_choice(v: &Value) -> Option<Value> {
@@ -61,12 +135,6 @@ fn tool_choice(v: &Value) -> Option<Value> {
 }
 
 pub fn body(req: &ChatRequest, model: &str, stream: bool, max_output: Option<u64>) -> Value {
-    let system: Vec<String> = req
-        .messages
-        .iter()
-        .filter(|m| matches!(m.role, Role::System | Role::Developer))
-        .map(Message::text)
-        .collect();
     let mut messages: Vec<Value> = Vec::new();
     for m in req
         .messages
@@ -74,12 +142,7 @@ pub fn body(req: &ChatRequest, model: &str, stream: bool, max_output: Option<u64
         .filter(|m| !matches!(m.role, Role::System | Role::Developer))
     {
         let (role, content) = match m.role {
-            Role::Tool => (
-                "user",
-                vec![
-                    json!({"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}),
-                ],
-            ),
+            Role::Tool => ("user", vec![tool_result(m)]),
             Role::Assistant => ("assistant", blocks(m)),
             _ => ("user", blocks(m)),
         };
@@ -103,8 +166,8 @@ pub fn body(req: &ChatRequest, model: &str, stream: bool, max_output: Option<u64
         .or(max_output)
         .unwrap_or(DEFAULT_MAX_TOKENS);
     b.insert("max_tokens".into(), json!(max));
-    if !system.is_empty() {
-        b.insert("system".into(), json!(system.join("\n\n")));
+    if let Some(system) = system(req) {
+        b.insert("system".into(), system);
     }
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -120,7 +183,12 @@ pub fn body(req: &ChatRequest, model: &str, stream: bool, max_output: Option<u64
     let tools: Vec<Value> = req
         .tools
         .iter()
-        .map(|t| json!({"name": t.function.name, "description": t.function.description, "input_schema": t.function.parameters}))
+        .map(|t| {
+            marked(
+                json!({"name": t.function.name, "description": t.function.description, "input_schema": t.function.parameters}),
+                t.cache_control.as_ref(),
+            )
+        })
         .collect();
     put("tools", (!tools.is_empty()).then(|| json!(tools)));
     put(

@@ -16,8 +16,8 @@ fn parts(m: &Message) -> Vec<Value> {
         Some(Content::Parts(ps)) => {
             for p in ps {
                 match p {
-                    ContentPart::Text { text } => out.push(json!({"text": text})),
-                    ContentPart::ImageUrl { image_url } => {
+                    ContentPart::Text { text, .. } => out.push(json!({"text": text})),
+                    ContentPart::ImageUrl { image_url, .. } => {
                         let url = &image_url.url;
                         match url
                             .strip_prefix("data:")

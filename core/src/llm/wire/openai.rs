@@ -4,12 +4,14 @@ use super::{json_event, malformed, stream_error, u64_at, Step};
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::sse::Event;
 use crate::llm::types::{
-    ChatChunk, ChatRequest, ChatResponse, Role, ToolCall, ToolCallDelta, Usage,
+    strip_cache_control, ChatChunk, ChatRequest, ChatResponse, Role, ToolCall, ToolCallDelta, Usage,
 };
 use serde_json::{json, Map, Value};
 
 pub fn body(req: &ChatRequest, model: &str, stream: bool, strict_openai: bool) -> Value {
     let mut messages = serde_json::to_value(&req.messages).expect("messages serialize");
+    // Anthropic's breakpoints: OpenAI caches prefixes by itself and rejects the unknown field.
+    strip_cache_control(&mut messages);
     if !strict_openai {
         // Compatible servers (vLLM, Ollama, llama.cpp) know `system`, not `developer`.
         for (m, orig) in messages
@@ -49,7 +51,11 @@ pub fn body(req: &ChatRequest, model: &str, stream: bool, strict_openai: bool) -
     );
     put(
         "tools",
-        (!req.tools.is_empty()).then(|| serde_json::to_value(&req.tools).expect("serializes")),
+        (!req.tools.is_empty()).then(|| {
+            let mut tools = serde_json::to_value(&req.tools).expect("serializes");
+            strip_cache_control(&mut tools);
+            tools
+        }),
     );
     put("tool_choice", req.tool_choice.clone());
     put("user", req.user.as_ref().map(|u| json!(u)));

@@ -282,3 +282,233 @@ fn error_envelopes() {
     assert_eq!(t.as_deref(), Some("RESOURCE_EXHAUSTED"));
     assert_eq!(Format::Gemini.error_info(b"<html>"), (None, None));
 }
+
+/// A request with Anthropic prompt-cache breakpoints where they can go (4, the most allowed):
+/// the last tool and a system part (1h), an image part (5m), a tool message's part.
+fn cached_req() -> ChatRequest {
+    let eph = json!({"type": "ephemeral"});
+    ChatRequest::from_json(json!({
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": [
+                {"type": "text", "text": "stable rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+                {"type": "text", "text": "Current date: 2026-05-01"}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "a long document"},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png"}, "cache_control": {"type": "ephemeral", "ttl": "5m"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "42", "cache_control": eph}]},
+            {"role": "user", "content": "thanks"}
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": "a"}},
+            {"type": "function", "function": {"name": "lookup"}, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    }))
+    .unwrap()
+}
+
+fn has_cache_control(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => o.contains_key("cache_control") || o.values().any(has_cache_control),
+        Value::Array(a) => a.iter().any(has_cache_control),
+        _ => false,
+    }
+}
+
+#[test]
+fn cache_control_parses_and_round_trips() {
+    let r = cached_req();
+    let Some(Content::Parts(parts)) = &r.messages[1].content else {
+        panic!("parts")
+    };
+    assert_eq!(parts[0].cache_control(), None);
+    assert_eq!(
+        parts[1].cache_control().unwrap().ttl,
+        Some(PromptCacheTtl::FiveMinutes)
+    );
+    // Serialized as given (bindings and the pruner round-trip requests through JSON).
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        v["messages"][0]["content"][0]["cache_control"],
+        json!({"type": "ephemeral", "ttl": "1h"})
+    );
+    assert_eq!(
+        v["messages"][3]["content"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
+    assert!(v["messages"][1]["content"][0]
+        .get("cache_control")
+        .is_none());
+    assert_eq!(ChatRequest::from_json(v.clone()).unwrap(), r, "round trip");
+    assert!(
+        !has_cache_control(&serde_json::to_value(req()).unwrap()),
+        "nothing added where there was none"
+    );
+    let paths: Vec<String> = r.cache_breakpoints().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        paths,
+        [
+            "tools[1].cache_control",
+            "messages[0].content[0].cache_control",
+            "messages[1].content[1].cache_control",
+            "messages[3].content[0].cache_control"
+        ]
+    );
+    assert_eq!(
+        PromptCacheControl::ephemeral(),
+        serde_json::from_value(json!({"type": "ephemeral"})).unwrap()
+    );
+}
+
+#[test]
+fn anthropic_body_keeps_every_breakpoint_on_its_block() {
+    let b = Format::Anthropic.body(&cached_req(), "claude-x", false, None);
+    let eph = json!({"type": "ephemeral"});
+    // The system prompt becomes blocks, each part's mark on its block.
+    assert_eq!(
+        b["system"],
+        json!([
+            {"type": "text", "text": "stable rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+            {"type": "text", "text": "Current date: 2026-05-01"}
+        ])
+    );
+    let msgs = b["messages"].as_array().unwrap();
+    assert_eq!(
+        msgs[0]["content"][0],
+        json!({"type": "text", "text": "a long document"})
+    );
+    assert_eq!(msgs[0]["content"][1]["type"], "image");
+    assert_eq!(
+        msgs[0]["content"][1]["cache_control"],
+        json!({"type": "ephemeral", "ttl": "5m"})
+    );
+    assert!(msgs[1]["content"][0].get("cache_control").is_none());
+    // A tool message's mark goes on the tool_result block, not inside its content.
+    assert_eq!(
+        msgs[2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "c1", "content": "42", "cache_control": eph})
+    );
+    assert!(msgs[2]["content"][1].get("cache_control").is_none());
+    assert!(b["tools"][0].get("cache_control").is_none());
+    assert_eq!(
+        b["tools"][1]["cache_control"],
+        json!({"type": "ephemeral", "ttl": "1h"})
+    );
+    // Four marks in the request, four blocks with cache_control on the wire (the tool's included).
+    let count = |v: &Value| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x.get("cache_control").is_some())
+            .count()
+    };
+    let on_wire = count(&b["system"])
+        + count(&b["tools"])
+        + msgs.iter().map(|m| count(&m["content"])).sum::<usize>();
+    assert_eq!(on_wire, 4);
+
+    // Without marks the system prompt stays one string, byte for byte as before.
+    let mut plain = cached_req();
+    plain.messages[0].content = Some(Content::Parts(vec![
+        ContentPart::text("a"),
+        ContentPart::text("b"),
+    ]));
+    plain.messages.insert(1, Message::new(Role::Developer, "c"));
+    assert_eq!(
+        Format::Anthropic.body(&plain, "c", false, None)["system"],
+        "ab\n\nc"
+    );
+}
+
+#[test]
+fn openai_and_gemini_bodies_never_carry_cache_control() {
+    for strict_openai in [true, false] {
+        let b = Format::OpenAi { strict_openai }.body(&cached_req(), "gpt-4o", false, None);
+        assert!(!has_cache_control(&b), "{b}");
+        // The parts themselves are kept.
+        assert_eq!(b["messages"][1]["content"][0]["text"], "a long document");
+        assert_eq!(b["messages"][0]["content"][0]["text"], "stable rules");
+        assert_eq!(b["tools"][1]["function"]["name"], "lookup");
+    }
+    let g = Format::Gemini.body(&cached_req(), "gemini-2.5-flash", false, None);
+    assert!(!has_cache_control(&g), "{g}");
+    assert_eq!(g["contents"][0]["parts"][0]["text"], "a long document");
+}
+
+#[test]
+fn cache_breakpoints_are_checked_before_sending() {
+    let eph = json!({"type": "ephemeral"});
+    let part = |t: &str, c: &Value| json!({"type": "text", "text": t, "cache_control": c});
+    let user = |n: usize| json!({"role": "user", "content": (0..n).map(|i| part(&format!("p{i}"), &eph)).collect::<Vec<_>>()});
+    let with =
+        |messages: Value| ChatRequest::from_json(json!({"model": "m", "messages": messages}));
+    assert!(with(json!([user(4)])).is_ok());
+
+    // Five: invalid_input naming the fifth mark and the count.
+    let e = with(json!([user(5)])).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    let d = e.details.unwrap();
+    assert_eq!(d["path"], "messages[0].content[4].cache_control");
+    assert_eq!((d["count"].as_u64(), d["max"].as_u64()), (Some(5), Some(4)));
+
+    // Tools and system come first in Anthropic's order, whatever the message order.
+    let e = ChatRequest::from_json(json!({"model": "m", "messages": [
+            user(2),
+            {"role": "system", "content": [part("s", &eph)]},
+            user(1)],
+        "tools": [{"type": "function", "function": {"name": "f"}, "cache_control": eph}]}))
+    .unwrap_err();
+    assert_eq!(
+        e.details.unwrap()["path"],
+        "messages[2].content[0].cache_control"
+    );
+    let e = ChatRequest::from_json(json!({"model": "m", "messages": [user(4)],
+        "tools": [{"type": "function", "function": {"name": "f"}, "cache_control": eph}]}))
+    .unwrap_err();
+    assert_eq!(e.details.unwrap()["count"], 5, "the tool's mark counts too");
+
+    // A tool message's marks are one tool_result block.
+    let tool =
+        json!({"role": "tool", "tool_call_id": "c", "content": [part("a", &eph), part("b", &eph)]});
+    assert!(with(json!([user(3), tool])).is_ok());
+
+    // 1h marks must come before 5m ones.
+    let hour = json!({"type": "ephemeral", "ttl": "1h"});
+    let ok = with(json!([{"role": "system", "content": [part("s", &hour)]}, user(1)]));
+    assert!(ok.is_ok());
+    let e = with(json!([{"role": "user", "content": [part("a", &eph), part("b", &hour)]}]))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert_eq!(
+        e.details.unwrap()["path"],
+        "messages[0].content[1].cache_control"
+    );
+
+    // A malformed mark is named where it is.
+    for bad in [
+        json!({"type": "persistent"}),
+        json!({"type": "ephemeral", "ttl": "2h"}),
+        json!({"type": "ephemeral", "extra": 1}),
+    ] {
+        let e = with(json!([{"role": "user", "content": [part("a", &eph), part("b", &bad)]}]))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        let path = e.details.unwrap()["path"].as_str().unwrap().to_string();
+        assert!(path.starts_with("messages[0].content[1]"), "{path}");
+    }
+}
+
+#[test]
+fn cache_keys_ignore_breakpoints() {
+    let marked = cached_req();
+    let mut v = serde_json::to_value(&marked).unwrap();
+    for field in ["messages", "tools"] {
+        crate::llm::types::strip_cache_control(&mut v[field]);
+    }
+    let unmarked = ChatRequest::from_json(v).unwrap();
+    assert!(unmarked.cache_breakpoints().is_empty());
+    let key = |r: &ChatRequest| {
+        crate::cache::key::chat_key(r, Some("p"), crate::cache::key::Strategy::Content, "ns")
+    };
+    assert_eq!(key(&marked), key(&unmarked));
+}
