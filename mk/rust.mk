@@ -1,5 +1,5 @@
 # Rust: the core crate's unit, integration and conformance tests.
-.PHONY: test-rust lint-rust demo-rust check-one-build
+.PHONY: test-rust lint-rust demo-rust check-one-build soak-batch
 
 test-rust: setup-redis ## Rust unit + conformance tests, and the CLI's (every test binary runs even after a failure)
 	cargo test --no-fail-fast -p trinity-core -p trinity-cli
@@ -27,3 +27,6 @@ bench-rust: ## Rust client (overhead, throughput next to wrk, memory over 1M req
 check-one-build: ## Fail when the test/demo builds would compile a dependency twice in one profile (tools/workspace-hack)
 	python3 scripts/check_one_build.py
 	python3 scripts/check_one_build.py --release
+
+soak-batch: ## The batch crash soak at the issue's size: 10,000 lines, 200 SIGKILLs at random moments, each resumed
+	TRINITY_BATCH_SOAK_KILLS=200 cargo test -p trinity-cli --test batch sigkill_at_random_moments -- --nocapture

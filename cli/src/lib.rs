@@ -1,11 +1,12 @@
 //! `trinity`: command-line tools around trinity-core: `trinity mock-server`,
 //! `trinity cache validate|purge`, `trinity heal`, `trinity report`,
-//! `trinity tokenizers list|fetch`. One module per subcommand.
+//! `trinity tokenizers list|fetch`, `trinity batch run|status`. One module per subcommand.
 //!
 //! One implementation for every way the command ships: the `trinity` binary (src/main.rs), the
 //! Python wheel's `trinity` console script and the npm package's `trinity` bin all call [`run`]
 //! with their argv.
 
+mod batch;
 mod cache;
 mod heal;
 mod mock_server;
@@ -33,6 +34,8 @@ enum Command {
     Heal(heal::Args),
     /// The performance report (HTML or PDF) from request-log JSON Lines files.
     Report(report::Args),
+    /// Crash-safe batch runs: `run INPUT -o OUTPUT [--resume]`, `status OUTPUT`.
+    Batch(batch::Args),
     /// Install or list the open-model tokenizers (Llama 3, Qwen 3, DeepSeek V3, Gemma 3, Mistral).
     Tokenizers(tokenizers::Args),
 }
@@ -57,6 +60,7 @@ where
                 Command::Cache(args) => cache::run(args).map(|()| 0),
                 Command::Heal(args) => heal::run(args),
                 Command::Report(args) => report::run(args).map(|()| 0),
+                Command::Batch(args) => batch::run(args),
                 Command::Tokenizers(args) => tokenizers::run(args).map(|()| 0),
             };
             match result {

@@ -2,6 +2,7 @@
 //!
 //! All logic lives here; the bindings only convert types and errors.
 
+pub mod batch;
 pub mod cache;
 pub mod config;
 pub mod context;

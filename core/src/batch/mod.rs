@@ -1,0 +1,167 @@
+//! Batch runs that survive a crash (issue 16): JSON Lines of chat requests through the client
+//! (cache, limits, breaker, budgets all apply), results joined by `custom_id`, a checksummed
+//! journal synced before a request counts as done, a resume that finishes every request exactly
+//! once and refuses when the input or a result-changing setting changed, and a stop that admits
+//! nothing new and leaves valid files.
+//!
+//! Files, for `-o OUTPUT`: `OUTPUT.part` (results in finishing order, while running),
+//! `OUTPUT.journal` (manifest + one line per finished request), then `OUTPUT` (input order) and
+//! its errors file (`results.errors.jsonl` for `results.jsonl`) once every request is done.
+
+mod input;
+pub mod journal;
+pub mod manifest;
+pub mod output;
+mod run;
+
+pub use input::{index, parse_line, Index};
+pub use run::{run, Control, Progress};
+
+use crate::error::Result;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How a run goes. None of these change results, so they may differ on resume.
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    /// Continue the run whose journal is next to `output` (else a journal there is an error).
+    pub resume: bool,
+    /// On resume, run the requests that failed again (their old lines are replaced).
+    pub retry_failed: bool,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// After a stop, how long in-flight requests may finish before they are cancelled
+    /// (`None`: cancelled at once).
+    pub grace: Option<Duration>,
+}
+
+impl BatchOptions {
+    pub fn new(input: impl Into<PathBuf>, output: impl Into<PathBuf>) -> BatchOptions {
+        BatchOptions {
+            input: input.into(),
+            output: output.into(),
+            resume: false,
+            retry_failed: false,
+            concurrency: 32,
+            grace: None,
+        }
+    }
+}
+
+/// A failed request, for `--trace-ids`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Failed {
+    pub custom_id: String,
+    pub request_id: String,
+    pub error: String,
+}
+
+/// How a run (or, from `status`, the runs so far) went.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    /// Answered, in this run and before it.
+    pub succeeded: usize,
+    pub failed: usize,
+    pub remaining: usize,
+    /// Finished before this run began (resume).
+    pub skipped: usize,
+    pub cost_usd: f64,
+    /// Every request is done and `output` holds them in input order.
+    pub complete: bool,
+    /// Why admission stopped early: `signal`, `cancelled`, `budget_exceeded: ...`.
+    pub stopped: Option<String>,
+    pub failed_requests: Vec<Failed>,
+    /// Bytes of a torn or corrupt journal tail that a resume dropped.
+    pub journal_bytes_dropped: u64,
+    pub output: String,
+}
+
+/// What the journal next to `output` says: done, failed, remaining, cost.
+pub fn status(output: &Path) -> Result<Summary> {
+    let path = journal::path_for(output);
+    let Some(c) = journal::read(&path)? else {
+        return Err(crate::Error::not_found(format!(
+            "no batch journal at {}",
+            path.display()
+        )));
+    };
+    let total = c.manifest["total"].as_u64().unwrap_or(0) as usize;
+    Ok(summarize(total, &c.records, 0, output, c.dropped_bytes))
+}
+
+/// The summary of `records` (the last record of an id wins).
+fn summarize(
+    total: usize,
+    records: &[journal::Record],
+    skipped: usize,
+    output: &Path,
+    dropped: u64,
+) -> Summary {
+    let mut last: HashMap<&str, &journal::Record> = HashMap::new();
+    for r in records {
+        last.insert(r.id.as_str(), r);
+    }
+    let mut failed_requests: Vec<Failed> = records
+        .iter()
+        .filter(|r| !r.ok && std::ptr::eq(last[r.id.as_str()], *r))
+        .map(|r| Failed {
+            custom_id: r.id.clone(),
+            request_id: r.request_id.clone(),
+            error: r.error.clone().unwrap_or_default(),
+        })
+        .collect();
+    failed_requests.dedup_by(|a, b| a.custom_id == b.custom_id);
+    let succeeded = last.values().filter(|r| r.ok).count();
+    let failed = last.len() - succeeded;
+    let complete = output.exists() && !output::part_path(output).exists();
+    Summary {
+        total,
+        succeeded,
+        failed,
+        remaining: total.saturating_sub(last.len()),
+        skipped,
+        cost_usd: records
+            .iter()
+            .filter_map(|r| r.cost_usd)
+            .fold(0.0, |a, b| a + b),
+        complete,
+        stopped: None,
+        failed_requests,
+        journal_bytes_dropped: dropped,
+        output: output.display().to_string(),
+    }
+}
+
+/// `path` with `.ext` appended to its file name.
+pub(crate) fn sibling(path: &Path, ext: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(ext);
+    path.with_file_name(name)
+}
+
+/// Syncs the directory holding `path`, so a rename in it survives power loss.
+pub(crate) fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

@@ -1,0 +1,193 @@
+//! The output: one JSON line per request in OpenAI's batch output shape (`{id, custom_id,
+//! response: {status_code, request_id, body}, error}`) plus our `trinity` object (our request
+//! id, provider, cost, attempts, cached). While the run goes it is `OUTPUT.part`, in finishing
+//! order, valid JSON Lines up to its last complete line; when every request is done it is
+//! rewritten in input order to `OUTPUT`, and the failed ones also to the errors file.
+
+use crate::error::{Error, Result};
+use crate::llm::ChatResponse;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+pub fn part_path(output: &Path) -> PathBuf {
+    super::sibling(output, "part")
+}
+
+/// `results.jsonl` → `results.errors.jsonl`; other names get `.errors.jsonl` appended.
+pub fn errors_path(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
+    output.with_file_name(format!("{stem}.errors.jsonl"))
+}
+
+/// The line's `id`: the same for the same input and `custom_id`, so reruns agree.
+pub fn line_id(input_sha256: &str, custom_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{input_sha256}\0{custom_id}").as_bytes());
+    format!("batch_req_{}", &super::hex(&h)[..24])
+}
+
+/// A request that was answered.
+pub fn success(id: &str, custom_id: &str, r: &ChatResponse) -> Value {
+    let mut message = json!({"role": "assistant", "content": r.content});
+    if !r.tool_calls.is_empty() {
+        message["tool_calls"] = json!(r.tool_calls);
+    }
+    json!({
+        "id": id,
+        "custom_id": custom_id,
+        "response": {
+            "status_code": 200,
+            "request_id": r.request_id,
+            "body": {
+                "id": r.id,
+                "object": "chat.completion",
+                "model": r.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": r.finish_reason}],
+                "usage": {
+                    "prompt_tokens": r.usage.prompt_tokens,
+                    "completion_tokens": r.usage.completion_tokens,
+                    "total_tokens": r.usage.total_tokens,
+                },
+            },
+        },
+        "error": null,
+        "trinity": {
+            "request_id": r.debug.as_ref().map(|d| d.request_id.as_str()),
+            "provider": r.provider,
+            "cost_usd": r.cost_usd,
+            "attempts": r.attempts,
+            "cached": r.cached,
+        },
+    })
+}
+
+/// A request that failed for good.
+pub fn failure(id: &str, custom_id: &str, e: &Error) -> Value {
+    let detail = |k: &str| {
+        e.details
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    json!({
+        "id": id,
+        "custom_id": custom_id,
+        "response": null,
+        "error": {"code": e.code(), "message": e.message},
+        "trinity": {
+            "request_id": detail("request_id"),
+            "provider": detail("provider"),
+            "cost_usd": null,
+            "attempts": detail("attempts"),
+            "cached": false,
+        },
+    })
+}
+
+/// The part file cut down to the complete lines of `keep` (each once), written to a new file and
+/// renamed over it; returns the ids it holds. A crash between an output line and its journal
+/// line leaves a line the journal does not know: it goes, and the request runs again.
+pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<HashSet<String>> {
+    let io = |e| Error::io(&path.display().to_string(), e);
+    let mut held = HashSet::new();
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(held),
+        Err(e) => return Err(io(e)),
+    };
+    let tmp = super::sibling(path, "tmp");
+    let mut out = BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+    for piece in BufReader::new(file).split(b'\n') {
+        let piece = piece.map_err(io)?;
+        let Ok(v) = serde_json::from_slice::<Value>(&piece) else {
+            continue; // a torn last line, or one never finished
+        };
+        let Some(id) = v.get("custom_id").and_then(Value::as_str) else {
+            continue;
+        };
+        if keep.contains(id) && held.insert(id.to_string()) {
+            out.write_all(&piece)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(io)?;
+        }
+    }
+    let f = out.into_inner().map_err(|e| io(e.into_error()))?;
+    f.sync_all().map_err(io)?;
+    // A torn last line without its newline is never copied, so the part ends on a line break.
+    std::fs::rename(&tmp, path).map_err(io)?;
+    super::sync_dir(path);
+    Ok(held)
+}
+
+/// Rewrites the part file in input order to `output`, the failed lines also to the errors file,
+/// each written, synced and renamed into place; then removes the part file.
+pub fn finish(part: &Path, output: &Path, order: &[String]) -> Result<usize> {
+    let io = |p: &Path| {
+        let p = p.display().to_string();
+        move |e| Error::io(&p, e)
+    };
+    let mut file = std::fs::File::open(part).map_err(io(part))?;
+    let mut at: HashMap<String, (u64, usize, bool)> = HashMap::with_capacity(order.len());
+    {
+        let mut offset = 0u64;
+        let mut reader = BufReader::new(&mut file);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf).map_err(io(part))?;
+            if n == 0 {
+                break;
+            }
+            if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
+                if let Some(id) = v.get("custom_id").and_then(Value::as_str) {
+                    let failed = !v["error"].is_null();
+                    at.entry(id.to_string()).or_insert((offset, n, failed));
+                }
+            }
+            offset += n as u64;
+        }
+    }
+    let errors_path = errors_path(output);
+    let (out_tmp, err_tmp) = (
+        super::sibling(output, "tmp"),
+        super::sibling(&errors_path, "tmp"),
+    );
+    let mut out = BufWriter::new(std::fs::File::create(&out_tmp).map_err(io(&out_tmp))?);
+    let mut errs = BufWriter::new(std::fs::File::create(&err_tmp).map_err(io(&err_tmp))?);
+    let mut failed = 0;
+    let mut line = Vec::new();
+    for id in order {
+        let Some(&(offset, len, is_failed)) = at.get(id) else {
+            return Err(Error::internal(format!(
+                "finishing the batch: no output line for '{id}'"
+            )));
+        };
+        line.resize(len, 0);
+        file.seek(std::io::SeekFrom::Start(offset))
+            .map_err(io(part))?;
+        file.read_exact(&mut line).map_err(io(part))?;
+        out.write_all(&line).map_err(io(&out_tmp))?;
+        if is_failed {
+            errs.write_all(&line).map_err(io(&err_tmp))?;
+            failed += 1;
+        }
+    }
+    for (w, tmp, dest) in [
+        (out, &out_tmp, output),
+        (errs, &err_tmp, errors_path.as_path()),
+    ] {
+        let f = w.into_inner().map_err(|e| io(tmp)(e.into_error()))?;
+        f.sync_all().map_err(io(tmp))?;
+        std::fs::rename(tmp, dest).map_err(io(dest))?;
+    }
+    super::sync_dir(output);
+    std::fs::remove_file(part).map_err(io(part))?;
+    Ok(failed)
+}

@@ -1,0 +1,426 @@
+//! The run: dispatch in input order (skipping what the journal says is done), at most
+//! `concurrency` in flight, one writer that appends each finished request to the part file,
+//! syncs it, then journals the group and syncs that; a request counts as done only then.
+
+use super::journal::{self, Record};
+use super::{input, manifest, output, BatchOptions, Summary};
+use crate::error::{Error, ErrorKind, Result};
+use crate::llm::{ChatRequest, ChatResponse, Client};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// How a caller stops a run: `stop` admits nothing new and lets in-flight requests finish
+/// (within the grace period), `abort` cancels them too. Signals, Python task cancellation and
+/// Node's AbortSignal all end here.
+#[derive(Debug, Default)]
+pub struct Control {
+    stop: CancellationToken,
+    abort: CancellationToken,
+    reason: Mutex<Option<String>>,
+}
+
+impl Control {
+    pub fn new() -> Arc<Control> {
+        Arc::default()
+    }
+
+    /// Admits nothing new; the first reason given is the one reported.
+    pub fn stop(&self, reason: &str) {
+        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        r.get_or_insert_with(|| reason.to_string());
+        self.stop.cancel();
+    }
+
+    /// Stops, and cancels what is in flight.
+    pub fn abort(&self, reason: &str) {
+        self.stop(reason);
+        self.abort.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Counters a progress display reads (atomics; the run never formats anything).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub total: AtomicUsize,
+    pub skipped: AtomicUsize,
+    pub succeeded: AtomicUsize,
+    pub failed: AtomicUsize,
+    pub in_flight: AtomicUsize,
+    /// This run's cost, nano-USD.
+    pub cost_nano: AtomicU64,
+}
+
+type Finished = (String, Result<ChatResponse>);
+
+/// Runs (or resumes) the batch `opts` describes through `client`.
+pub async fn run(
+    client: Arc<Client>,
+    opts: &BatchOptions,
+    control: Arc<Control>,
+    progress: Arc<Progress>,
+) -> Result<Summary> {
+    if opts.concurrency == 0 {
+        return Err(Error::invalid_input("concurrency: expected at least 1"));
+    }
+    let input_path = opts.input.clone();
+    let index = tokio::task::spawn_blocking(move || input::index(&input_path))
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+    let manifest = manifest::manifest(
+        &index.sha256,
+        index.ids.len(),
+        manifest::settings(client.config()),
+    );
+    let journal_path = journal::path_for(&opts.output);
+    let part_path = output::part_path(&opts.output);
+    let previous = journal::read(&journal_path)?;
+    let (mut writer, records, dropped) = match previous {
+        Some(_) if !opts.resume => {
+            return Err(Error::invalid_input(format!(
+            "{} exists: a run into {} began already. Resume it (--resume) or choose another output",
+            journal_path.display(),
+            opts.output.display()
+        )))
+        }
+        Some(c) => {
+            manifest::check_resume(&c.manifest, &manifest)?;
+            let w = journal::Writer::append(&journal_path, Some(c.valid_len))?;
+            (w, c.records, c.dropped_bytes)
+        }
+        None => {
+            if opts.output.exists() || part_path.exists() {
+                return Err(Error::invalid_input(format!(
+                    "{} exists and has no journal: not overwriting it",
+                    opts.output.display()
+                )));
+            }
+            (
+                journal::Writer::create(&journal_path, &manifest)?,
+                Vec::new(),
+                0,
+            )
+        }
+    };
+    // Done: journaled (failures too, unless retried) and present in the part file. A finished
+    // run has no part file and nothing left to do.
+    let finished_before = opts.output.exists() && !part_path.exists();
+    let mut last = std::collections::HashMap::new();
+    for r in &records {
+        last.insert(r.id.clone(), r.ok);
+    }
+    let journaled: HashSet<String> = last
+        .iter()
+        .filter(|(_, &ok)| ok || !opts.retry_failed)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let done = if finished_before {
+        journaled
+    } else {
+        let part = part_path.clone();
+        tokio::task::spawn_blocking(move || output::recover_part(&part, &journaled))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??
+    };
+    progress.total.store(index.ids.len(), Ordering::Relaxed);
+    progress.skipped.store(done.len(), Ordering::Relaxed);
+
+    let mut all_records = records;
+    if done.len() < index.ids.len() {
+        let fresh = dispatch(
+            &client,
+            opts,
+            &index,
+            &done,
+            &control,
+            &progress,
+            &mut writer,
+        )
+        .await?;
+        all_records.extend(fresh);
+    }
+    let mut summary = super::summarize(
+        index.ids.len(),
+        &all_records,
+        done.len(),
+        &opts.output,
+        dropped,
+    );
+    summary.stopped = control.reason();
+    let finished = opts.output.exists() && !part_path.exists();
+    if summary.remaining == 0 && !finished {
+        let (part, out, order) = (part_path, opts.output.clone(), index.ids);
+        tokio::task::spawn_blocking(move || output::finish(&part, &out, &order))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+        summary.complete = true;
+    }
+    Ok(summary)
+}
+
+/// Sends every request not `done`, in input order, and writes what finishes.
+async fn dispatch(
+    client: &Arc<Client>,
+    opts: &BatchOptions,
+    index: &input::Index,
+    done: &HashSet<String>,
+    control: &Arc<Control>,
+    progress: &Arc<Progress>,
+    journal: &mut journal::Writer,
+) -> Result<Vec<Record>> {
+    let part_path = output::part_path(&opts.output);
+    let part = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&part_path)
+        .map_err(|e| Error::io(&part_path.display().to_string(), e))?;
+    let (tx, rx) = mpsc::channel::<Finished>(opts.concurrency * 2);
+    let sem = Arc::new(Semaphore::new(opts.concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    let writing = write_results(
+        rx,
+        part,
+        part_path,
+        journal,
+        &index.sha256,
+        control,
+        progress,
+    );
+    let sending = async {
+        let file = std::fs::File::open(&opts.input)
+            .map_err(|e| Error::io(&opts.input.display().to_string(), e))?;
+        let mut reader = BufReader::new(file);
+        let mut buf = String::new();
+        let mut line = 0;
+        loop {
+            if control.is_stopped() {
+                break;
+            }
+            buf.clear();
+            if reader
+                .read_line(&mut buf)
+                .map_err(|e| Error::io(&opts.input.display().to_string(), e))?
+                == 0
+            {
+                break;
+            }
+            line += 1;
+            if buf.trim().is_empty() {
+                continue;
+            }
+            let (id, req) = input::parse_line(&buf, line)?;
+            if done.contains(&id) {
+                continue;
+            }
+            let permit = tokio::select! {
+                biased;
+                () = control.stop.cancelled() => break,
+                p = sem.clone().acquire_owned() => p.expect("never closed"),
+            };
+            if control.is_stopped() {
+                break;
+            }
+            progress.in_flight.fetch_add(1, Ordering::Relaxed);
+            let (client, tx, abort) = (client.clone(), tx.clone(), control.abort.clone());
+            tasks.spawn(async move {
+                let result = send(&client, req, &abort).await;
+                let _ = tx.send((id, result)).await;
+                drop(permit);
+            });
+        }
+        // Stopped: in-flight requests get the grace period, then are cancelled.
+        if control.is_stopped() {
+            let grace = opts.grace.unwrap_or_default();
+            let all_done = async { while tasks.join_next().await.is_some() {} };
+            if tokio::time::timeout(grace, all_done).await.is_err() {
+                control.abort.cancel();
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        drop(tx);
+        Ok::<(), Error>(())
+    };
+    let (sent, written) = tokio::join!(sending, writing);
+    let records = written?;
+    sent?;
+    Ok(records)
+}
+
+async fn send(
+    client: &Client,
+    req: ChatRequest,
+    abort: &CancellationToken,
+) -> Result<ChatResponse> {
+    tokio::select! {
+        r = client.chat(req) => r,
+        () = abort.cancelled() => Err(Error::new(ErrorKind::Cancelled, "the batch was stopped")),
+    }
+}
+
+/// Appends finished requests to the part file and the journal, synced in groups (whatever has
+/// finished while the last group was being written). Cancelled requests and ones refused by a
+/// budget are not written: they are not done, and a resume sends them.
+async fn write_results(
+    mut rx: mpsc::Receiver<Finished>,
+    part: std::fs::File,
+    part_path: std::path::PathBuf,
+    journal: &mut journal::Writer,
+    input_sha: &str,
+    control: &Control,
+    progress: &Progress,
+) -> Result<Vec<Record>> {
+    let mut part = std::io::BufWriter::new(part);
+    let io = |e| Error::io(&part_path.display().to_string(), e);
+    let mut records = Vec::new();
+    let mut group: Vec<Finished> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        group.push(first);
+        while let Ok(more) = rx.try_recv() {
+            group.push(more);
+        }
+        let mut batch = Vec::with_capacity(group.len());
+        for (id, result) in group.drain(..) {
+            progress.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let line_id = output::line_id(input_sha, &id);
+            let (line, record) = match &result {
+                Ok(r) => (output::success(&line_id, &id, r), record_ok(&id, r)),
+                Err(e) if e.kind == ErrorKind::Cancelled => continue,
+                Err(e) if e.kind == ErrorKind::BudgetExceeded => {
+                    control.stop(&format!("budget_exceeded: {}", e.message));
+                    continue;
+                }
+                Err(e) => (output::failure(&line_id, &id, e), record_failed(&id, e)),
+            };
+            let mut text = serde_json::to_string(&line).expect("plain data");
+            text.push('\n');
+            part.write_all(text.as_bytes()).map_err(io)?;
+            batch.push(record);
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        crash::at(crash::Point::PartWrite, &mut part);
+        part.flush().map_err(io)?;
+        part.get_ref().sync_data().map_err(io)?;
+        crash::at(crash::Point::BetweenPartAndJournal, &mut part);
+        for r in &batch {
+            journal.push(r);
+        }
+        crash::at_journal(journal);
+        if let Err(e) = journal.commit() {
+            control.abort("journal write failed");
+            return Err(e);
+        }
+        for r in &batch {
+            if r.ok {
+                progress.succeeded.fetch_add(1, Ordering::Relaxed);
+            } else {
+                progress.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            let nano = (r.cost_usd.unwrap_or(0.0) * 1e9).round() as u64;
+            progress.cost_nano.fetch_add(nano, Ordering::Relaxed);
+        }
+        records.extend(batch);
+    }
+    Ok(records)
+}
+
+fn record_ok(id: &str, r: &ChatResponse) -> Record {
+    Record {
+        id: id.to_string(),
+        ok: true,
+        cost_usd: r.cost_usd,
+        request_id: r
+            .debug
+            .as_ref()
+            .map(|d| d.request_id.clone())
+            .unwrap_or_default(),
+        attempts: r.attempts,
+        error: None,
+    }
+}
+
+fn record_failed(id: &str, e: &Error) -> Record {
+    let details = e.details.as_ref();
+    Record {
+        id: id.to_string(),
+        ok: false,
+        cost_usd: None,
+        request_id: details
+            .and_then(|d| d.get("request_id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        attempts: details
+            .and_then(|d| d.get("attempts"))
+            .and_then(Value::as_u64)
+            .unwrap_or(1) as u32,
+        error: Some(e.code().to_string()),
+    }
+}
+
+/// Crash points for the soak tests: `TRINITY_BATCH_CRASH=<point>:<n>` aborts the process at the
+/// n-th group reaching `<point>`: `part_write` (half a line written), `between` (output synced,
+/// journal not written), `journal_write` (half a journal line written). Read once; unset in
+/// normal runs, where each check is one relaxed load.
+mod crash {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::LazyLock;
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Point {
+        PartWrite,
+        BetweenPartAndJournal,
+        JournalWrite,
+    }
+
+    static PLAN: LazyLock<Option<(Point, u64)>> = LazyLock::new(|| {
+        let v = std::env::var("TRINITY_BATCH_CRASH").ok()?;
+        let (point, n) = v.split_once(':')?;
+        let point = match point {
+            "part_write" => Point::PartWrite,
+            "between" => Point::BetweenPartAndJournal,
+            "journal_write" => Point::JournalWrite,
+            _ => return None,
+        };
+        Some((point, n.parse().ok()?))
+    });
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+
+    fn due(point: Point) -> bool {
+        matches!(*PLAN, Some((p, n)) if p == point && SEEN.fetch_add(1, Ordering::Relaxed) + 1 == n)
+    }
+
+    pub fn at(point: Point, part: &mut std::io::BufWriter<std::fs::File>) {
+        if due(point) {
+            if point == Point::PartWrite {
+                let _ = part.write_all(b"{\"custom_id\":\"torn");
+            }
+            let _ = part.flush();
+            std::process::abort();
+        }
+    }
+
+    pub fn at_journal(journal: &mut super::journal::Writer) {
+        if due(Point::JournalWrite) {
+            journal.write_torn();
+            std::process::abort();
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! The batch runner in-process, against the real mock server: every request answered once and
+//! joined by custom_id, the output in input order, a stop that leaves valid files and a resume
+//! that finishes exactly what is missing, torn journal and part tails dropped, the resume guard,
+//! a budget that stops admission, and the same results with the queue on and off.
+
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use trinity_core::batch::{self, BatchOptions, Control, Progress};
+use trinity_core::config::{Config, EnvOverrides};
+use trinity_core::llm::Client;
+use trinity_core::mock::{MockConfig, MockServer};
+use trinity_core::{rt, ErrorKind};
+
+fn server(latency_ms: u64) -> MockServer {
+    MockServer::start(
+        MockConfig::from_json(
+            json!({"seed": 7, "default_response": "echo", "latency": {"dist": "fixed", "ms": latency_ms}}),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+fn config(s: &MockServer, extra: Value) -> Config {
+    let mut c = json!({
+        "providers": {"p": {"kind": "openai", "base_url": format!("{}/v1", s.url()), "api_key": "k"}},
+        "logging": {"level": "error"},
+    });
+    c.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    Config::from_value(c, EnvOverrides::Ignore).unwrap()
+}
+
+struct Dir(PathBuf);
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("trinity-batch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+}
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `n` requests, alternating our line shape and OpenAI's Batch API line.
+fn write_input(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("in.jsonl");
+    let mut text = String::new();
+    for i in 0..n {
+        let body = json!({"model": "p/gpt-4o-mini", "messages": [{"role": "user", "content": format!("question {i}")}]});
+        let line = if i % 2 == 0 {
+            let mut b = body;
+            b["custom_id"] = json!(format!("q{i}"));
+            b
+        } else {
+            json!({"custom_id": format!("q{i}"), "method": "POST", "url": "/v1/chat/completions", "body": body})
+        };
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(
+    client: &Arc<Client>,
+    opts: &BatchOptions,
+    control: Arc<Control>,
+) -> trinity_core::Result<batch::Summary> {
+    rt::block_on(batch::run(
+        client.clone(),
+        opts,
+        control,
+        Arc::new(Progress::default()),
+    ))
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What must not differ between runs: everything but the ids providers and the engine assign
+/// to each call (the mock numbers its answers in arrival order).
+fn stable(mut v: Value) -> Value {
+    v["trinity"]["request_id"] = Value::Null;
+    if !v["response"].is_null() {
+        v["response"]["request_id"] = Value::Null;
+        v["response"]["body"]["id"] = Value::Null;
+    }
+    v
+}
+
+#[test]
+fn every_request_is_answered_once_in_input_order() {
+    let s = server(0);
+    let dir = Dir::new("once");
+    let input = write_input(&dir.0, 300);
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let opts = BatchOptions {
+        concurrency: 24,
+        ..BatchOptions::new(&input, dir.0.join("out.jsonl"))
+    };
+    let summary = run(&client, &opts, Control::new()).unwrap();
+    assert_eq!(
+        (
+            summary.total,
+            summary.succeeded,
+            summary.failed,
+            summary.remaining
+        ),
+        (300, 300, 0, 0)
+    );
+    assert!(summary.complete && summary.stopped.is_none());
+    let out = lines(&dir.0.join("out.jsonl"));
+    let ids: Vec<&str> = out
+        .iter()
+        .map(|l| l["custom_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, (0..300).map(|i| format!("q{i}")).collect::<Vec<_>>());
+    for (i, l) in out.iter().enumerate() {
+        // The echo model answers with the prompt: each answer is joined to its own request.
+        assert_eq!(
+            l["response"]["body"]["choices"][0]["message"]["content"],
+            format!("question {i}")
+        );
+        assert_eq!(l["response"]["status_code"], 200);
+        assert!(l["trinity"]["cost_usd"].as_f64().unwrap() > 0.0);
+        assert!(l["id"].as_str().unwrap().starts_with("batch_req_"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("out.errors.jsonl")).unwrap(),
+        ""
+    );
+    assert!(!dir.0.join("out.jsonl.part").exists());
+    assert_eq!(s.stats().requests, 300);
+    let status = batch::status(&dir.0.join("out.jsonl")).unwrap();
+    assert_eq!((status.succeeded, status.remaining), (300, 0));
+    assert!(status.complete);
+    assert!((status.cost_usd - summary.cost_usd).abs() < 1e-12);
+}
+
+#[test]
+fn a_stopped_run_leaves_valid_files_and_a_resume_finishes_exactly_the_rest() {
+    let s = server(30);
+    let dir = Dir::new("stop");
+    let input = write_input(&dir.0, 200);
+    let out = dir.0.join("out.jsonl");
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let control = Control::new();
+    let c = control.clone();
+    rt::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        c.stop("signal: SIGINT");
+    });
+    let opts = BatchOptions {
+        concurrency: 8,
+        grace: Some(Duration::from_secs(5)),
+        ..BatchOptions::new(&input, &out)
+    };
+    let first = run(&client, &opts, control).unwrap();
+    assert_eq!(first.stopped.as_deref(), Some("signal: SIGINT"));
+    assert!(
+        !first.complete && first.remaining > 0 && first.succeeded > 0,
+        "{first:?}"
+    );
+    // Nothing was started after the stop except what was in flight: all of it finished.
+    assert_eq!(s.stats().requests as usize, first.succeeded);
+    let part = lines(&dir.0.join("out.jsonl.part"));
+    assert_eq!(part.len(), first.succeeded);
+    let second = run(
+        &client,
+        &BatchOptions {
+            resume: true,
+            ..opts.clone()
+        },
+        Control::new(),
+    )
+    .unwrap();
+    assert!(second.complete);
+    assert_eq!(second.skipped, first.succeeded);
+    assert_eq!(second.succeeded, 200);
+    assert_eq!(s.stats().requests, 200, "no request was sent twice");
+    let ids: HashSet<String> = lines(&out)
+        .iter()
+        .map(|l| l["custom_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 200);
+}
+
+#[test]
+fn cancelled_in_flight_requests_are_not_done_and_run_again_on_resume() {
+    let s = server(2_000);
+    let dir = Dir::new("abort");
+    let input = write_input(&dir.0, 20);
+    let out = dir.0.join("out.jsonl");
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let control = Control::new();
+    let c = control.clone();
+    rt::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.stop("signal: SIGTERM");
+    });
+    let opts = BatchOptions {
+        concurrency: 4,
+        grace: None,
+        ..BatchOptions::new(&input, &out)
+    };
+    let started = std::time::Instant::now();
+    let first = run(&client, &opts, control).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "in-flight calls were cancelled"
+    );
+    assert_eq!((first.succeeded, first.failed, first.remaining), (0, 0, 20));
+    let fast = server(0);
+    let client = Arc::new(Client::new(config(&fast, json!({}))).unwrap());
+    // The settings name another server: a result-changing setting, so the resume is refused.
+    let e = run(
+        &client,
+        &BatchOptions {
+            resume: true,
+            ..opts.clone()
+        },
+        Control::new(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(e.message.contains("providers.p.base_url"), "{}", e.message);
+}
+
+#[test]
+fn torn_tails_are_dropped_and_lines_the_journal_does_not_know_run_again() {
+    let s = server(0);
+    let dir = Dir::new("torn");
+    let input = write_input(&dir.0, 50);
+    let out = dir.0.join("out.jsonl");
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let control = Control::new();
+    control.stop("test"); // admit nothing: only the files are made
+    let opts = BatchOptions::new(&input, &out);
+    run(&client, &opts, control).unwrap();
+    // Simulate a crash: 10 requests journaled, an 11th in the part file only, a torn part line
+    // and a torn journal line after them.
+    let full = run(
+        &client,
+        &BatchOptions {
+            resume: true,
+            ..opts.clone()
+        },
+        Control::new(),
+    )
+    .unwrap();
+    assert!(full.complete);
+    let finished = lines(&out);
+    let journal = std::fs::read_to_string(dir.0.join("out.jsonl.journal")).unwrap();
+    let jl: Vec<&str> = journal.split_inclusive('\n').collect();
+    let kept: Vec<&Value> = finished.iter().take(11).collect();
+    let mut part: String = kept.iter().map(|v| format!("{v}\n")).collect();
+    part.push_str("{\"custom_id\":\"q40\",\"respo");
+    std::fs::write(dir.0.join("out.jsonl.part"), part).unwrap();
+    // The journal: manifest + the records of q0..q9 (in whatever order they finished), then torn.
+    let mut j = jl[0].to_string();
+    for line in &jl[1..] {
+        let rec: Value = serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+        let n: usize = rec["id"].as_str().unwrap()[1..].parse().unwrap();
+        if n < 10 {
+            j.push_str(line);
+        }
+    }
+    j.push_str("0badc0de {\"id\":\"q10\",\"ok\":tr");
+    std::fs::write(dir.0.join("out.jsonl.journal"), j).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(dir.0.join("out.errors.jsonl")).unwrap();
+    let before = s.stats().requests;
+    let resumed = run(
+        &client,
+        &BatchOptions {
+            resume: true,
+            ..opts
+        },
+        Control::new(),
+    )
+    .unwrap();
+    assert!(resumed.complete);
+    assert_eq!(resumed.skipped, 10);
+    assert!(resumed.journal_bytes_dropped > 0);
+    assert_eq!(
+        s.stats().requests - before,
+        40,
+        "q10..q49 ran again, q0..q9 did not"
+    );
+    let again = lines(&out);
+    assert_eq!(again.len(), 50);
+    assert_eq!(
+        again.into_iter().map(stable).collect::<Vec<_>>(),
+        finished.into_iter().map(stable).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_budget_stops_admission_with_its_reason() {
+    // Each call reserves its worst case (about $0.0098 for gpt-4o-mini's max output) and spends
+    // $0.00000225: some dozens fit under $0.0099, then admission stops.
+    let s = server(0);
+    let dir = Dir::new("budget");
+    let input = write_input(&dir.0, 100);
+    let client =
+        Arc::new(Client::new(config(&s, json!({"budget": {"daily_usd": 0.0099}}))).unwrap());
+    let opts = BatchOptions {
+        concurrency: 1,
+        ..BatchOptions::new(&input, dir.0.join("out.jsonl"))
+    };
+    let summary = run(&client, &opts, Control::new()).unwrap();
+    let why = summary.stopped.clone().unwrap();
+    assert!(why.starts_with("budget_exceeded"), "{why}");
+    assert!(
+        summary.succeeded > 0 && summary.remaining > 0 && summary.failed == 0,
+        "{summary:?}"
+    );
+    assert!(!summary.complete);
+}
+
+#[test]
+fn results_are_the_same_through_a_narrow_queue_and_after_a_resume() {
+    let s = server(0);
+    let dir = Dir::new("parity");
+    let input = write_input(&dir.0, 120);
+    let plain = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let queued =
+        Arc::new(Client::new(config(&s, json!({"queue": {"max_concurrency": 2}}))).unwrap());
+    let a = dir.0.join("a.jsonl");
+    let b = dir.0.join("b.jsonl");
+    let c = dir.0.join("c.jsonl");
+    run(
+        &plain,
+        &BatchOptions {
+            concurrency: 32,
+            ..BatchOptions::new(&input, &a)
+        },
+        Control::new(),
+    )
+    .unwrap();
+    run(
+        &queued,
+        &BatchOptions {
+            concurrency: 7,
+            ..BatchOptions::new(&input, &b)
+        },
+        Control::new(),
+    )
+    .unwrap();
+    let control = Control::new();
+    let stopper = control.clone();
+    rt::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stopper.stop("test");
+    });
+    let opts = BatchOptions {
+        concurrency: 2,
+        grace: Some(Duration::from_secs(5)),
+        ..BatchOptions::new(&input, &c)
+    };
+    run(&plain, &opts, control).unwrap();
+    run(
+        &plain,
+        &BatchOptions {
+            resume: true,
+            ..opts
+        },
+        Control::new(),
+    )
+    .unwrap();
+    let (a, b, c) = (lines(&a), lines(&b), lines(&c));
+    let norm = |v: Vec<Value>| v.into_iter().map(stable).collect::<Vec<_>>();
+    assert_eq!(norm(a.clone()), norm(b));
+    assert_eq!(norm(a), norm(c));
+}
+
+#[test]
+fn bad_input_names_its_line_and_nothing_is_sent() {
+    let s = server(0);
+    let dir = Dir::new("bad");
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let cases = [
+        ("{\"custom_id\":\"a\",\"model\":\"p/x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n{\"custom_id\":\"a\",\"model\":\"p/x\",\"messages\":[{\"role\":\"user\",\"content\":\"y\"}]}\n", "line 2", "also on line 1"),
+        ("{\"model\":\"p/x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n", "line 1", "missing custom_id"),
+        ("{\"custom_id\":\"a\",\"model\":\"p/x\",\"messages\":[]}\n", "line 1", "messages"),
+        ("{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/v1/embeddings\",\"body\":{}}\n", "line 1", "embeddings"),
+        ("not json\n", "line 1", ""),
+    ];
+    for (i, (text, line, what)) in cases.iter().enumerate() {
+        let input = dir.0.join(format!("bad{i}.jsonl"));
+        std::fs::write(&input, text).unwrap();
+        let e = run(
+            &client,
+            &BatchOptions::new(&input, dir.0.join(format!("o{i}.jsonl"))),
+            Control::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        assert!(
+            e.message.contains(line) && e.message.contains(what),
+            "{}",
+            e.message
+        );
+        assert!(!dir.0.join(format!("o{i}.jsonl.journal")).exists());
+    }
+    assert_eq!(s.stats().requests, 0);
+}
