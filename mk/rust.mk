@@ -14,7 +14,7 @@ demo-rust:
 	cargo run -q -p trinity-core --example demo
 
 .PHONY: bench-rust
-bench-rust: ## Rust client (overhead, throughput next to wrk, memory over 1M requests); cache (memory hit, fs hit, 1M-entry bound); resilience primitives ns/call; metrics primitives and ClientMetrics::observe ns/call; pruneContext; prompt optimizer savings per corpus slice and compress ms per 1k tokens
+bench-rust: ## Rust client (overhead, throughput next to wrk, memory over 1M requests); cache (memory hit, fs hit, 1M-entry bound); resilience primitives ns/call; metrics primitives and ClientMetrics::observe ns/call; pruneContext; prompt optimizer savings per corpus slice and compress ms per 1k tokens; batch runner vs the client's own throughput
 	@command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }
 	cargo build -q --release -p trinity-cli
 	cargo bench -q -p trinity-core --bench client
@@ -23,6 +23,7 @@ bench-rust: ## Rust client (overhead, throughput next to wrk, memory over 1M req
 	cargo bench -q -p trinity-core --bench metrics
 	cargo bench -q -p trinity-core --bench context
 	cargo bench -q -p trinity-core --bench prompt
+	cargo bench -q -p trinity-core --bench batch
 
 check-one-build: ## Fail when the test/demo builds would compile a dependency twice in one profile (tools/workspace-hack)
 	python3 scripts/check_one_build.py
