@@ -310,6 +310,50 @@ fn torn_tails_are_dropped_and_lines_the_journal_does_not_know_run_again() {
 }
 
 #[test]
+fn retry_failed_reruns_only_the_failures_of_a_finished_run() {
+    let flaky = MockServer::start(
+        MockConfig::from_json(
+            json!({"seed": 5, "default_response": "echo", "faults": {"rates": {"400": 0.3}}}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = Dir::new("retry");
+    let input = write_input(&dir.0, 60);
+    let out = dir.0.join("out.jsonl");
+    let client = Arc::new(Client::new(config(&flaky, json!({}))).unwrap());
+    let opts = BatchOptions::new(&input, &out);
+    let first = run(&client, &opts, Control::new()).unwrap();
+    assert!(first.complete && first.failed > 0, "{first:?}");
+    let sent = flaky.stats().requests;
+    flaky.set_faults(json!({})).unwrap();
+    let again = run(
+        &client,
+        &BatchOptions {
+            resume: true,
+            retry_failed: true,
+            ..opts
+        },
+        Control::new(),
+    )
+    .unwrap();
+    assert!(again.complete, "{again:?}");
+    assert_eq!((again.succeeded, again.failed), (60, 0));
+    assert_eq!(
+        flaky.stats().requests - sent,
+        first.failed as u64,
+        "only the failures ran again"
+    );
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 60);
+    assert!(lines.iter().all(|l| l["error"].is_null()));
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("out.errors.jsonl")).unwrap(),
+        ""
+    );
+}
+
+#[test]
 fn a_budget_stops_admission_with_its_reason() {
     // Each call reserves its worst case (about $0.0098 for gpt-4o-mini's max output) and spends
     // $0.00000225: some dozens fit under $0.0099, then admission stops.

@@ -129,9 +129,15 @@ pub async fn run(
         .filter(|(_, &ok)| ok || !opts.retry_failed)
         .map(|(id, _)| id.clone())
         .collect();
-    let done = if finished_before {
+    let retrying = finished_before && journaled.len() < index.ids.len();
+    let done = if finished_before && !retrying {
         journaled
     } else {
+        if retrying {
+            // A finished run whose failures run again: its output becomes the part file again.
+            std::fs::rename(&opts.output, &part_path)
+                .map_err(|e| Error::io(&opts.output.display().to_string(), e))?;
+        }
         let part = part_path.clone();
         tokio::task::spawn_blocking(move || output::recover_part(&part, &journaled))
             .await
