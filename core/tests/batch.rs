@@ -83,6 +83,17 @@ fn run(
     ))
 }
 
+/// A control that stops the run after `delay`, as a signal would.
+fn stop_after(delay: Duration, reason: &'static str) -> Arc<Control> {
+    let control = Control::new();
+    let c = control.clone();
+    rt::spawn(async move {
+        tokio::time::sleep(delay).await;
+        c.stop(reason);
+    });
+    control
+}
+
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -158,12 +169,7 @@ fn a_stopped_run_leaves_valid_files_and_a_resume_finishes_exactly_the_rest() {
     let input = write_input(&dir.0, 200);
     let out = dir.0.join("out.jsonl");
     let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
-    let control = Control::new();
-    let c = control.clone();
-    rt::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        c.stop("signal: SIGINT");
-    });
+    let control = stop_after(Duration::from_millis(150), "signal: SIGINT");
     let opts = BatchOptions {
         concurrency: 8,
         grace: Some(Duration::from_secs(5)),
@@ -206,12 +212,7 @@ fn cancelled_in_flight_requests_are_not_done_and_run_again_on_resume() {
     let input = write_input(&dir.0, 20);
     let out = dir.0.join("out.jsonl");
     let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
-    let control = Control::new();
-    let c = control.clone();
-    rt::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        c.stop("signal: SIGTERM");
-    });
+    let control = stop_after(Duration::from_millis(200), "signal: SIGTERM");
     let opts = BatchOptions {
         concurrency: 4,
         grace: None,
@@ -405,12 +406,7 @@ fn results_are_the_same_through_a_narrow_queue_and_after_a_resume() {
         Control::new(),
     )
     .unwrap();
-    let control = Control::new();
-    let stopper = control.clone();
-    rt::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        stopper.stop("test");
-    });
+    let control = stop_after(Duration::from_millis(20), "test");
     let opts = BatchOptions {
         concurrency: 2,
         grace: Some(Duration::from_secs(5)),
