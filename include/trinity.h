@@ -56,6 +56,7 @@
 #define TRINITY_ERR_CACHE                 301 /* "cache" */
 #define TRINITY_ERR_IO                    302 /* "io" */
 #define TRINITY_ERR_INTERNAL              303 /* "internal" */
+#define TRINITY_ERR_GUARD_STOPPED         304 /* "guard_stopped" */
 
 
 // The result of a call that succeeded.

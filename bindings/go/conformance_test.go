@@ -34,6 +34,7 @@ var byClass = map[string]*Error{
 	"AuthError": ErrAuth, "RateLimitedError": ErrRateLimited, "TimeoutError": ErrTimeout,
 	"ProviderError": ErrProvider, "NetworkError": ErrNetwork, "CircuitOpenError": ErrCircuitOpen,
 	"CancelledError": ErrCancelled, "CacheError": ErrCache, "IoError": ErrIO, "InternalError": ErrInternal,
+	"GuardStoppedError": ErrGuardStopped,
 }
 
 func str(in map[string]any, key string) string { s, _ := in[key].(string); return s }

@@ -49,6 +49,7 @@ var (
 	ErrCache           = sentinel(C.TRINITY_ERR_CACHE)
 	ErrIO              = sentinel(C.TRINITY_ERR_IO)
 	ErrInternal        = sentinel(C.TRINITY_ERR_INTERNAL)
+	ErrGuardStopped    = sentinel(C.TRINITY_ERR_GUARD_STOPPED)
 )
 
 func sentinel(number C.uint32_t) *Error {

@@ -53,6 +53,12 @@ error_kinds! {
     Cache = 301, "cache", "Cache";
     Io = 302, "io", "Io";
     Internal = 303, "internal", "Internal";
+    // A run guard (`guard::RunGuard`) stopped an agent run; `details.reason` says why:
+    // `max_steps`, `max_time` or `loop_detected`. A kind of its own rather than a reused one:
+    // `budget_exceeded` means money (spend caps, checked before a call is sent) and `cancelled`
+    // means the caller or a signal, and a caller handling those must not mistake a looping agent
+    // for either. 3xx: the engine itself decided to stop, nothing upstream failed.
+    GuardStopped = 304, "guard_stopped", "GuardStopped";
 }
 
 impl ErrorKind {
@@ -159,7 +165,7 @@ mod tests {
             assert_eq!(ErrorKind::from_code(k.code()), Some(k));
             assert_eq!(ErrorKind::from_number(k.number()), Some(k));
         }
-        assert_eq!(ErrorKind::ALL.len(), 15);
+        assert_eq!(ErrorKind::ALL.len(), 16);
         assert_eq!(ErrorKind::from_code("nope"), None);
         assert_eq!(ErrorKind::from_number(0), None);
     }
@@ -171,6 +177,7 @@ mod tests {
         assert_eq!(ErrorKind::NotFound.number(), 102);
         assert_eq!(ErrorKind::RateLimited.number(), 201);
         assert_eq!(ErrorKind::Internal.number(), 303);
+        assert_eq!(ErrorKind::GuardStopped.number(), 304);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod cost;
 pub mod error;
+pub mod guard;
 pub mod healer;
 pub mod llm;
 pub mod mock;

@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'cancelled'
   | 'cache'
   | 'io'
-  | 'internal';
+  | 'internal'
+  | 'guard_stopped';
 
 /** Machine-readable facts about an error, e.g. `{ suggestions: [...] }` or `{ path: "..." }`. */
 export type ErrorDetails = Readonly<Record<string, unknown>>;
@@ -59,6 +60,7 @@ export class CancelledError extends kind('cancelled') {}
 export class CacheError extends kind('cache') {}
 export class IoError extends kind('io') {}
 export class InternalError extends kind('internal') {}
+export class GuardStoppedError extends kind('guard_stopped') {}
 
 type KindClass = new (message: string, details?: ErrorDetails, options?: ErrorOptions) => TrinityError;
 
@@ -79,6 +81,7 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, KindClass>> = Object.free
   cache: CacheError,
   io: IoError,
   internal: InternalError,
+  guard_stopped: GuardStoppedError,
 });
 
 export interface ErrorKind {

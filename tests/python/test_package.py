@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_error_classes_match_the_core() -> None:
     kinds = tc.error_kinds()
-    assert len(kinds) == 15
+    assert len(kinds) == 16
     for code, number, name in kinds:
         cls = getattr(tc, name)
         assert issubclass(cls, tc.TrinityError)

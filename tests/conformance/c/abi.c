@@ -29,7 +29,8 @@ static void error_codes(void) {
         TRINITY_ERR_CONTEXT_TOO_LARGE, TRINITY_ERR_BUDGET_EXCEEDED, TRINITY_ERR_AUTH,
         TRINITY_ERR_RATE_LIMITED,  TRINITY_ERR_TIMEOUT,      TRINITY_ERR_PROVIDER,
         TRINITY_ERR_NETWORK,       TRINITY_ERR_CIRCUIT_OPEN, TRINITY_ERR_CANCELLED,
-        TRINITY_ERR_CACHE,         TRINITY_ERR_IO,           TRINITY_ERR_INTERNAL};
+        TRINITY_ERR_CACHE,         TRINITY_ERR_IO,           TRINITY_ERR_INTERNAL,
+        TRINITY_ERR_GUARD_STOPPED};
     bool ok = true;
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) ok = ok && trinity_error_code_str(all[i]);
     report("abi/error-code-str", ok && strcmp(trinity_error_code_str(102), "not_found") == 0 &&
