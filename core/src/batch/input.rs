@@ -60,6 +60,15 @@ pub fn parse_line(text: &str, line: usize) -> Result<(String, ChatRequest)> {
     Ok((id, req))
 }
 
+/// A line's `custom_id`, read without parsing its request.
+pub fn custom_id(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        custom_id: String,
+    }
+    serde_json::from_str::<Id>(text).ok().map(|i| i.custom_id)
+}
+
 /// Reads the whole input once: every line must parse, every `custom_id` be unique.
 pub fn index(path: &Path) -> Result<Index> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(&path.display().to_string(), e))?;

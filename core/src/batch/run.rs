@@ -229,10 +229,11 @@ async fn dispatch(
             if buf.trim().is_empty() {
                 continue;
             }
-            let (id, req) = input::parse_line(&buf, line)?;
-            if done.contains(&id) {
+            // Lines already done are skipped on their id alone (the first pass checked them).
+            if input::custom_id(&buf).is_some_and(|id| done.contains(&id)) {
                 continue;
             }
+            let (id, req) = input::parse_line(&buf, line)?;
             let permit = tokio::select! {
                 biased;
                 () = control.stop.cancelled() => break,
