@@ -1,6 +1,6 @@
 /*
  * trinity.h: the C ABI of trinity-core (model registry, token counting, context tools, config,
- * the LLM client and the mock provider server).
+ * the LLM client, batch runs and the mock provider server).
  *
  * Conventions, the same for every function:
  * - A fallible function returns uint32_t: TRINITY_OK (0) or an error number TRINITY_ERR_*.
@@ -19,7 +19,8 @@
  *   thread when they returned TRINITY_OK (never when they failed up front). Data handed to a
  *   callback is lent for the duration of the callback: copy what you keep.
  * - Cancellation: make a trinity_cancel_token, pass it to calls, trinity_cancel() it from any
- *   thread; the calls stop with TRINITY_ERR_CANCELLED and their HTTP requests are aborted.
+ *   thread; the calls stop with TRINITY_ERR_CANCELLED and their HTTP requests are aborted
+ *   (trinity_batch_run instead stops its run and reports it in its summary).
  */
 
 #ifndef TRINITY_H
@@ -116,6 +117,13 @@ typedef struct trinity_registry trinity_registry;
 // A request log. Opaque; make with `trinity_request_log_new`, free with `trinity_request_log_free`.
 typedef struct trinity_request_log trinity_request_log;
 
+// A string owned by the library: UTF-8, `len` bytes, also NUL-terminated at `ptr[len]`.
+// Free it with `trinity_string_free`.
+typedef struct trinity_string {
+  char *ptr;
+  size_t len;
+} trinity_string;
+
 // Called each time spend passes one of `budget.alerts` of a limit, once per window, with the
 // alert as a JSON object (`limit`, `fraction`, `spent_usd`, `limit_usd`, `window`, `user`?),
 // lent for the duration of the call. It runs on a library runtime thread: it must return
@@ -123,13 +131,6 @@ typedef struct trinity_request_log trinity_request_log;
 typedef void (*trinity_budget_alert_callback)(void *user_data,
                                               const char *alert_json,
                                               size_t len);
-
-// A string owned by the library: UTF-8, `len` bytes, also NUL-terminated at `ptr[len]`.
-// Free it with `trinity_string_free`.
-typedef struct trinity_string {
-  char *ptr;
-  size_t len;
-} trinity_string;
 
 // Called once when a `trinity_chat_async` call ends. On success `code` is `TRINITY_OK`,
 // `response_json`/`len` hold the answer (a ChatResponse object, NUL-terminated) and `err` is
@@ -179,6 +180,47 @@ typedef void (*trinity_admission_callback)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Runs (or resumes) a batch through `client` and waits for its end. `options_json` is
+// `{"input", "output", "resume"?, "retry_failed"?, "concurrency"? (32), "grace_s"?}`: `input`
+// holds JSON Lines of chat requests, each with a `custom_id` (OpenAI Batch API lines
+// `{custom_id, method, url, body}` accepted unchanged); results go to `output` in input order
+// once every request is done (failed ones also to its `.errors.jsonl` sibling), and until then
+// to `output.part` and `output.journal`, from which `resume` finishes exactly the requests not
+// done. The summary is written to `out_summary_json`: `{total, succeeded, failed, remaining,
+// skipped, cost_usd, complete, stopped, failed_requests, journal_bytes_dropped, output}`.
+//
+// `cancel` is optional (NULL). Unlike other calls, `trinity_cancel` on it does not fail the
+// call: it stops the run as the CLI's first signal does (nothing new is admitted, in-flight
+// requests get `grace_s`, else are cancelled at once) and the call returns `TRINITY_OK` with
+// `"stopped": "cancelled"` once the files are valid; a later resume finishes the rest.
+// A budget that runs out stops it the same way (`"stopped": "budget_exceeded: ..."`).
+//
+// Errors: `TRINITY_ERR_INVALID_INPUT` for bad options, a bad input line (the message and
+// details `{"line"}` name it), an output that has a journal without `resume`, or a resume
+// whose input or result-changing settings changed (the message names the first difference);
+// `TRINITY_ERR_IO` for files that cannot be read or written.
+//
+// Thread safety: safe from any thread, concurrently for different outputs; not from a trinity
+// callback (it would block a runtime thread: that returns `TRINITY_ERR_INVALID_INPUT`). The
+// client must outlive the call.
+uint32_t trinity_batch_run(const struct trinity_client *client,
+                           const char *options_json,
+                           size_t len,
+                           const struct trinity_cancel_token *cancel,
+                           struct trinity_string *out_summary_json,
+                           struct trinity_error **out_err);
+
+// What the journal next to `output` says about the runs into it: the summary JSON of
+// `trinity_batch_run` (done, failed, remaining, cost), written to `out_summary_json`.
+// Errors: `TRINITY_ERR_NOT_FOUND` when there is no journal; `TRINITY_ERR_INVALID_INPUT` when
+// the file there is not one; `TRINITY_ERR_IO`.
+//
+// Thread safety: safe from any thread, concurrently, also while a run writes the journal.
+uint32_t trinity_batch_status(const char *output,
+                              size_t len,
+                              struct trinity_string *out_summary_json,
+                              struct trinity_error **out_err);
 
 // Registers `callback` for the client's budget alerts; `user_data` must stay usable from a
 // runtime thread for as long as the client lives. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL

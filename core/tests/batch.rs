@@ -459,3 +459,228 @@ fn bad_input_names_its_line_and_nothing_is_sent() {
     }
     assert_eq!(s.stats().requests, 0);
 }
+
+/// The ids the journal next to `out` holds now.
+fn journaled(out: &Path) -> HashSet<String> {
+    batch::journal::read(&batch::journal::path_for(out))
+        .unwrap()
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+#[test]
+fn streamed_lines_are_every_journaled_line_once() {
+    let s = server(10);
+    let dir = Dir::new("stream");
+    let input = write_input(&dir.0, 60);
+    let out = dir.0.join("out.jsonl");
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    // A reader that holds one line at a time and stops the run after 15: each line it gets is
+    // journaled already, and every line that was journaled reaches it, the grace period's too.
+    let read = |opts: BatchOptions, stop_after: Option<usize>| {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let control = Control::new();
+        let opts = BatchOptions {
+            results: Some(tx),
+            ..opts
+        };
+        let (c, o, cl) = (control.clone(), out.clone(), client.clone());
+        let running =
+            rt::spawn(async move { batch::run(cl, &opts, c, Arc::new(Progress::default())).await });
+        let lines = rt::block_on(async {
+            let mut lines = Vec::new();
+            while let Some(line) = rx.recv().await {
+                let id = line["custom_id"].as_str().unwrap().to_string();
+                assert!(
+                    journaled(&o).contains(&id),
+                    "{id} was sent before its journal line"
+                );
+                lines.push(line);
+                if Some(lines.len()) == stop_after {
+                    control.stop("test");
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            lines
+        });
+        let summary = rt::block_on(running).unwrap().unwrap();
+        (lines, summary)
+    };
+    let opts = BatchOptions {
+        concurrency: 4,
+        grace: Some(Duration::from_secs(5)),
+        ..BatchOptions::new(&input, &out)
+    };
+    let (first, summary) = read(opts.clone(), Some(15));
+    assert_eq!(summary.stopped.as_deref(), Some("test"));
+    assert!(first.len() >= 15 && first.len() == summary.succeeded && summary.remaining > 0);
+    // Exactly the part file's lines, in its order, and what the journal holds.
+    assert_eq!(first, lines(&dir.0.join("out.jsonl.part")));
+    let ids = |ls: &[Value]| -> HashSet<String> {
+        ls.iter()
+            .map(|l| l["custom_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&first).len(), first.len(), "each line once");
+    assert_eq!(ids(&first), journaled(&out));
+    let (rest, summary) = read(
+        BatchOptions {
+            resume: true,
+            ..opts
+        },
+        None,
+    );
+    assert!(summary.complete);
+    assert_eq!(first.len() + rest.len(), 60);
+    assert!(
+        ids(&first).is_disjoint(&ids(&rest)),
+        "a resume streams only what is new"
+    );
+    let mut streamed: Vec<Value> = first.into_iter().chain(rest).collect();
+    streamed.sort_by_key(|l| {
+        l["custom_id"].as_str().unwrap()[1..]
+            .parse::<usize>()
+            .unwrap()
+    });
+    assert_eq!(
+        streamed,
+        lines(&out),
+        "the output holds the streamed lines, in input order"
+    );
+    assert_eq!(s.stats().requests, 60);
+}
+
+#[test]
+fn a_running_batch_streams_then_ends_and_a_cancel_stops_it() {
+    let s = server(20);
+    let dir = Dir::new("running");
+    let input = write_input(&dir.0, 40);
+    let out = dir.0.join("out.jsonl");
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let opts = BatchOptions {
+        concurrency: 4,
+        ..BatchOptions::new(&input, &out)
+    };
+    // Cancelled before it started: nothing is made.
+    let never = batch::Running::new(client.clone(), opts.clone(), 8).unwrap();
+    never.cancel("cancelled");
+    assert!(rt::block_on(never.next()).is_none());
+    let e = rt::block_on(never.finished()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Cancelled);
+    assert!(!dir.0.join("out.jsonl.journal").exists());
+    // Cancelled after 5 lines: a first signal without grace; the files stay valid.
+    let first = batch::Running::new(client.clone(), opts.clone(), 8).unwrap();
+    let got = rt::block_on(async {
+        let mut got = 0;
+        while first.next().await.is_some() {
+            got += 1;
+            if got == 5 {
+                first.cancel("cancelled");
+                break;
+            }
+        }
+        got
+    });
+    let summary = rt::block_on(first.finished()).unwrap();
+    assert_eq!(got, 5);
+    assert_eq!(summary.stopped.as_deref(), Some("cancelled"));
+    assert!(
+        summary.succeeded >= 5 && summary.remaining > 0,
+        "{summary:?}"
+    );
+    assert_eq!(first.outcome().unwrap().unwrap(), summary);
+    let sent_before = s.stats().requests as usize;
+    // The resume reads the rest, each once, then ends with the summary.
+    let rest = batch::Running::new(
+        client,
+        BatchOptions {
+            resume: true,
+            ..opts
+        },
+        1,
+    )
+    .unwrap();
+    let lines_read = rt::block_on(async {
+        let mut n = 0;
+        loop {
+            let batch = rest.next_batch(16).await;
+            if batch.is_empty() {
+                break n;
+            }
+            n += batch.len();
+        }
+    });
+    let done = rest.outcome().unwrap().unwrap();
+    assert!(done.complete && done.succeeded == 40);
+    assert_eq!(lines_read, 40 - summary.succeeded);
+    assert_eq!(
+        s.stats().requests as usize - sent_before,
+        40 - summary.succeeded,
+        "the resume sends exactly the rest (in-flight requests cancelled are among them)"
+    );
+    // Bad options are refused before anything starts.
+    let e = batch::BatchOptions::from_json(json!({"input": "a", "output": "b", "grace_s": -1}))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    let e = batch::BatchOptions::from_json(json!({"input": "a", "output": "b", "paralell": 3}))
+        .unwrap_err();
+    assert!(e.message.contains("paralell"), "{}", e.message);
+}
+
+/// tests/fixtures/batch/cases.json, which every language replays: the same results here.
+#[test]
+fn the_shared_fixture() {
+    let dir_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/batch");
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir_in.join("cases.json")).unwrap()).unwrap();
+    let s = MockServer::start(MockConfig::from_json(cases["server"].clone()).unwrap()).unwrap();
+    let cfg = cases["config"].to_string().replace("{url}", &s.url());
+    let cfg =
+        Config::from_value(serde_json::from_str(&cfg).unwrap(), EnvOverrides::Ignore).unwrap();
+    let client = Arc::new(Client::new(cfg).unwrap());
+    let dir = Dir::new("fixture");
+    let out = dir.0.join("out.jsonl");
+    let opts = BatchOptions {
+        concurrency: cases["concurrency"].as_u64().unwrap() as usize,
+        ..BatchOptions::new(dir_in.join(cases["input"].as_str().unwrap()), &out)
+    };
+    let summary = serde_json::to_value(run(&client, &opts, Control::new()).unwrap()).unwrap();
+    for (k, want) in cases["summary"].as_object().unwrap() {
+        assert_eq!(&summary[k], want, "summary.{k}");
+    }
+    let got = lines(&out);
+    assert_eq!(got.len(), 20);
+    for l in &got {
+        let id = l["custom_id"].as_str().unwrap();
+        match cases["answers"].get(id) {
+            Some(answer) => assert_eq!(
+                &l["response"]["body"]["choices"][0]["message"]["content"],
+                answer
+            ),
+            None => assert_eq!(&l["error"]["code"], &cases["failed"][id], "{id}"),
+        }
+    }
+    let status = serde_json::to_value(batch::status(&out).unwrap()).unwrap();
+    for (k, want) in cases["summary"].as_object().unwrap() {
+        assert_eq!(&status[k], want, "status.{k}");
+    }
+    for bad in cases["bad"].as_array().unwrap() {
+        let e = run(
+            &client,
+            &BatchOptions::new(
+                dir_in.join(bad["input"].as_str().unwrap()),
+                dir.0.join("bad.jsonl"),
+            ),
+            Control::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), bad["code"]);
+        assert_eq!(e.details.unwrap()["line"], bad["line"]);
+        assert!(e
+            .message
+            .contains(bad["message_contains"].as_str().unwrap()));
+    }
+}

@@ -16,6 +16,28 @@ export declare class AbortToken {
   abort(): void
 }
 
+export declare class NativeBatchRun {
+  /**
+   * The output lines journaled since the last call (waiting for one); an empty array once
+   * the run is over; rejects with the run's error.
+   */
+  next(): Promise<Array<Record<string, unknown>>>
+  /** The summary once the run is over, else null. */
+  summary(): BatchSummary | null
+  /**
+   * The summary at the end (read the lines, or `cancel()` first); rejects with the run's
+   * error.
+   */
+  finished(): Promise<BatchSummary>
+  /**
+   * Stops as a first signal does: nothing new is admitted, in-flight requests get
+   * `grace_s` (none: cancelled at once); lines not read stay in the files only.
+   */
+  cancel(): void
+  /** A second signal: in-flight requests are cancelled now. */
+  abort(): void
+}
+
 export declare class NativeCache {
   /** Our `cache` config section, or seed 000's `cache_config.yaml` shape. */
   constructor(config?: any | undefined | null)
@@ -299,6 +321,43 @@ export declare class NativeRequestQueue {
 export declare function abiVersion(): number
 
 export declare function availableContextWindow(model: string, reserveOutputTokens?: number | undefined | null, maxInputTokens?: number | undefined | null): Record<string, unknown>
+
+/** A request that failed for good. */
+export interface BatchFailedRequest {
+  customId: string
+  /** The request log's id of its last attempt. */
+  requestId: string
+  /** Its error code. */
+  error: string
+}
+
+/**
+ * A run of `options` (`{input, output, resume?, retry_failed?, concurrency?, grace_s?}`)
+ * through `client`; it starts with the first `next()`.
+ */
+export declare function batchRun(client: NativeClient, options: Record<string, unknown>): NativeBatchRun
+
+/** Done, failed, remaining and cost from the journal next to `output`. */
+export declare function batchStatus(output: string): BatchSummary
+
+/** How a run went (or, from `batchStatus`, the runs so far). */
+export interface BatchSummary {
+  total: number
+  succeeded: number
+  failed: number
+  remaining: number
+  /** Done before this run began (resume). */
+  skipped: number
+  costUsd: number
+  /** Every request is done and the output holds them in input order. */
+  complete: boolean
+  /** Why admission stopped early: `cancelled`, `budget_exceeded: ...`. */
+  stopped?: string
+  failedRequests: Array<BatchFailedRequest>
+  /** Bytes of a torn journal tail a resume dropped. */
+  journalBytesDropped: number
+  output: string
+}
 
 /**
  * The core's breaker settings; every field optional (missing ones keep their current value).

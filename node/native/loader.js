@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.AbortToken = nativeBinding.AbortToken
+module.exports.NativeBatchRun = nativeBinding.NativeBatchRun
 module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeChatStream = nativeBinding.NativeChatStream
 module.exports.NativeCircuitBreaker = nativeBinding.NativeCircuitBreaker
@@ -851,6 +852,8 @@ module.exports.NativeRequestLog = nativeBinding.NativeRequestLog
 module.exports.NativeRequestQueue = nativeBinding.NativeRequestQueue
 module.exports.abiVersion = nativeBinding.abiVersion
 module.exports.availableContextWindow = nativeBinding.availableContextWindow
+module.exports.batchRun = nativeBinding.batchRun
+module.exports.batchStatus = nativeBinding.batchStatus
 module.exports.breakerRecord = nativeBinding.breakerRecord
 module.exports.breakerTryAcquire = nativeBinding.breakerTryAcquire
 module.exports.compressPrompt = nativeBinding.compressPrompt

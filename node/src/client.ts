@@ -9,6 +9,7 @@ import { CancelledError, call, toTrinityError } from './errors';
 import { CacheStrategy } from './cache';
 import { CostTracker, RequestLogger, type DebugInfo } from './observe';
 import { ChatStream } from './stream';
+import { registerClient } from './natives';
 import { PerformanceMetrics, ProviderMonitor } from './monitor';
 import { deliver, toLogger, type Logger, type LogRecord } from './logs';
 import type { TrinityConfig } from './config';
@@ -142,6 +143,7 @@ export class Client {
    */
   constructor(config?: ClientConfig) {
     this.#native = call(() => new NativeClient(config));
+    registerClient(this, this.#native);
   }
 
   /** The client's own `CostTracker`: every answered call through it, priced. */

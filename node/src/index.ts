@@ -12,6 +12,7 @@ export * from './prompt';
 export * from './config';
 export * from './cache';
 export * from './client';
+export * from './batch';
 export * from './stream';
 export * from './resilience';
 export * from './observe';

@@ -22,6 +22,10 @@ Cost and observability: :class:`CostTracker` (per-minute totals, budget alerts, 
 keeps its own (``client.costs``, ``client.request_log``) and its metrics
 (``client.metrics_text()``, :func:`trinity_core.metrics.register` for ``prometheus_client``).
 
+Batch runs (:mod:`trinity_core.batch`): JSON Lines of requests through a client with a
+checksummed journal, resumable after a crash: ``async for line in batch.run(client, input,
+output)``, ``batch.run_sync(...)``, ``batch.status(output)``.
+
 Engine logs go to :mod:`logging` under ``trinity_core.*`` loggers (retries, fallbacks, breaker
 transitions, each call's end), at the client's ``logging.level``, scrubbed of keys by default;
 :func:`flush_logs` waits until they have arrived. See ``trinity_core._log`` for the record's fields.
@@ -29,7 +33,7 @@ transitions, each call's end), at the client's ``logging.level``, scrubbed of ke
 
 import logging as _logging
 
-from trinity_core import metrics
+from trinity_core import batch, metrics
 from trinity_core._native import (
     ABI_VERSION,
     AuthError,
@@ -170,4 +174,5 @@ __all__ = [
     "optimize_prompt",
     "optimize_prompt_for_model",
     "metrics",
+    "batch",
 ]

@@ -496,6 +496,38 @@ class RedisServer:
     def __enter__(self) -> RedisServer: ...
     def __exit__(self, *exc: object) -> bool: ...
 
+# Batch runs (bindings/python/src/batch.rs); trinity_core.batch wraps them.
+@final
+class BatchRun:
+    def next(self) -> Awaitable[dict[str, Any] | None]: ...
+    @property
+    def summary(self) -> dict[str, Any] | None: ...
+    def finished(self) -> Awaitable[dict[str, Any]]: ...
+    def cancel(self) -> None: ...
+    def abort(self) -> None: ...
+
+def batch_run(
+    client: Client,
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    retry_failed: bool = False,
+    concurrency: int = 32,
+    grace_s: float | None = None,
+) -> BatchRun: ...
+def batch_run_sync(
+    client: Client,
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    retry_failed: bool = False,
+    concurrency: int = 32,
+    grace_s: float | None = None,
+) -> dict[str, Any]: ...
+def batch_status(output: str | os.PathLike[str]) -> dict[str, Any]: ...
+
 # Resilience (bindings/python/src/resilience.rs). Functional TypedDicts: "from" is a keyword.
 BreakerStateName = Literal["closed", "open", "half_open", "forced_open", "disabled"]
 BreakerSnapshot = TypedDict(  # noqa: UP013 - functional, so the stub test counts only real classes

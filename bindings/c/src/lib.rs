@@ -16,6 +16,7 @@
 // Every pointer-taking export is `unsafe extern "C"`; its safety contract is in the header.
 #![allow(clippy::missing_safety_doc)]
 
+mod batch;
 mod boundary;
 mod budget;
 mod cache;
@@ -37,6 +38,7 @@ mod resilience;
 mod tokens;
 mod version;
 
+pub use batch::*;
 pub use cache::*;
 pub use cancel::*;
 pub use client::*;

@@ -34,6 +34,13 @@ pub struct NativeClient {
     inner: Arc<Client>,
 }
 
+impl NativeClient {
+    /// The core client, for the modules that run on it (batch runs).
+    pub(crate) fn core(&self) -> &Arc<Client> {
+        &self.inner
+    }
+}
+
 #[napi]
 impl NativeClient {
     #[napi(constructor)]

@@ -1,6 +1,7 @@
 //! `@pi-builder/core`'s native half: converts JS values, calls `trinity_core`, converts back.
 //! Async calls run on the core's runtime (see `task`). Logic belongs in the core; the TypeScript wrapper in `node/src` adds the typed, camelCase API.
 
+mod batch;
 mod cache;
 mod cli;
 mod client;

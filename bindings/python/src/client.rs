@@ -37,7 +37,7 @@ impl AbortOnCancel {
 }
 
 /// Runs `work` on the runtime and returns an asyncio future for its result.
-fn spawn_for_asyncio<'py, T, F>(
+pub(crate) fn spawn_for_asyncio<'py, T, F>(
     py: Python<'py>,
     bridges: &LoopBridges,
     work: F,
@@ -143,6 +143,17 @@ fn config_from(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Config> {
 pub struct PyClient {
     inner: Arc<Client>,
     bridges: Arc<LoopBridges>,
+}
+
+impl PyClient {
+    /// The core client, for the modules that run on it (`trinity_core.batch`).
+    pub(crate) fn core(&self) -> &Arc<Client> {
+        &self.inner
+    }
+
+    pub(crate) fn bridges(&self) -> &Arc<LoopBridges> {
+        &self.bridges
+    }
 }
 
 #[pymethods]

@@ -1,5 +1,6 @@
 //! `trinity_core._native`: the Python face of the core. Each file converts one core module.
 
+mod batch;
 mod bridge;
 mod cache;
 mod cli;
@@ -60,6 +61,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<llm::PyUsage>()?;
     m.add_class::<mock::PyMockServer>()?;
     m.add_class::<redis_server::PyRedisServer>()?;
+    m.add_class::<batch::PyBatchRun>()?;
+    m.add_function(wrap_pyfunction!(batch::batch_run, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch_run_sync, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch_status, m)?)?;
     resilience::register(m)?;
     observe::register(m)?;
     monitor::register(m)?;

@@ -13,12 +13,15 @@ pub mod journal;
 pub mod manifest;
 pub mod output;
 mod run;
+mod running;
 
 pub use input::{index, parse_line, Index};
 pub use run::{run, Control, Progress};
+pub use running::Running;
 
-use crate::error::Result;
-use serde::Serialize;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,6 +40,32 @@ pub struct BatchOptions {
     /// After a stop, how long in-flight requests may finish before they are cancelled
     /// (`None`: cancelled at once).
     pub grace: Option<Duration>,
+    /// Where each output line goes once its journal group is synced (so a line received is
+    /// done for good), in finishing order: the bindings' async iterators read it. The run
+    /// awaits each send, so a slow reader slows the run and memory stays flat; a reader that
+    /// went away (receiver dropped or closed) is no longer sent to, and the run goes on.
+    pub results: Option<tokio::sync::mpsc::Sender<Value>>,
+}
+
+/// `BatchOptions` as JSON (the C and Go face): `{input, output, resume?, retry_failed?,
+/// concurrency?, grace_s?}`; unknown fields are refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsJson {
+    input: PathBuf,
+    output: PathBuf,
+    #[serde(default)]
+    resume: bool,
+    #[serde(default)]
+    retry_failed: bool,
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+    #[serde(default)]
+    grace_s: Option<f64>,
+}
+
+fn default_concurrency() -> usize {
+    32
 }
 
 impl BatchOptions {
@@ -46,9 +75,50 @@ impl BatchOptions {
             output: output.into(),
             resume: false,
             retry_failed: false,
-            concurrency: 32,
+            concurrency: default_concurrency(),
             grace: None,
+            results: None,
         }
+    }
+
+    /// Options from `{input, output, resume?, retry_failed?, concurrency?, grace_s?}`;
+    /// `invalid_input` naming the field otherwise.
+    pub fn from_json(value: Value) -> Result<BatchOptions> {
+        let o: OptionsJson = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            Error::invalid_input(format!("batch options: {path}: {}", e.inner()))
+                .with_details(serde_json::json!({ "path": path }))
+        })?;
+        let opts = BatchOptions {
+            resume: o.resume,
+            retry_failed: o.retry_failed,
+            concurrency: o.concurrency,
+            grace: BatchOptions::grace_from_secs(o.grace_s)?,
+            ..BatchOptions::new(o.input, o.output)
+        };
+        opts.validate()?;
+        Ok(opts)
+    }
+
+    /// A grace period given in seconds (`grace_s`): finite and at least 0.
+    pub fn grace_from_secs(secs: Option<f64>) -> Result<Option<Duration>> {
+        match secs {
+            None => Ok(None),
+            Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+            Some(s) => Err(Error::invalid_input(format!(
+                "grace_s: expected seconds, at least 0, not {s}"
+            ))
+            .with_details(serde_json::json!({ "path": "grace_s" }))),
+        }
+    }
+
+    /// What `run` refuses before it reads anything.
+    pub fn validate(&self) -> Result<()> {
+        if self.concurrency == 0 {
+            return Err(Error::invalid_input("concurrency: expected at least 1")
+                .with_details(serde_json::json!({ "path": "concurrency" })));
+        }
+        Ok(())
     }
 }
 
@@ -85,7 +155,7 @@ pub struct Summary {
 pub fn status(output: &Path) -> Result<Summary> {
     let path = journal::path_for(output);
     let Some(c) = journal::read(&path)? else {
-        return Err(crate::Error::not_found(format!(
+        return Err(Error::not_found(format!(
             "no batch journal at {}",
             path.display()
         )));

@@ -75,9 +75,7 @@ pub async fn run(
     control: Arc<Control>,
     progress: Arc<Progress>,
 ) -> Result<Summary> {
-    if opts.concurrency == 0 {
-        return Err(Error::invalid_input("concurrency: expected at least 1"));
-    }
+    opts.validate()?;
     let input_path = opts.input.clone();
     let index = tokio::task::spawn_blocking(move || input::index(&input_path))
         .await
@@ -206,6 +204,7 @@ async fn dispatch(
         &index.sha256,
         control,
         progress,
+        opts.results.clone(),
     );
     let sending = async {
         let file = std::fs::File::open(&opts.input)
@@ -281,7 +280,9 @@ async fn send(
 
 /// Appends finished requests to the part file and the journal, synced in groups (whatever has
 /// finished while the last group was being written). Cancelled requests and ones refused by a
-/// budget are not written: they are not done, and a resume sends them.
+/// budget are not written: they are not done, and a resume sends them. Once a group is
+/// journaled, its lines go to `results` (when given), each awaited.
+#[allow(clippy::too_many_arguments)]
 async fn write_results(
     mut rx: mpsc::Receiver<Finished>,
     part: std::fs::File,
@@ -290,11 +291,13 @@ async fn write_results(
     input_sha: &str,
     control: &Control,
     progress: &Progress,
+    mut results: Option<mpsc::Sender<Value>>,
 ) -> Result<Vec<Record>> {
     let mut part = std::io::BufWriter::new(part);
     let io = |e| Error::io(&part_path.display().to_string(), e);
     let mut records = Vec::new();
     let mut group: Vec<Finished> = Vec::new();
+    let mut journaled_lines: Vec<Value> = Vec::new();
     while let Some(first) = rx.recv().await {
         group.push(first);
         while let Ok(more) = rx.try_recv() {
@@ -317,6 +320,9 @@ async fn write_results(
             text.push('\n');
             part.write_all(text.as_bytes()).map_err(io)?;
             batch.push(record);
+            if results.is_some() {
+                journaled_lines.push(line);
+            }
         }
         if batch.is_empty() {
             continue;
@@ -343,6 +349,19 @@ async fn write_results(
             progress.cost_nano.fetch_add(nano, Ordering::Relaxed);
         }
         records.extend(batch);
+        // Done for good now: the reader gets them. A reader that went away is dropped.
+        if let Some(tx) = &results {
+            let mut gone = false;
+            for line in journaled_lines.drain(..) {
+                if tx.send(line).await.is_err() {
+                    gone = true;
+                    break;
+                }
+            }
+            if gone {
+                results = None;
+            }
+        }
     }
     Ok(records)
 }
