@@ -6,10 +6,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as core from '@pi-builder/core';
+import { ROOT } from './helpers';
 
-const FIXTURES = resolve(__dirname, '../../../tests/fixtures/batch');
+const FIXTURES = join(ROOT, 'tests/fixtures/batch');
 interface Cases {
   server: core.MockServerConfig;
   slow_server: core.MockServerConfig;
