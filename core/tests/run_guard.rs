@@ -1,7 +1,7 @@
 //! The run guard against issue 16: max steps, max time (a hanging call cancelled within the
-//! deadline, on the paused clock), the loop corpus in `fixtures/guard_traces/` (every loop found
-//! by the expected rule, no alarm on legitimate repetitive work), and an event log that stays
-//! valid when the process is killed mid-write.
+//! deadline, on the paused clock), the loop corpus in `tests/fixtures/guard_traces/` (every loop
+//! found by the expected rule, no alarm on legitimate repetitive work; every binding replays
+//! the same files), and an event log that stays valid when the process is killed mid-write.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -208,7 +208,7 @@ struct Trace {
 }
 
 fn corpus() -> Vec<Trace> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guard_traces");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/guard_traces");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -227,7 +227,7 @@ fn corpus() -> Vec<Trace> {
                 .map(|s| {
                     (
                         serde_json::from_value(s["action"].clone()).unwrap(),
-                        serde_json::from_value(s["result"].clone()).unwrap(),
+                        serde_json::from_value(s["outcome"].clone()).unwrap(),
                     )
                 })
                 .collect();
@@ -609,4 +609,61 @@ fn llm_calls_recorded_from_outside() {
     assert_eq!(r.tokens.max, Some(1100.0));
     assert_eq!(r.cost_usd.total, 0.003);
     assert_eq!(r.cost_usd.max, Some(0.0015));
+}
+
+// ---------------------------------------------------------------------------------------------
+// LLM calls through the client (what every binding's `chat` on a guard runs)
+
+fn mock_client(latency_ms: u64) -> (trinity_core::mock::MockServer, trinity_core::llm::Client) {
+    use trinity_core::config::{Config, EnvOverrides};
+    use trinity_core::mock::{MockConfig, MockServer};
+    let server = MockServer::start(
+        MockConfig::from_json(json!({"seed": 3, "default_response": "echo",
+            "latency": {"dist": "fixed", "ms": latency_ms}}))
+        .unwrap(),
+    )
+    .unwrap();
+    let config = json!({"providers": {"m": {"kind": "openai", "base_url": format!("{}/v1", server.url()),
+        "api_key": "k"}}, "retry": {"max_attempts": 1}});
+    let client =
+        trinity_core::llm::Client::new(Config::from_value(config, EnvOverrides::Ignore).unwrap())
+            .unwrap();
+    (server, client)
+}
+
+fn chat_request() -> trinity_core::llm::ChatRequest {
+    trinity_core::llm::ChatRequest::from_json(
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}),
+    )
+    .unwrap()
+}
+
+#[test]
+fn guarded_chat_is_recorded_with_tokens_and_cost() {
+    let (_server, client) = mock_client(0);
+    let guard = RunGuard::from_json(json!({"max_steps": 3})).unwrap();
+    let r = trinity_core::rt::block_on(guard.chat(&client, chat_request())).unwrap();
+    let report = guard.performance_report();
+    assert_eq!(report.llm_calls, 1);
+    assert_eq!(report.input_tokens.total, r.usage.prompt_tokens as f64);
+    assert_eq!(report.output_tokens.total, r.usage.completion_tokens as f64);
+    assert_eq!(
+        report.cost_usd.count, 1,
+        "gpt-4o-mini is priced: {report:?}"
+    );
+}
+
+#[test]
+fn a_guarded_chat_to_a_hanging_server_ends_at_the_deadline() {
+    // The server answers after 30 s; the run has 300 ms.
+    let (_server, client) = mock_client(30_000);
+    let guard = RunGuard::from_json(json!({"max_time_s": 0.3})).unwrap();
+    let started = std::time::Instant::now();
+    let e = trinity_core::rt::block_on(guard.chat(&client, chat_request())).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(StopReason::of(&e), Some(StopReason::MaxTime), "{e}");
+    // Far from the server's 30 s: the call was cut at the deadline, not waited out.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let report = guard.performance_report();
+    assert_eq!((report.llm_calls, report.failed_llm_calls), (1, 1));
 }

@@ -46,10 +46,10 @@ pub use events::{parse_event_log, read_event_log, EventLogContents, EventLogStat
 pub use limits::StopReason;
 pub use loops::{LoopDetection, LoopRule};
 pub use report::{MetricSummary, PerformanceReport, StopInfo};
-pub use step::{Action, LlmCall, StepError, StepOutcome};
+pub use step::{Action, LlmCall, StepError, StepOutcome, StepReport};
 
 use crate::error::{Error, Result};
-use crate::llm::ChatResponse;
+use crate::llm::{ChatRequest, ChatResponse, Client};
 use crate::observe::now_ms;
 use events::{EventLog, Record};
 use loops::LoopDetector;
@@ -57,6 +57,7 @@ use normalize::Fingerprint;
 use report::Metrics;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -80,6 +81,9 @@ struct State {
     stopped: Option<Error>,
     detector: LoopDetector,
     metrics: Metrics,
+    /// Steps begun with [`RunGuard::begin`] and not finished yet, by number: the bindings hold
+    /// a step's number, not a [`Step`].
+    open: HashMap<u64, Step>,
 }
 
 /// A step in progress, from [`RunGuard::begin_step`] to [`RunGuard::finish_step`].
@@ -121,6 +125,7 @@ impl RunGuard {
                 stopped: None,
                 detector: LoopDetector::new(&config.loops),
                 metrics: Metrics::new(),
+                open: HashMap::new(),
             }),
             config,
         };
@@ -234,6 +239,74 @@ impl RunGuard {
         let duration = duration.unwrap_or_else(|| step.started.elapsed());
         self.complete(step, outcome, duration)?;
         Ok(n)
+    }
+
+    /// [`RunGuard::begin_step`] for a caller that keeps the step's number (the bindings): the
+    /// step stays open in the guard until [`RunGuard::finish`] or [`RunGuard::deadline_reached`].
+    pub fn begin(&self, action: Action) -> Result<u64> {
+        let step = self.begin_step(action)?;
+        let n = step.number;
+        self.lock().open.insert(n, step);
+        Ok(n)
+    }
+
+    /// [`RunGuard::finish_step`] by number; `invalid_input` for a step that is not open.
+    pub fn finish(&self, number: u64, outcome: StepOutcome) -> Result<()> {
+        let step = self.take_open(number)?;
+        self.finish_step(step, outcome)
+    }
+
+    /// The caller's own timer fired at the deadline while step `number` ran, and it cancelled
+    /// the call (an asyncio task, an `AbortSignal`, a Go context): the step is recorded as
+    /// cancelled and the run stopped with `max_time`. Returns the stop error to raise.
+    pub fn deadline_reached(&self, number: u64) -> Error {
+        match self.take_open(number) {
+            Ok(step) => self.cancel(step),
+            Err(_) => {
+                let mut s = self.lock();
+                let e = limits::max_time(
+                    &self.run_id,
+                    self.config.max_time.unwrap_or_default(),
+                    self.elapsed(),
+                    None,
+                );
+                self.stop(&mut s, e)
+            }
+        }
+    }
+
+    /// A step reported after the fact from its JSON form (what the bindings and the shared
+    /// fixtures pass): `{"action": {"name", "arguments"}, "outcome": {"ok": v} | {"error":
+    /// {"code", "message"}}, "duration_ms"?}`. Returns its number.
+    pub fn record_step_json(&self, step: Value) -> Result<u64> {
+        let r: StepReport = step::parse("step", step)?;
+        let duration = match r.duration_ms {
+            None => None,
+            Some(ms) if (0.0..1e15).contains(&ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
+            Some(ms) => {
+                return Err(Error::invalid_input(format!(
+                    "step: duration_ms: expected milliseconds >= 0, got {ms}"
+                ))
+                .with_details(json!({"path": "duration_ms"})))
+            }
+        };
+        self.record_step(r.action, r.outcome, duration)
+    }
+
+    /// One chat request through `client` as an LLM call of this run: refused once the run is
+    /// stopped, cancelled at the deadline, recorded with its tokens and cost.
+    pub async fn chat(&self, client: &Client, req: ChatRequest) -> Result<ChatResponse> {
+        let model = req.model.clone();
+        self.run_llm_call(&model, client.chat(req)).await
+    }
+
+    fn take_open(&self, number: u64) -> Result<Step> {
+        self.lock().open.remove(&number).ok_or_else(|| {
+            Error::invalid_input(format!(
+                "step {number} is not in progress (never begun, or already finished)"
+            ))
+            .with_details(json!({ "step": number }))
+        })
     }
 
     /// Runs one step: begins it, awaits `call` until the deadline — dropping (cancelling) it if

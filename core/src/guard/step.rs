@@ -1,6 +1,6 @@
 //! What a step reports: its action and how it ended; and what an LLM call reports.
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::llm::ChatResponse;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -17,6 +17,11 @@ pub struct Action {
 }
 
 impl Action {
+    /// From `{"name", "arguments"?}`, naming a bad field.
+    pub fn from_json(value: Value) -> Result<Action> {
+        parse("action", value)
+    }
+
     pub fn new(name: impl Into<String>, arguments: Value) -> Action {
         Action {
             name: name.into(),
@@ -43,6 +48,11 @@ pub struct StepError {
 }
 
 impl StepOutcome {
+    /// From `{"ok": v}` or `{"error": {"code", "message"?}}`, naming a bad field.
+    pub fn from_json(value: Value) -> Result<StepOutcome> {
+        parse("outcome", value)
+    }
+
     pub fn ok(value: Value) -> StepOutcome {
         StepOutcome::Ok(value)
     }
@@ -107,6 +117,11 @@ pub struct LlmCall {
 }
 
 impl LlmCall {
+    /// From its JSON form (`duration_ms` for the duration), naming a bad field.
+    pub fn from_json(value: Value) -> Result<LlmCall> {
+        parse("llm call", value)
+    }
+
     /// A call the client answered.
     pub fn from_response(model: &str, r: &ChatResponse, duration: Duration) -> LlmCall {
         let cost_nano_usd = match &r.cost_detail {
@@ -134,6 +149,28 @@ impl LlmCall {
             ..LlmCall::default()
         }
     }
+}
+
+/// A finished step as reported after the fact: [`RunGuard::record_step_json`].
+///
+/// [`RunGuard::record_step_json`]: super::RunGuard::record_step_json
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepReport {
+    pub action: Action,
+    pub outcome: StepOutcome,
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+}
+
+/// `what` from JSON, or `invalid_input` naming the field (`step: outcome.error.code: …`).
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        Error::invalid_input(format!("{what}: {path}: {}", e.inner()))
+            .with_details(serde_json::json!({ "path": path }))
+    })
 }
 
 pub(crate) fn ser_ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

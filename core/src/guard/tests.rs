@@ -292,3 +292,84 @@ async fn deadline_between_steps() {
     assert_eq!(e.details.as_ref().unwrap()["cancelled"], false);
     assert_eq!(g.remaining(), Some(Duration::ZERO));
 }
+
+#[test]
+fn steps_by_number_for_the_bindings() {
+    let g = guard(json!({"max_steps": 5}));
+    let a = g.begin(Action::new("read", json!({"path": "a"}))).unwrap();
+    let b = g.begin(Action::new("read", json!({"path": "b"}))).unwrap();
+    assert_eq!((a, b), (1, 2));
+    // Finished in any order; a number is finished once.
+    g.finish(b, ok(json!("B"))).unwrap();
+    g.finish(a, StepOutcome::error("not_found", "no a"))
+        .unwrap();
+    let e = g.finish(a, ok(json!(1))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert_eq!(e.details.as_ref().unwrap()["step"], 1);
+    let e = g.finish(99, ok(json!(1))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    let r = g.performance_report();
+    assert_eq!((r.steps, r.failed_steps), (2, 1));
+}
+
+#[test]
+fn deadline_reached_cancels_the_open_step_and_stops_the_run() {
+    let g = guard(json!({"max_time_s": 30}));
+    let n = g.begin(Action::new("fetch", json!({"url": "x"}))).unwrap();
+    let e = g.deadline_reached(n);
+    assert_eq!(StopReason::of(&e), Some(StopReason::MaxTime));
+    assert_eq!(e.details.as_ref().unwrap()["step"], 1);
+    assert_eq!(e.details.as_ref().unwrap()["action"], "fetch");
+    assert_eq!(g.check().unwrap_err(), e);
+    let r = g.performance_report();
+    assert_eq!((r.steps, r.failed_steps), (1, 1));
+    // A late finish of the cancelled step is refused as unknown, and the stop stays.
+    assert_eq!(
+        g.finish(n, ok(json!(1))).unwrap_err().kind,
+        ErrorKind::InvalidInput
+    );
+    // A second timer firing says the same stop.
+    assert_eq!(g.deadline_reached(n), e);
+}
+
+#[test]
+fn record_step_json_parses_and_names_bad_fields() {
+    let g = guard(Value::Null);
+    let n = g
+        .record_step_json(json!({"action": {"name": "ls", "arguments": {"dir": "/"}},
+            "outcome": {"ok": ["a"]}, "duration_ms": 2.5}))
+        .unwrap();
+    assert_eq!(n, 1);
+    let r = g.performance_report();
+    assert_eq!(r.step_duration_ms.max, Some(2.5));
+    for (bad, path) in [
+        (json!({"action": {"name": "ls"}}), ""),
+        (
+            json!({"action": {"name": "ls"}, "outcome": {"maybe": 1}}),
+            "outcome",
+        ),
+        (
+            json!({"action": {"name": "ls"}, "outcome": {"error": {"message": "x"}}}),
+            "outcome.error",
+        ),
+        (
+            json!({"action": {"name": "ls"}, "outcome": {"ok": 1}, "duration_ms": -1}),
+            "duration_ms",
+        ),
+        (
+            json!({"action": {"nom": "ls"}, "outcome": {"ok": 1}}),
+            "action.nom",
+        ),
+    ] {
+        let e = g.record_step_json(bad.clone()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidInput, "{bad}");
+        assert_eq!(
+            e.details.as_ref().unwrap()["path"],
+            path,
+            "{bad}: {}",
+            e.message
+        );
+    }
+    // Bad input is not a step.
+    assert_eq!(g.steps(), 1);
+}
