@@ -177,8 +177,28 @@ fn run(case: &Value, reg: &Registry) -> Result<Value, Error> {
         | "warn_if_too_large"
         | "available_context_window"
         | "validate_conversation" => context_op(op, input, reg)?,
+        "guard_replay" => guard_replay(input)?,
         other => panic!("unknown op '{other}': every runner must handle every op"),
     })
+}
+
+/// Reports each step of `input.steps` to a guard made from `input.config` until it stops the
+/// run: where and why it stopped (`null` if it did not), and the steps it recorded.
+fn guard_replay(input: &Value) -> Result<Value, Error> {
+    use trinity_core::guard::RunGuard;
+    let guard = RunGuard::from_json(input.get("config").cloned().unwrap_or(Value::Null))?;
+    let mut stopped = Value::Null;
+    for (i, step) in list(&input["steps"]).into_iter().enumerate() {
+        if let Err(e) = guard.record_step_json(step) {
+            assert_eq!(e.kind, ErrorKind::GuardStopped, "{e}");
+            let d = e.details.clone().unwrap_or(Value::Null);
+            stopped =
+                json!({"at": i + 1, "reason": d["reason"], "rule": d["rule"], "steps": d["steps"]});
+            break;
+        }
+    }
+    let r = guard.performance_report();
+    Ok(json!({"stopped": stopped, "steps": r.steps, "failed_steps": r.failed_steps}))
 }
 
 fn list(v: &Value) -> Vec<Value> {
@@ -377,6 +397,7 @@ fn replay_shared_fixtures() {
     let mut ran = Vec::new();
     for file in [
         "errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context",
+        "guard",
     ] {
         let path = root().join("tests/fixtures").join(format!("{file}.json"));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -1,7 +1,7 @@
 //! The run guard against issue 16: max steps, max time (a hanging call cancelled within the
-//! deadline, on the paused clock), the loop corpus in `tests/fixtures/guard_traces/` (every loop
-//! found by the expected rule, no alarm on legitimate repetitive work; every binding replays
-//! the same files), and an event log that stays valid when the process is killed mid-write.
+//! deadline, on the paused clock), the loop corpus in `tests/fixtures/guard.json` (every loop found
+//! by the expected rule, no alarm on legitimate repetitive work; every binding replays the same
+//! cases), and an event log that stays valid when the process is killed mid-write.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -207,20 +207,20 @@ struct Trace {
     steps: Vec<(Action, StepOutcome)>,
 }
 
+/// The loop traces of `tests/fixtures/guard.json` (the cases with a loop to find or none).
 fn corpus() -> Vec<Trace> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/guard_traces");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/guard.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["cases"]
+        .as_array()
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let steps = v["steps"]
+        .iter()
+        .filter(|c| {
+            let id = c["id"].as_str().unwrap();
+            id.starts_with("guard/loop_") || id.starts_with("guard/ok_")
+        })
+        .map(|c| {
+            let steps = c["input"]["steps"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -231,15 +231,16 @@ fn corpus() -> Vec<Trace> {
                     )
                 })
                 .collect();
+            let stopped = &c["expect"]["result"]["stopped"];
             Trace {
-                file: path.file_name().unwrap().to_string_lossy().into_owned(),
-                config: v.get("config").cloned().unwrap_or(Value::Null),
-                expect_rule: v["expect"]["rule"].as_str().map(str::to_owned),
-                expect_steps: v["expect"]["steps"]
+                file: c["id"].as_str().unwrap().to_string(),
+                config: c["input"].get("config").cloned().unwrap_or(Value::Null),
+                expect_rule: stopped["rule"].as_str().map(str::to_owned),
+                expect_steps: stopped["steps"]
                     .as_array()
                     .map(|a| a.iter().map(|n| n.as_u64().unwrap()).collect())
                     .unwrap_or_default(),
-                arguments_differ: v["arguments_differ"].as_bool().unwrap_or(false),
+                arguments_differ: c["arguments_differ"].as_bool().unwrap_or(false),
                 steps,
             }
         })
@@ -318,7 +319,7 @@ fn legitimate_traces_stay_quiet_on_their_arguments_alone() {
 fn thresholds_are_configurable() {
     let t = corpus()
         .into_iter()
-        .find(|t| t.file == "loop_exact_search.json")
+        .find(|t| t.file == "guard/loop_exact_search")
         .unwrap();
     // Off: no alarm over the whole trace.
     let off = json!({"loops": {"same_action": 0, "near_duplicate": 0}});
@@ -331,7 +332,7 @@ fn thresholds_are_configurable() {
     // Alternation at 2 cycles.
     let t = corpus()
         .into_iter()
-        .find(|t| t.file == "loop_alternation_read_write.json")
+        .find(|t| t.file == "guard/loop_alternation_read_write")
         .unwrap();
     let (at, e) = replay(&json!({"loops": {"alternation_cycles": 2}}), &t.steps).unwrap();
     assert_eq!(at, 5);
@@ -339,7 +340,7 @@ fn thresholds_are_configurable() {
     // Same error at 4.
     let t = corpus()
         .into_iter()
-        .find(|t| t.file == "loop_error_rate_limited.json")
+        .find(|t| t.file == "guard/loop_error_rate_limited")
         .unwrap();
     let (at, _) = replay(&json!({"loops": {"same_error": 4}}), &t.steps).unwrap();
     assert_eq!(at, 4);
