@@ -10,6 +10,7 @@ pub mod cost;
 pub mod error;
 pub mod guard;
 pub mod healer;
+mod hex;
 pub mod llm;
 pub mod mock;
 pub mod observe;

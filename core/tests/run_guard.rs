@@ -4,7 +4,7 @@
 //! cases), and an event log that stays valid when the process is killed mid-write.
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -107,7 +107,7 @@ pub fn index(path: &Path) -> Result<Index> {
         )));
     }
     Ok(Index {
-        sha256: super::hex(&hash.finalize()),
+        sha256: crate::hex::encode(&hash.finalize()),
         ids,
     })
 }

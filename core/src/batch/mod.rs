@@ -225,13 +225,3 @@ pub(crate) fn sync_dir(path: &Path) {
         let _ = d.sync_all();
     }
 }
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}

@@ -29,7 +29,7 @@ pub fn errors_path(output: &Path) -> PathBuf {
 pub fn line_id(input_sha256: &str, custom_id: &str) -> String {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(format!("{input_sha256}\0{custom_id}").as_bytes());
-    format!("batch_req_{}", &super::hex(&h)[..24])
+    format!("batch_req_{}", &crate::hex::encode(&h)[..24])
 }
 
 /// A request that was answered.

@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::llm::ChatRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -309,14 +308,7 @@ pub fn plain_chat_key(
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push(HEX[usize::from(b >> 4)] as char);
-        hex.push(HEX[usize::from(b & 15)] as char);
-    }
-    hex
+    crate::hex::sha256(bytes)
 }
 
 fn escape_scope(s: &str, out: &mut String) {

@@ -104,8 +104,7 @@ impl LedgerRecord {
 }
 
 fn checksum(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&Sha256::digest(body)[..8])
 }
 
 fn parse_day(label: &str) -> Option<u32> {

@@ -23,7 +23,6 @@ use regex::Regex;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -147,14 +146,7 @@ pub fn canonical_prompt(request: &ChatRequest) -> String {
 
 /// SHA-256 hex (lowercase) of the canonical prompt's UTF-8 bytes: the key of `prompt_hash`.
 pub fn prompt_hash(request: &ChatRequest) -> String {
-    hex_sha256(canonical_prompt(request).as_bytes())
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::sha256(canonical_prompt(request).as_bytes())
 }
 
 fn count(text: &str) -> u64 {
@@ -170,25 +162,25 @@ impl Fixture {
             })?),
             None => None,
         };
-        let tool_calls: Vec<ToolCall> =
-            spec.tool_calls
-                .iter()
-                .enumerate()
-                .map(|(i, t)| ToolCall {
-                    id: t.id.clone().unwrap_or_else(|| {
-                        format!("call_{}_{i}", &hex_sha256(name.as_bytes())[..12])
-                    }),
-                    kind: "function".into(),
-                    function: FunctionCall {
-                        name: t.name.clone(),
-                        arguments: match &t.arguments {
-                            Value::String(s) => s.clone(),
-                            Value::Null => "{}".into(),
-                            other => other.to_string(),
-                        },
+        let tool_calls: Vec<ToolCall> = spec
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ToolCall {
+                id: t.id.clone().unwrap_or_else(|| {
+                    format!("call_{}_{i}", &crate::hex::sha256(name.as_bytes())[..12])
+                }),
+                kind: "function".into(),
+                function: FunctionCall {
+                    name: t.name.clone(),
+                    arguments: match &t.arguments {
+                        Value::String(s) => s.clone(),
+                        Value::Null => "{}".into(),
+                        other => other.to_string(),
                     },
-                })
-                .collect();
+                },
+            })
+            .collect();
         let finish_reason = spec.finish_reason.clone().unwrap_or_else(|| {
             if tool_calls.is_empty() {
                 "stop"
@@ -297,7 +289,7 @@ impl Fixtures {
                 .find(|f| f.accepts_model(&request.model))
         };
         if !self.by_hash.is_empty() {
-            if let Some(f) = first(self.by_hash.get(&hex_sha256(prompt.as_bytes()))) {
+            if let Some(f) = first(self.by_hash.get(&crate::hex::sha256(prompt.as_bytes()))) {
                 return Some(f);
             }
         }
@@ -539,7 +531,7 @@ only_for_b:
 "#;
 
     fn set() -> Fixtures {
-        let hash = hex_sha256(b"hello exact");
+        let hash = crate::hex::sha256(b"hello exact");
         Fixtures::from_yaml_str(&YAML.replace("HASH", &hash)).unwrap()
     }
 

@@ -5,7 +5,6 @@
 //! Until then that family's models are counted with an OpenAI encoding and marked estimated.
 
 use crate::error::{Error, ErrorKind, Result};
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, RwLock};
@@ -370,7 +369,7 @@ pub async fn fetch(family: Family) -> Result<PathBuf> {
 
 /// The checked tarball's tokenizer.json.
 fn extract(src: &Source, tarball: &[u8]) -> Result<Vec<u8>> {
-    let digest = hex(&Sha256::digest(tarball));
+    let digest = crate::hex::sha256(tarball);
     if digest != src.sha256 {
         return Err(Error::new(
             ErrorKind::Network,
@@ -411,14 +410,6 @@ fn install(family: Family, dir: &Path, path: &Path, json: &[u8]) -> Result<()> {
         state.slots[family as usize] = Slot::Unknown;
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]
