@@ -221,14 +221,12 @@ fn draw(bar: ProgressBar, c: Arc<Progress>) -> (ProgressBar, tokio_util_token::T
     let (b, s) = (bar.clone(), stop.clone());
     std::thread::spawn(move || {
         while !s.is_cancelled() {
-            let done = c.succeeded.load(Ordering::Relaxed) + c.failed.load(Ordering::Relaxed);
-            b.set_length(c.total.load(Ordering::Relaxed) as u64);
-            b.set_position((c.skipped.load(Ordering::Relaxed) + done) as u64);
+            let p = c.snapshot();
+            b.set_length(p.total as u64);
+            b.set_position((p.total - p.remaining) as u64);
             b.set_message(format!(
                 "failed {} in flight {} ${:.4}",
-                c.failed.load(Ordering::Relaxed),
-                c.in_flight.load(Ordering::Relaxed),
-                c.cost_nano.load(Ordering::Relaxed) as f64 / 1e9
+                p.failed, p.in_flight, p.cost_usd
             ));
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -86,6 +86,20 @@ export interface BatchSummary {
   readonly output: string;
 }
 
+/** A run's counters at the moment they are read (`BatchRun.progress()`). */
+export interface BatchProgress {
+  readonly total: number;
+  /** Done by an earlier run into the same output (a resume). */
+  readonly skipped: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly inFlight: number;
+  /** Not finished yet, in flight included. */
+  readonly remaining: number;
+  /** This run's cost so far. */
+  readonly costUsd: number;
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 function aborted(): CancelledError {
@@ -116,6 +130,14 @@ export class BatchRun implements AsyncIterableIterator<BatchResult> {
   /** The run's summary once the iteration has ended (after an abort too), else undefined. */
   get summary(): BatchSummary | undefined {
     return this.#summary;
+  }
+
+  /**
+   * Done, failed, in flight, remaining and cost so far, read without waiting (for a progress
+   * display: the rate and ETA are the caller's, from two readings).
+   */
+  progress(): BatchProgress {
+    return this.#native.progress();
   }
 
   [Symbol.asyncIterator](): this {

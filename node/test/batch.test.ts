@@ -93,7 +93,22 @@ describe('runBatch', () => {
         const run = core.runBatch(client, INPUT, out, { concurrency: CASES.concurrency });
         const notYet = run.summary;
         assert.equal(notYet, undefined);
-        const streamed = await collect(run);
+        assert.equal(run.progress().succeeded + run.progress().failed, 0, 'not started before the first line');
+        const streamed: core.BatchResult[] = [];
+        for await (const l of run) {
+          streamed.push(l);
+          const p = run.progress();
+          // Every line read is counted; the counters always add up.
+          assert.ok(p.succeeded + p.failed >= streamed.length);
+          assert.equal(p.skipped + p.succeeded + p.failed + p.remaining, p.total);
+          assert.equal(p.total, IDS.length);
+        }
+        const end = run.progress();
+        assert.deepEqual(
+          [end.succeeded, end.failed, end.remaining, end.inFlight],
+          [run.summary?.succeeded, run.summary?.failed, 0, 0],
+        );
+        assert.ok(Math.abs(end.costUsd - (run.summary?.costUsd ?? 0)) < 1e-12);
         assert.deepEqual(streamed.map((l) => l.custom_id).sort(), [...IDS].sort(), 'every custom_id once');
         checkLines(streamed);
         checkSummary(run.summary);

@@ -60,6 +60,18 @@ class BatchSummary(TypedDict):
     output: str
 
 
+class BatchProgress(TypedDict):
+    """``BatchRun.progress``: the run's counters at the moment it is read."""
+
+    total: int
+    skipped: int
+    succeeded: int
+    failed: int
+    in_flight: int
+    remaining: int
+    cost_usd: float
+
+
 class BatchRun:
     """A batch run's result lines as they are journaled: ``async for line in run``.
 
@@ -86,6 +98,12 @@ class BatchRun:
             self.summary = cast(BatchSummary, self._native.summary)
             raise StopAsyncIteration
         return line
+
+    @property
+    def progress(self) -> BatchProgress:
+        """Done, failed, in flight, remaining and cost so far, read without waiting (for a
+        progress display: the rate and ETA are the caller's, from two readings)."""
+        return cast(BatchProgress, self._native.progress)
 
     async def aclose(self) -> None:
         """Stops the run (as a cancellation does) and waits until its files are valid."""

@@ -65,7 +65,15 @@ def test_a_small_batch_streams_every_result_once_and_reports_the_summary(tmp_pat
     async def go() -> tuple[list[dict[str, Any]], batch.BatchRun]:
         run = batch.run(client, INPUT, tmp_path / "out.jsonl", concurrency=CASES["concurrency"])
         assert run.summary is None
-        return [line async for line in run], run
+        assert run.progress["succeeded"] + run.progress["failed"] == 0, "not started before the first line"
+        lines = []
+        async for line in run:
+            lines.append(line)
+            p = run.progress
+            # Every line read is counted; the counters always add up.
+            assert p["succeeded"] + p["failed"] >= len(lines)
+            assert p["skipped"] + p["succeeded"] + p["failed"] + p["remaining"] == p["total"] == len(IDS)
+        return lines, run
 
     with MockServer(CASES["server"]) as server:
         client = client_for(server)
@@ -74,6 +82,14 @@ def test_a_small_batch_streams_every_result_once_and_reports_the_summary(tmp_pat
         check_lines(streamed)
         assert run.summary is not None
         check_summary(dict(run.summary))
+        end = run.progress
+        assert (end["succeeded"], end["failed"], end["remaining"], end["in_flight"]) == (
+            run.summary["succeeded"],
+            run.summary["failed"],
+            0,
+            0,
+        )
+        assert end["cost_usd"] == pytest.approx(run.summary["cost_usd"])
         out = read_lines(tmp_path / "out.jsonl")
         assert [line["custom_id"] for line in out] == IDS, "the output is in input order"
         assert out == sorted(streamed, key=lambda line: IDS.index(line["custom_id"]))

@@ -71,6 +71,20 @@ impl From<batch::Summary> for BatchSummary {
     }
 }
 
+/// A batch run's counters at the moment they are read.
+#[napi(object)]
+pub struct BatchProgress {
+    pub total: f64,
+    /// Done by an earlier run into the same output (a resume).
+    pub skipped: f64,
+    pub succeeded: f64,
+    pub failed: f64,
+    pub in_flight: f64,
+    /// Not finished yet, in flight included.
+    pub remaining: f64,
+    pub cost_usd: f64,
+}
+
 #[napi]
 pub struct NativeBatchRun {
     running: Arc<Running>,
@@ -117,6 +131,20 @@ impl NativeBatchRun {
     }
 
     /// The summary once the run is over, else null.
+    #[napi]
+    pub fn progress(&self) -> BatchProgress {
+        let p = self.running.progress().snapshot();
+        BatchProgress {
+            total: p.total as f64,
+            skipped: p.skipped as f64,
+            succeeded: p.succeeded as f64,
+            failed: p.failed as f64,
+            in_flight: p.in_flight as f64,
+            remaining: p.remaining as f64,
+            cost_usd: p.cost_usd,
+        }
+    }
+
     #[napi]
     pub fn summary(&self) -> Option<BatchSummary> {
         match self.running.outcome() {

@@ -81,6 +81,12 @@ impl PyBatchRun {
         }
     }
 
+    /// The counters now: total, skipped, succeeded, failed, in_flight, remaining, cost_usd.
+    #[getter]
+    fn progress<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::serialized(py, &self.running.progress().snapshot())
+    }
+
     /// An awaitable of the summary at the end (read the lines, or `cancel()` first).
     fn finished<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let running = self.running.clone();

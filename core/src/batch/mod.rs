@@ -16,7 +16,7 @@ mod run;
 mod running;
 
 pub use input::{index, parse_line, Index};
-pub use run::{run, Control, Progress};
+pub use run::{run, Control, Progress, ProgressSnapshot};
 pub use running::Running;
 
 use crate::error::{Error, Result};

@@ -66,6 +66,41 @@ pub struct Progress {
     pub cost_nano: AtomicU64,
 }
 
+/// One reading of [`Progress`], for a display or a binding (`BatchRun.progress` in Python,
+/// `progress()` in Node).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ProgressSnapshot {
+    /// Requests in the input (0 until it has been indexed).
+    pub total: usize,
+    /// Done by an earlier run into the same output (a resume).
+    pub skipped: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub in_flight: usize,
+    /// Not finished yet, in flight included.
+    pub remaining: usize,
+    /// This run's cost so far.
+    pub cost_usd: f64,
+}
+
+impl Progress {
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let total = self.total.load(Ordering::Relaxed);
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        let succeeded = self.succeeded.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        ProgressSnapshot {
+            total,
+            skipped,
+            succeeded,
+            failed,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            remaining: total.saturating_sub(skipped + succeeded + failed),
+            cost_usd: self.cost_nano.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
 type Finished = (String, Result<ChatResponse>);
 
 /// Runs (or resumes) the batch `opts` describes through `client`.
