@@ -26,6 +26,12 @@ Batch runs (:mod:`trinity_core.batch`): JSON Lines of requests through a client 
 checksummed journal, resumable after a crash: ``async for line in batch.run(client, input,
 output)``, ``batch.run_sync(...)``, ``batch.status(output)``.
 
+Run guards (:mod:`trinity_core.guard`, seed 003): :class:`RunGuard` bounds an agent loop with
+``max_steps``, ``max_time_s`` (a step or LLM call still running at the deadline is cancelled),
+loop detection and a crash-safe JSON Lines event log (:func:`read_event_log`); every stop is a
+:class:`GuardStoppedError` with ``details["reason"]``; ``performance_report()`` has count,
+average, min, max, p50, p95 and p99 per metric.
+
 Engine logs go to :mod:`logging` under ``trinity_core.*`` loggers (retries, fallbacks, breaker
 transitions, each call's end), at the client's ``logging.level``, scrubbed of keys by default;
 :func:`flush_logs` waits until they have arrived. See ``trinity_core._log`` for the record's fields.
@@ -33,7 +39,7 @@ transitions, each call's end), at the client's ``logging.level``, scrubbed of ke
 
 import logging as _logging
 
-from trinity_core import batch, metrics
+from trinity_core import batch, guard, metrics
 from trinity_core._native import (
     ABI_VERSION,
     AuthError,
@@ -86,12 +92,14 @@ from trinity_core._native import (
     optimize_prompt_for_model,
     prioritize_context,
     prune_context,
+    read_event_log,
     set_tokenizer_dir,
     tokenizer_status,
     validate_conversation,
     warn_if_too_large,
 )
 from trinity_core.context import ContextManager
+from trinity_core.guard import RunGuard
 from trinity_core.resilience import (
     Admission,
     BreakerTicket,
@@ -146,6 +154,7 @@ __all__ = [
     "RequestLog",
     "RequestQueue",
     "RetryPolicy",
+    "RunGuard",
     "TimeoutError",
     "TrinityError",
     "Usage",
@@ -173,6 +182,8 @@ __all__ = [
     "compress_prompt",
     "optimize_prompt",
     "optimize_prompt_for_model",
+    "read_event_log",
     "metrics",
     "batch",
+    "guard",
 ]

@@ -530,6 +530,117 @@ def batch_run_sync(
 ) -> dict[str, Any]: ...
 def batch_status(output: str | os.PathLike[str]) -> dict[str, Any]: ...
 
+# Run guards (bindings/python/src/guard.rs); trinity_core.guard.RunGuard adds run_step and
+# the coroutine chat. The TypedDicts below are typing-only.
+class MetricSummary(TypedDict):
+    count: int
+    total: float
+    average: float | None
+    min: float | None
+    max: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+class StopInfo(TypedDict):
+    reason: Literal["max_steps", "max_time", "loop_detected"]
+    message: str
+    details: dict[str, Any]
+
+class EventLogStatus(TypedDict):
+    path: str
+    lines_written: int
+    write_errors: int
+    last_error: str | None
+
+class PerformanceReport(TypedDict):
+    run_id: str
+    elapsed_ms: float
+    steps: int
+    failed_steps: int
+    llm_calls: int
+    failed_llm_calls: int
+    unpriced_llm_calls: int
+    stopped: StopInfo | None
+    step_duration_ms: MetricSummary
+    llm_call_duration_ms: MetricSummary
+    input_tokens: MetricSummary
+    output_tokens: MetricSummary
+    tokens: MetricSummary
+    cost_usd: MetricSummary
+    event_log: EventLogStatus | None
+
+class EventLogContents(TypedDict):
+    records: list[dict[str, Any]]
+    dropped_lines: list[int]
+    torn_tail: bool
+
+class LoopSettings(TypedDict, total=False):
+    enabled: bool
+    same_action: int
+    near_duplicate: int
+    alternation_cycles: int
+    same_error: int
+    cosmetic_keys: list[str]
+    meaningful_keys: list[str]
+
+StepError = BaseException | Mapping[str, Any]
+
+class RunGuard:
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        max_steps: int | None = None,
+        max_time_s: float | None = None,
+        loops: LoopSettings | Mapping[str, Any] | None = None,
+        event_log: str | os.PathLike[str] | None = None,
+        log_arguments: bool | None = None,
+    ) -> None: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    @property
+    def remaining_s(self) -> float | None: ...
+    @property
+    def stopped(self) -> GuardStoppedError | None: ...
+    def check(self) -> None: ...
+    def begin_step(self, name: str, arguments: Any = None) -> int: ...
+    def finish_step(self, number: int, result: Any = None, *, error: StepError | None = None) -> None: ...
+    def deadline_reached(self, number: int) -> GuardStoppedError: ...
+    def record_step(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        result: Any = None,
+        error: StepError | None = None,
+        duration_ms: float | None = None,
+    ) -> int: ...
+    def record_llm_call(
+        self,
+        model: str,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cost_usd: float | None = None,
+        duration_ms: float = 0.0,
+        error: StepError | None = None,
+        provider: str | None = None,
+        response_model: str | None = None,
+    ) -> None: ...
+    def chat(
+        self, client: Client, request: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Awaitable[ChatResponse]: ...
+    def chat_sync(self, client: Client, request: Mapping[str, Any] | None = None, **kwargs: Any) -> ChatResponse: ...
+    def performance_report(self) -> PerformanceReport: ...
+    def get_performance_report(self) -> PerformanceReport: ...
+
+def read_event_log(path: str | os.PathLike[str]) -> EventLogContents: ...
+
 # Resilience (bindings/python/src/resilience.rs). Functional TypedDicts: "from" is a keyword.
 BreakerStateName = Literal["closed", "open", "half_open", "forced_open", "disabled"]
 BreakerSnapshot = TypedDict(  # noqa: UP013 - functional, so the stub test counts only real classes

@@ -70,9 +70,21 @@ def test_stubs_match_the_module() -> None:
     stubbed -= {"CostSummary", "BudgetAlert", "TrackerStats", "DebugInfo", "LogSink"}  # typing-only (observe)
     stubbed -= {"Pruned", "ContextWindow", "Violation", "Prioritized", "ContextWarning"}  # typing-only (context)
     stubbed -= {"TokenizerStatus"}  # typing-only (tokens)
+    stubbed -= {"MetricSummary", "StopInfo", "EventLogStatus", "PerformanceReport"}  # typing-only (guard)
+    stubbed -= {"EventLogContents", "LoopSettings"}  # typing-only (guard)
     public = {n for n in dir(_native) if not n.startswith("__")} | {"__version__"}
     assert stubbed == public
-    for cls in (tc.Registry, tc.Model, tc.Config, tc.Client, tc.ChatResponse, tc.ChatChunk, tc.ChatStream, tc.Usage):
+    for cls in (
+        tc.Registry,
+        tc.Model,
+        tc.Config,
+        tc.Client,
+        tc.ChatResponse,
+        tc.ChatChunk,
+        tc.ChatStream,
+        tc.Usage,
+        _native.RunGuard,
+    ):
         stub = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
         methods = {f.name for f in stub.body if isinstance(f, ast.FunctionDef)} - {"__init__", "__hash__"}
         dunders = ("__getitem__", "__contains__", "__len__", "__aiter__", "__anext__", "__iter__", "__next__")

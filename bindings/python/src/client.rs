@@ -111,12 +111,15 @@ impl DeferredChat {
     }
 }
 
-fn response_to_py(py: Python<'_>, r: trinity_core::llm::ChatResponse) -> PyResult<Py<PyAny>> {
+pub(crate) fn response_to_py(
+    py: Python<'_>,
+    r: trinity_core::llm::ChatResponse,
+) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, PyChatResponse(r))?.into_any())
 }
 
 /// A request from a dict and/or keywords (keywords win).
-fn request(
+pub(crate) fn request(
     request: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<ChatRequest> {

@@ -108,6 +108,12 @@ pub fn to_py(e: Error) -> PyErr {
     })
 }
 
+/// True for an instance of `TrinityError` (any of its subclasses).
+pub fn is_trinity_error(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance(classes(obj.py()).base.bind(obj.py()))
+        .unwrap_or(false)
+}
+
 /// Shorthand for `invalid_input` raised from argument conversion.
 pub fn invalid_input(message: impl Into<String>) -> PyErr {
     to_py(Error::invalid_input(message))

@@ -10,6 +10,7 @@ mod context;
 mod conv;
 mod cost;
 mod error;
+mod guard;
 mod healer;
 mod llm;
 mod logs;
@@ -69,6 +70,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     observe::register(m)?;
     monitor::register(m)?;
     prompt::register(m)?;
+    guard::register(m)?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ import trinity_core as tc
 from trinity_core.testing import MockServer
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = ["errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context"]
+FILES = ["errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context", "guard"]
 CASES = [c for f in FILES for c in json.loads((ROOT / "tests" / "fixtures" / f"{f}.json").read_text())["cases"]]
 PASSED: list[str] = []
 
@@ -89,6 +89,26 @@ def context_op(op: str, inp: dict[str, Any]) -> dict[str, Any]:
     return {"violation": tc.validate_conversation(inp["messages"], inp["dialect"])}
 
 
+def guard_replay(inp: dict[str, Any]) -> dict[str, Any]:
+    """Reports each step of `steps` to a guard made from `config` until it stops the run: where
+    (1-based) and why it stopped (None if it did not), and the steps the report counts."""
+    guard = tc.RunGuard(inp.get("config"))
+    stopped = None
+    for i, step in enumerate(inp["steps"], start=1):
+        action, outcome = step["action"], step["outcome"]
+        try:
+            if "error" in outcome:
+                guard.record_step(action["name"], action.get("arguments"), error=outcome["error"])
+            else:
+                guard.record_step(action["name"], action.get("arguments"), result=outcome["ok"])
+        except tc.GuardStoppedError as e:
+            d = e.details or {}
+            stopped = {"at": i, "reason": d.get("reason"), "rule": d.get("rule"), "steps": d.get("steps")}
+            break
+    report = guard.performance_report()
+    return {"stopped": stopped, "steps": report["steps"], "failed_steps": report["failed_steps"]}
+
+
 CONTEXT_OPS = {
     "prune_context",
     "prioritize_context",
@@ -147,6 +167,8 @@ def run(case: dict[str, Any], reg: tc.Registry) -> dict[str, Any]:
         return {"key": cache.key(inp["request"], inp.get("provider"))}
     if op == "cost":
         return {"cost": tc.cost(inp["model"], inp["usage"])}
+    if op == "guard_replay":
+        return guard_replay(inp)
     raise AssertionError(f"unknown op {op!r}: every runner must handle every op")
 
 
