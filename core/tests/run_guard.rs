@@ -668,3 +668,55 @@ fn a_guarded_chat_to_a_hanging_server_ends_at_the_deadline() {
     let report = guard.performance_report();
     assert_eq!((report.llm_calls, report.failed_llm_calls), (1, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_whose_caller_stops_waiting_is_recorded_as_cancelled_and_the_run_goes_on() {
+    let log = std::env::temp_dir().join(format!("guard-dropped-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let guard = RunGuard::from_json(json!({"max_time_s": 60, "event_log": log})).unwrap();
+    // The caller gives up after 1 s on a step and on an LLM call that would take an hour.
+    let hang = || tokio::time::sleep(Duration::from_secs(3600));
+    let step = guard.run_step(Action::new("crawl", json!({"site": "a"})), async {
+        hang().await;
+        Ok(())
+    });
+    assert!(tokio::time::timeout(Duration::from_secs(1), step)
+        .await
+        .is_err());
+    let call = guard.run_llm_call("gpt-4o-mini", async {
+        hang().await;
+        Err(Error::internal("unreachable"))
+    });
+    assert!(tokio::time::timeout(Duration::from_secs(1), call)
+        .await
+        .is_err());
+    let r = guard.performance_report();
+    assert_eq!((r.steps, r.failed_steps), (1, 1));
+    assert_eq!((r.llm_calls, r.failed_llm_calls), (1, 1));
+    // Not a stop: the next step runs.
+    guard
+        .run_step(Action::new("crawl", json!({"site": "b"})), async { Ok(1) })
+        .await
+        .unwrap();
+    let records = read_event_log(&log).unwrap().records;
+    let outcomes: Vec<_> = records
+        .iter()
+        .filter(|r| r["type"] != "run_start")
+        .map(|r| {
+            (
+                r["type"].clone(),
+                r["outcome"].clone(),
+                r["error.type"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (json!("step"), json!("error"), json!("cancelled")),
+            (json!("llm_call"), json!("cancelled"), json!("cancelled")),
+            (json!("step"), json!("ok"), Value::Null),
+        ]
+    );
+    let _ = std::fs::remove_file(&log);
+}

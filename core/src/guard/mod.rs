@@ -319,14 +319,20 @@ impl RunGuard {
         T: Serialize,
     {
         let step = self.begin_step(action)?;
+        // Dropped before the end (the caller was cancelled): the step is recorded as failed.
+        let pending = Pending::new(self, Unfinished::Step(step.clone()));
         let result = match self.deadline {
             None => call.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
                 Ok(r) => r,
                 // `call` is dropped by now: whatever it was waiting on is cancelled.
-                Err(_) => return Err(self.cancel(step)),
+                Err(_) => {
+                    pending.defuse();
+                    return Err(self.cancel(step));
+                }
             },
         };
+        pending.defuse();
         let outcome = match &result {
             Ok(v) => StepOutcome::Ok(serde_json::to_value(v).unwrap_or(Value::Null)),
             Err(e) => StepOutcome::from(e),
@@ -346,11 +352,20 @@ impl RunGuard {
         self.check()?;
         let started = Instant::now();
         let started_ms = now_ms();
+        let pending = Pending::new(
+            self,
+            Unfinished::LlmCall {
+                model: model.to_string(),
+                started,
+                started_ms,
+            },
+        );
         let result = match self.deadline {
             None => call.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
                 Ok(r) => r,
                 Err(_) => {
+                    pending.defuse();
                     let duration = started.elapsed();
                     let mut s = self.lock();
                     let e = limits::max_time(
@@ -365,6 +380,7 @@ impl RunGuard {
                 }
             },
         };
+        pending.defuse();
         let duration = started.elapsed();
         let call = match &result {
             Ok(r) => LlmCall::from_response(model, r, duration),
@@ -579,6 +595,66 @@ impl RunGuard {
                 .set("error.message", message);
         }
         log.append(&record.into_value());
+    }
+}
+
+/// A step or LLM call awaited through the guard and not over yet.
+enum Unfinished {
+    Step(Step),
+    LlmCall {
+        model: String,
+        started: Instant,
+        started_ms: i64,
+    },
+}
+
+/// Records its call as failed with `cancelled` if dropped before [`Pending::defuse`]: the
+/// caller's task was cancelled (an asyncio task, an `AbortSignal`, a dropped future) while the
+/// call ran. The run goes on; only the guard's own deadline stops it.
+struct Pending<'a> {
+    guard: &'a RunGuard,
+    call: Option<Unfinished>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(guard: &'a RunGuard, call: Unfinished) -> Pending<'a> {
+        Pending {
+            guard,
+            call: Some(call),
+        }
+    }
+
+    fn defuse(mut self) {
+        self.call = None;
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let Some(call) = self.call.take() else {
+            return;
+        };
+        let e = Error::new(
+            crate::ErrorKind::Cancelled,
+            "the caller stopped waiting for it",
+        );
+        let g = self.guard;
+        match call {
+            Unfinished::Step(step) => {
+                let duration = Instant::now().saturating_duration_since(step.started);
+                // A stop this completes is kept for the next step to see.
+                let _ = g.complete(step, StepOutcome::from(&e), duration);
+            }
+            Unfinished::LlmCall {
+                model,
+                started,
+                started_ms,
+            } => {
+                let call = LlmCall::from_error(&model, &e, started.elapsed());
+                let mut s = g.lock();
+                g.log_llm_call(&mut s, &call, started_ms, "cancelled");
+            }
+        }
     }
 }
 
