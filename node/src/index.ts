@@ -17,6 +17,7 @@ export * from './stream';
 export * from './resilience';
 export * from './observe';
 export * from './monitor';
+export * from './guard';
 export { registerMetrics, type MetricsRegistration, type PromRegistry } from './metrics';
 export { flushLogs, type LogLevel, type LogRecord, type Logger } from './logs';
 export { MockServer, RedisServer, type MockServerConfig, type MockStats } from './testing';

@@ -19,6 +19,7 @@ mod redis_server;
 mod registry;
 mod resilience;
 mod router;
+mod run_guard;
 mod stream;
 mod task;
 mod tokens;

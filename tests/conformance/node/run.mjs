@@ -1,4 +1,4 @@
-// Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer,cost,context}.json through the public Node API,
+// Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer,cost,context,guard}.json through the public Node API,
 // with the same meaning for every op and expect key as core/tests/conformance.rs, and writes
 // the ids that passed to target/conformance/node.json (scripts/check_conformance.py checks
 // that none was skipped). Fixtures spell model fields snake_case; the JS API camelCase.
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@pi-builder/core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache', 'healer', 'cost', 'context'];
+const FILES = ['errors', 'tokens', 'registry', 'config', 'chat', 'cache', 'healer', 'cost', 'context', 'guard'];
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const camelKeys = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [camel(k), v]));
@@ -57,6 +57,28 @@ function heal(input, key) {
   const out = f(source, input.options);
   const again = f(out[key], input.options);
   return { text: out[key], fix_rules: out.fixes.map((x) => x.rule), idempotent: again[key] === out[key] };
+}
+
+/**
+ * A guard case: each step of `input.steps` reported to a RunGuard made from `input.config` (the
+ * core's snake_case keys, which the Node API accepts as they are) until it stops the run.
+ */
+function guardReplay(input) {
+  const guard = new core.RunGuard(input.config ?? null);
+  let stopped = null;
+  for (const [i, step] of (input.steps ?? []).entries()) {
+    const outcome = 'error' in step.outcome ? { error: step.outcome.error } : { result: step.outcome.ok };
+    try {
+      guard.recordStep(step.action.name, step.action.arguments ?? null, outcome);
+    } catch (e) {
+      if (!(e instanceof core.GuardStoppedError)) throw e;
+      const d = e.details ?? {};
+      stopped = { at: i + 1, reason: d.reason ?? null, rule: d.rule ?? null, steps: d.steps ?? null };
+      break;
+    }
+  }
+  const r = guard.getPerformanceReport();
+  return { stopped, steps: r.steps, failed_steps: r.failedSteps };
 }
 
 /** Runs one case's op; returns the result object, or throws the API's error. */
@@ -123,6 +145,8 @@ async function run(c, reg) {
       return snakeKeys(core.getAvailableContextWindow(input.model, camelKeys(input)));
     case 'validate_conversation':
       return { violation: core.validateConversation(input.messages, input.dialect) };
+    case 'guard_replay':
+      return guardReplay(input);
     default:
       throw new Error(`unknown op '${op}': every runner must handle every op`);
   }
