@@ -1,6 +1,6 @@
 /*
  * trinity.h: the C ABI of trinity-core (model registry, token counting, context tools, config,
- * the LLM client, batch runs and the mock provider server).
+ * the LLM client, batch runs, run guards and the mock provider server).
  *
  * Conventions, the same for every function:
  * - A fallible function returns uint32_t: TRINITY_OK (0) or an error number TRINITY_ERR_*.
@@ -103,6 +103,9 @@ typedef struct trinity_cost_tracker trinity_cost_tracker;
 
 // An error: a code, a message, and optional JSON details. Opaque; free with `trinity_error_free`.
 typedef struct trinity_error trinity_error;
+
+// A run guard. Opaque; make with `trinity_guard_new`, free with `trinity_guard_free`.
+typedef struct trinity_guard trinity_guard;
 
 // A rate limiter. Opaque; make with `trinity_limiter_new`, free with `trinity_limiter_free`.
 typedef struct trinity_limiter trinity_limiter;
@@ -558,6 +561,153 @@ const char *trinity_error_code_str(uint32_t code);
 //
 // Thread safety: the caller must be the string's only user.
 void trinity_string_free(struct trinity_string *s);
+
+// Makes a run guard and starts its clock. `config_json` is `{"max_steps", "max_time_s"
+// (seconds, fractions allowed), "loops": {"enabled", "same_action", "near_duplicate",
+// "alternation_cycles", "same_error" (a threshold of 0 turns its rule off), "cosmetic_keys",
+// "meaningful_keys"}, "event_log" (a JSON Lines file, appended to), "log_arguments"}`; every
+// key is optional, and NULL, 0 (or `null`) is the defaults: no step or time limit, loop
+// detection on, no event log. Errors: `TRINITY_ERR_INVALID_INPUT` for a bad or unknown key
+// (details `{"path"}` name it, e.g. `"loops.same_error"`); `TRINITY_ERR_IO` when the event log
+// cannot be opened.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_guard_new(const char *config_json,
+                           size_t len,
+                           struct trinity_guard **out_guard,
+                           struct trinity_error **out_err);
+
+// Frees a guard (closing its event log; every line already written stays). NULL is a no-op.
+//
+// Thread safety: the caller must be the handle's last user (no call on it in flight,
+// including a `trinity_guard_chat` on another thread).
+void trinity_guard_free(struct trinity_guard *g);
+
+// Begins a step: `action_json` is `{"name", "arguments"?}` (any JSON arguments; JSON text
+// holding an object, as models write arguments, compares as that object). Writes the step's
+// number (1 for the run's first) to `out_step`; the step stays open until
+// `trinity_guard_finish_step` or `trinity_guard_deadline_reached` with that number.
+// Errors: `TRINITY_ERR_GUARD_STOPPED` when the run was stopped, its time is up, or this step
+// would go past `max_steps`; `TRINITY_ERR_INVALID_INPUT` for a bad action (details `{"path"}`).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_begin_step(const struct trinity_guard *g,
+                                  const char *action_json,
+                                  size_t len,
+                                  uint64_t *out_step,
+                                  struct trinity_error **out_err);
+
+// Finishes step `step` with how it went: `outcome_json` is `{"ok": <any JSON result>}` or
+// `{"error": {"code", "message"?}}`. The step is recorded (and logged) and checked for loops.
+// Errors: `TRINITY_ERR_GUARD_STOPPED` when this step completes a loop (details `{"reason":
+// "loop_detected", "rule", "steps", "actions", "threshold"}`), the time ran out meanwhile, or
+// another step stopped the run; `TRINITY_ERR_INVALID_INPUT` for a bad outcome (details
+// `{"path"}`) or a step that is not open (never begun, or already finished: details
+// `{"step"}`), which leaves the guard as it was.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_finish_step(const struct trinity_guard *g,
+                                   uint64_t step,
+                                   const char *outcome_json,
+                                   size_t len,
+                                   struct trinity_error **out_err);
+
+// The caller's own timer fired at the deadline (`trinity_guard_remaining_ms`) while step
+// `step` ran, and the caller cancelled that work: the step is recorded as cancelled and the
+// run stopped with `max_time`. Always fails: it returns `TRINITY_ERR_GUARD_STOPPED` with the
+// stop's error (details `{"reason": "max_time", "cancelled": true, "step", "action", ...}`),
+// the error to report to whoever ran the step; or the earlier stop if the run was stopped
+// already. `TRINITY_ERR_INVALID_INPUT` only for a NULL guard.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_deadline_reached(const struct trinity_guard *g,
+                                        uint64_t step,
+                                        struct trinity_error **out_err);
+
+// Reports a step that ran outside the guard, after the fact (begin and finish at once):
+// `step_json` is `{"action": {"name", "arguments"?}, "outcome": {"ok": v} | {"error": {"code",
+// "message"?}}, "duration_ms"?}`. Writes its number to `out_step` (0 when the call fails).
+// Errors: as `trinity_guard_begin_step` and `trinity_guard_finish_step`: a step that completes
+// a loop is recorded, and answered with `TRINITY_ERR_GUARD_STOPPED`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_record_step(const struct trinity_guard *g,
+                                   const char *step_json,
+                                   size_t len,
+                                   uint64_t *out_step,
+                                   struct trinity_error **out_err);
+
+// Reports an LLM call made outside the guard: `call_json` is `{"model", "response_model"?,
+// "provider"?, "input_tokens"?, "output_tokens"?, "cost_nano_usd"? (absent: not priced),
+// "duration_ms", "error"?: {"code", "message"}}`. It is recorded either way; errors:
+// `TRINITY_ERR_GUARD_STOPPED` when the run is stopped or out of time,
+// `TRINITY_ERR_INVALID_INPUT` for a bad call (details `{"path"}`).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_record_llm_call(const struct trinity_guard *g,
+                                       const char *call_json,
+                                       size_t len,
+                                       struct trinity_error **out_err);
+
+// `trinity_chat` as an LLM call of this run: refused with `TRINITY_ERR_GUARD_STOPPED` once the
+// run is stopped; cut at the guard's deadline (the HTTP request is aborted, the call recorded
+// as cancelled and the run stopped with `max_time`, details `{"reason": "max_time",
+// "action": "llm call to <model>"}`); otherwise recorded with its duration, tokens and cost.
+// Writes the ChatResponse object to `out_response_json`. `cancel` is optional (NULL):
+// `trinity_cancel` on it aborts the call with `TRINITY_ERR_CANCELLED` (not recorded, and the
+// run goes on). Other errors as `trinity_chat`'s.
+//
+// Thread safety: safe from any thread, concurrently; not from a trinity callback (it would
+// block a runtime thread: that returns `TRINITY_ERR_INVALID_INPUT`). The guard and the client
+// must outlive the call.
+uint32_t trinity_guard_chat(const struct trinity_guard *g,
+                            const struct trinity_client *client,
+                            const char *request_json,
+                            size_t len,
+                            const struct trinity_cancel_token *cancel,
+                            struct trinity_string *out_response_json,
+                            struct trinity_error **out_err);
+
+// `TRINITY_OK` while the run may go on (not stopped and within its time); otherwise
+// `TRINITY_ERR_GUARD_STOPPED` with the stop's error (a run past its deadline is stopped now).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_check(const struct trinity_guard *g,
+                             struct trinity_error **out_err);
+
+// Writes the time left before the guard's deadline, in whole milliseconds (rounded down; 0
+// once past it), to `out_ms`; -1 when the guard has no time limit. A host that runs steps
+// itself arms its own timer with this, and calls `trinity_guard_deadline_reached` when it
+// fires. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL guard or out-parameter).
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_remaining_ms(const struct trinity_guard *g,
+                                    int64_t *out_ms,
+                                    struct trinity_error **out_err);
+
+// Writes the performance report so far to `out_json`: `{"run_id", "elapsed_ms", "steps",
+// "failed_steps", "llm_calls", "failed_llm_calls", "unpriced_llm_calls", "stopped": null |
+// {"reason", "message", "details"}, "step_duration_ms", "llm_call_duration_ms",
+// "input_tokens", "output_tokens", "tokens", "cost_usd", "event_log": null | {"path",
+// "lines_written", "write_errors", "last_error"}}`, each metric `{"count", "total", "average",
+// "min", "max", "p50", "p95", "p99"}` (null while its count is 0).
+// Errors: `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently.
+uint32_t trinity_guard_report(const struct trinity_guard *g,
+                              struct trinity_string *out_json,
+                              struct trinity_error **out_err);
+
+// Reads a guard's event log (JSON Lines), keeping every complete line that is a JSON object:
+// writes `{"records": [...], "dropped_lines": [1-based numbers], "torn_tail": bool}` to
+// `out_json` (a process killed mid-write leaves at most one torn last line, dropped here).
+// Errors: `TRINITY_ERR_IO` when the file cannot be read; `TRINITY_ERR_INVALID_INPUT`.
+//
+// Thread safety: safe from any thread, concurrently, also while a guard appends to the file.
+uint32_t trinity_read_event_log(const char *path,
+                                size_t len,
+                                struct trinity_string *out_json,
+                                struct trinity_error **out_err);
 
 // Heals a page so it never scrolls sideways. `options_json` (NULL/0 for defaults) is
 // `{"safety_net", "viewport", "grid", "findings": [...], "widths": [...]}`. Writes

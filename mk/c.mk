@@ -50,6 +50,13 @@ $(C_BATCH_BIN): $(ROOT)/tests/c/batch.c $(ROOT)/tests/c/check.h $(ROOT)/include/
 	@mkdir -p $(@D)
 	$(CC) $(C_CFLAGS) $(C_ASAN) $< -o $@ $(C_LIBS)
 
+# Run guards through the ABI: limits, loops, guarded chats against the mock server, the event
+# log (tests/c/guard.c).
+C_GUARD_BIN := $(CARGO_TARGET_DIR)/c-tests/guard
+$(C_GUARD_BIN): $(ROOT)/tests/c/guard.c $(ROOT)/tests/c/check.h $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.so
+	@mkdir -p $(@D)
+	$(CC) $(C_CFLAGS) $(C_ASAN) $< -o $@ $(C_LIBS)
+
 $(C_CONF_BIN): $(C_CONF_SRC) $(C_CONF_DIR)/report.h $(ROOT)/include/trinity.h $(LIBDIR)/libtrinity.so
 	@mkdir -p $(@D)
 	$(CC) $(C_CFLAGS) $(C_ASAN) $(C_CONF_SRC) -o $@ $(C_LIBS)
@@ -70,13 +77,14 @@ $(C_DEMO_BIN)-static: $(ROOT)/examples/c/demo.c $(ROOT)/include/trinity.h $(LIBD
 test-c: setup-c build-c ## C: header check, conformance + ABI cases under ASan/UBSan, example under valgrind
 	cargo test -q -p trinity-c
 	@echo '#include "trinity.h"' | g++ -x c++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only -I$(ROOT)/include -
-	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN) $(C_DEMO_BIN)-static $(C_CHAT_BIN) $(C_PROMPT_BIN) $(C_TOKENIZERS_BIN) $(C_BATCH_BIN)
+	@$(MAKE) --no-print-directory -B $(C_CONF_BIN) $(C_DEMO_BIN) $(C_DEMO_BIN)-static $(C_CHAT_BIN) $(C_PROMPT_BIN) $(C_TOKENIZERS_BIN) $(C_BATCH_BIN) $(C_GUARD_BIN)
 	$(C_DEMO_BIN)-static $(ROOT)/examples/data/sample.md >/dev/null
 	@mkdir -p $(dir $(C_REPORT))
 	ASAN_OPTIONS=detect_leaks=1 $(C_CONF_BIN) $(ROOT)/tests/fixtures $(C_REPORT)
 	ASAN_OPTIONS=detect_leaks=1 $(C_PROMPT_BIN) $(ROOT)/core/tests/fixtures/prompts
 	ASAN_OPTIONS=detect_leaks=1 $(C_TOKENIZERS_BIN) $(ROOT)
 	ASAN_OPTIONS=detect_leaks=1 $(C_BATCH_BIN) $(ROOT)
+	ASAN_OPTIONS=detect_leaks=1 $(C_GUARD_BIN)
 	$(VALGRIND) $(C_DEMO_BIN) $(ROOT)/examples/data/sample.md >/dev/null
 	$(VALGRIND) $(C_CHAT_BIN) >/dev/null
 	@echo "c: examples ran clean under valgrind"

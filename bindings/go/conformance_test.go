@@ -155,6 +155,8 @@ func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 		return chat(c, c.Op == "chat_stream")
 	case "heal_html", "heal_css":
 		return healCase(in, strings.TrimPrefix(c.Op, "heal_"))
+	case "guard_replay":
+		return guardReplay(in)
 	case "error_kind":
 		for class, s := range byClass {
 			if s.Code == str(in, "code") {
@@ -244,6 +246,40 @@ func run(c fixtureCase, reg *Registry) (map[string]any, error) {
 		return map[string]any{"key": key}, err
 	}
 	return nil, fmt.Errorf("unknown op %q: every runner must handle every op", c.Op)
+}
+
+// guardReplay runs a guard.json case as core/tests/conformance.rs does: each step goes in as
+// {action, outcome} until the guard stops the run. The config goes out as given (Extra), since
+// a case may hold a key the typed GuardConfig cannot express.
+func guardReplay(in map[string]any) (map[string]any, error) {
+	g, err := NewRunGuard(GuardConfig{Extra: mapOf(in["config"])})
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	var stopped any
+	for i, s := range listOf(in["steps"]) {
+		action, outcome := mapOf(mapOf(s)["action"]), mapOf(mapOf(s)["outcome"])
+		var stepErr error
+		if e, failed := outcome["error"]; failed {
+			stepErr = &StepError{Code: str(mapOf(e), "code"), Message: str(mapOf(e), "message")}
+		}
+		_, err := g.RecordStep(Action{Name: str(action, "name"), Arguments: action["arguments"]}, outcome["ok"], stepErr, 0)
+		if err != nil {
+			var te *Error
+			if !errors.Is(err, ErrGuardStopped) || !errors.As(err, &te) {
+				return nil, err
+			}
+			d := te.Details
+			stopped = map[string]any{"at": float64(i + 1), "reason": d["reason"], "rule": d["rule"], "steps": d["steps"]}
+			break
+		}
+	}
+	r, err := g.PerformanceReport()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"stopped": stopped, "steps": float64(r.Steps), "failed_steps": float64(r.FailedSteps)}, nil
 }
 
 // tokensOf reads an optional count of the fixture (absent: nil).
@@ -455,7 +491,7 @@ func installTokenizers(t *testing.T) {
 func TestConformance(t *testing.T) {
 	installTokenizers(t)
 	var passed []string
-	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context"} {
+	for _, file := range []string{"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost", "context", "guard"} {
 		raw, err := os.ReadFile(filepath.Join(fixturesDir(), file+".json"))
 		if err != nil {
 			t.Fatal(err)

@@ -1,14 +1,15 @@
 // Package trinity is the Go binding of trinity-core: the LLM client (Chat, ChatStream with
 // context cancellation), the mock provider server, the model registry, exact token counts for
-// OpenAI encodings, and config parsing, through libtrinity's C ABI (include/trinity.h).
+// OpenAI encodings, config parsing, and run guards for agent loops (RunGuard), through
+// libtrinity's C ABI (include/trinity.h).
 //
 // How libtrinity is linked (link_*.go): by default the module's own prebuilt static library for
 // linux/amd64 (as `go get` delivers it); -tags trinity_pkgconfig for an installed libtrinity found
 // through pkg-config; -tags trinity_dev for this repository's builds, with CGO_CFLAGS=-I<repo>/include
 // and CGO_LDFLAGS="-L<libdir> -Wl,-rpath,<libdir>" (mk/go.mk sets both). Everything here converts
 // Go values and calls C; the logic is in the core.
-// All functions and Client, MockServer and Registry methods are safe for concurrent use; a
-// Stream is read by one goroutine.
+// All functions and Client, MockServer, Registry and RunGuard methods are safe for concurrent
+// use; a Stream is read by one goroutine.
 package trinity
 
 /*

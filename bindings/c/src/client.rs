@@ -57,7 +57,7 @@ pub(crate) unsafe fn client<'a>(ptr: *const trinity_client) -> Result<&'a Arc<Cl
 }
 
 /// Parses and validates a request before anything is sent or spawned.
-unsafe fn request(ptr: *const c_char, len: usize) -> Result<ChatRequest> {
+pub(crate) unsafe fn request(ptr: *const c_char, len: usize) -> Result<ChatRequest> {
     // SAFETY: forwarded caller contract.
     ChatRequest::from_json(unsafe { json_in(ptr, len, "request_json") }?)
 }

@@ -111,6 +111,7 @@ static json_t *run(const json_t *c, trinity_registry *reg, outcome *o) {
     trinity_string s = {0};
     if (strcmp(op, "chat") == 0 || strcmp(op, "chat_stream") == 0) return run_chat(c, op[4] != 0, o);
     if (strcmp(op, "heal_html") == 0 || strcmp(op, "heal_css") == 0) return run_heal(in, op[5] == 'h', o);
+    if (strcmp(op, "guard_replay") == 0) return run_guard_replay(in, o);
     static const char *context_ops[] = {"prune_context", "prioritize_context", "warn_if_too_large",
                                         "available_context_window", "validate_conversation"};
     for (size_t i = 0; i < sizeof context_ops / sizeof *context_ops; i++) {

@@ -1,4 +1,4 @@
-/* Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer,cost,context}.json
+/* Replays tests/fixtures/{errors,tokens,registry,config,chat,cache,healer,cost,context,guard}.json
  * through the C ABI, then checks the ABI's edge cases and the async, cancel and stream calls;
  * writes the ids that passed for scripts/check_conformance.py.
  *
@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     static const char *files[] = {"errors", "tokens", "registry", "config", "chat", "cache", "healer", "cost",
-                                  "context"};
+                                  "context", "guard"};
     report_init();
     install_tokenizers(argv[1]);
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {

@@ -48,6 +48,9 @@ json_t *run_heal(const json_t *in, bool html, outcome *o);
 /* Runs a context.json case (prune, prioritize, warn, window, validate); sets o->rc/o->err. */
 json_t *run_context(const char *op, const json_t *in, outcome *o);
 
+/* Runs a guard.json case (op guard_replay); sets o->rc/o->err. */
+json_t *run_guard_replay(const json_t *in, outcome *o);
+
 int replay_fixture_file(const char *path);
 void run_abi_checks(const char *fixtures_dir);
 void run_chat_checks(void);
