@@ -654,7 +654,7 @@ uint32_t trinity_guard_record_llm_call(const struct trinity_guard *g,
 // as cancelled and the run stopped with `max_time`, details `{"reason": "max_time",
 // "action": "llm call to <model>"}`); otherwise recorded with its duration, tokens and cost.
 // Writes the ChatResponse object to `out_response_json`. `cancel` is optional (NULL):
-// `trinity_cancel` on it aborts the call with `TRINITY_ERR_CANCELLED` (not recorded, and the
+// `trinity_cancel` on it aborts the call with `TRINITY_ERR_CANCELLED` (recorded as failed; the
 // run goes on). Other errors as `trinity_chat`'s.
 //
 // Thread safety: safe from any thread, concurrently; not from a trinity callback (it would

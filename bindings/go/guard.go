@@ -488,7 +488,7 @@ func RunTypedStep[T any](ctx context.Context, g *RunGuard, action Action, fn fun
 // stopped; cut at the guard's deadline (the HTTP request is aborted, the call recorded as
 // failed and the run stopped: ErrGuardStopped, StopMaxTime); otherwise recorded with its
 // duration, tokens and cost. When ctx is done first the request is aborted and the error
-// matches ErrCancelled and ctx.Err(); that call is not recorded and the run goes on. Other
+// matches ErrCancelled and ctx.Err(); that call is recorded as failed and the run goes on. Other
 // errors as c.Chat's.
 func (g *RunGuard) Chat(ctx context.Context, c *Client, req ChatRequest) (ChatResponse, error) {
 	var out ChatResponse
