@@ -684,3 +684,73 @@ fn the_shared_fixture() {
             .contains(bad["message_contains"].as_str().unwrap()));
     }
 }
+
+/// Issue 16: a 429 slows only the deployment that sent it. Provider `a` answers its first 6
+/// requests with 429 and `retry-after-ms: 1500`; provider `b` is healthy. Every request to `b`
+/// finishes (in finishing order) before any of `a`'s retried ones, on its first attempt: no
+/// pause for the whole run, as the cookbook's processor takes on any 429.
+#[test]
+fn a_429_slows_only_its_own_deployment() {
+    let healthy = server(5);
+    let limited = MockServer::start(
+        MockConfig::from_json(json!({"seed": 7, "default_response": "echo",
+            "latency": {"dist": "fixed", "ms": 5},
+            "faults": {"script": ["429", "429", "429", "429", "429", "429"], "retry_after_ms": 1500}}))
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = Dir::new("429");
+    let input = dir.0.join("in.jsonl");
+    let mut text = String::new();
+    for i in 0..60 {
+        let p = if i % 2 == 0 { "a" } else { "b" };
+        let line = json!({"custom_id": format!("{p}{i}"), "model": format!("{p}/gpt-4o-mini"),
+            "messages": [{"role": "user", "content": format!("question {i}")}]});
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&input, text).unwrap();
+    let p = |s: &MockServer| json!({"kind": "openai", "base_url": format!("{}/v1", s.url()), "api_key": "k"});
+    let config = Config::from_value(
+        json!({"providers": {"a": p(&limited), "b": p(&healthy)}, "logging": {"level": "error"}}),
+        EnvOverrides::Ignore,
+    )
+    .unwrap();
+    let client = Arc::new(Client::new(config).unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let opts = BatchOptions {
+        concurrency: 16,
+        results: Some(tx),
+        ..BatchOptions::new(&input, dir.0.join("out.jsonl"))
+    };
+    let running = rt::spawn(async move {
+        batch::run(client, &opts, Control::new(), Arc::new(Progress::default())).await
+    });
+    let order: Vec<(String, u64)> = rt::block_on(async {
+        let mut order = Vec::new();
+        while let Some(line) = rx.recv().await {
+            let id = line["custom_id"].as_str().unwrap().to_string();
+            order.push((id, line["trinity"]["attempts"].as_u64().unwrap()));
+        }
+        order
+    });
+    let summary = rt::block_on(running).unwrap().unwrap();
+    assert_eq!((summary.succeeded, summary.failed), (60, 0));
+    let retried: Vec<usize> = (0..order.len()).filter(|&i| order[i].1 > 1).collect();
+    assert_eq!(retried.len(), 6, "{order:?}");
+    assert!(
+        retried.iter().all(|&i| order[i].0.starts_with('a')),
+        "{order:?}"
+    );
+    let last_b = order
+        .iter()
+        .rposition(|(id, _)| id.starts_with('b'))
+        .unwrap();
+    assert!(
+        last_b < retried[0],
+        "b's requests waited for a's 429s: {order:?}"
+    );
+    assert!(order
+        .iter()
+        .filter(|(id, _)| id.starts_with('b'))
+        .all(|(_, attempts)| *attempts == 1));
+}
