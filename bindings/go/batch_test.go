@@ -110,6 +110,16 @@ func batchClient(t *testing.T, cases batchCases, srv *MockServer) *Client {
 	return c
 }
 
+// batchContext bounds one test's batch runs: a run that has not ended after two minutes (these
+// take well under a second) is stopped, so a hang fails its test with the summary it reached
+// instead of stalling the whole suite until go test's own timeout.
+func batchContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func checkBatchLines(t *testing.T, cases batchCases, lines []batchLine) {
 	t.Helper()
 	for _, l := range lines {
@@ -157,9 +167,9 @@ func TestBatchRunsTheSharedFixture(t *testing.T) {
 	srv := mock(t, string(cases.Server))
 	c := batchClient(t, cases, srv)
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	s, err := c.RunBatch(context.Background(), BatchOptions{Input: input, Output: out, Concurrency: cases.Concurrency})
+	s, err := c.RunBatch(batchContext(t), BatchOptions{Input: input, Output: out, Concurrency: cases.Concurrency})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (summary %+v)", err, s)
 	}
 	checkBatchSummary(t, cases, s, -1)
 	lines := readBatchLines(t, out)
@@ -184,7 +194,7 @@ func TestBatchRunsTheSharedFixture(t *testing.T) {
 		t.Errorf("status cost %v, run cost %v", st.CostUSD, s.CostUSD)
 	}
 	// A run into an output that has a journal must be resumed, not restarted.
-	if _, err := c.RunBatch(context.Background(), BatchOptions{Input: input, Output: out}); !errors.Is(err, ErrInvalidInput) {
+	if _, err := c.RunBatch(batchContext(t), BatchOptions{Input: input, Output: out}); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("run again without Resume: %v", err)
 	}
 }
@@ -194,7 +204,7 @@ func TestBatchCancelledThenResumed(t *testing.T) {
 	srv := mock(t, string(cases.SlowServer))
 	c := batchClient(t, cases, srv)
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(batchContext(t))
 	go func() {
 		// Cancel once the journal holds 5 finished requests.
 		for i := 0; i < 2000; i++ {
@@ -229,7 +239,7 @@ func TestBatchCancelledThenResumed(t *testing.T) {
 		t.Fatalf("already cancelled: %v", err)
 	}
 	sent := requestsServed(t, srv)
-	rest, err := c.RunBatch(context.Background(), BatchOptions{Input: input, Output: out, Resume: true, Concurrency: cases.Concurrency})
+	rest, err := c.RunBatch(batchContext(t), BatchOptions{Input: input, Output: out, Resume: true, Concurrency: cases.Concurrency})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +266,7 @@ func TestBatchBadInputNamesItsLine(t *testing.T) {
 	dir := t.TempDir()
 	for _, bad := range cases.Bad {
 		in, _ := filepath.Abs(filepath.Join(batchFixtures, bad.Input))
-		_, err := c.RunBatch(context.Background(), BatchOptions{Input: in, Output: filepath.Join(dir, "bad.jsonl")})
+		_, err := c.RunBatch(batchContext(t), BatchOptions{Input: in, Output: filepath.Join(dir, "bad.jsonl")})
 		var e *Error
 		if !errors.As(err, &e) || e.Code != bad.Code || e.Details["line"] != bad.Line || !strings.Contains(e.Message, bad.MessageContains) {
 			t.Errorf("%s: %v (%+v)", bad.Input, err, e)
@@ -268,7 +278,7 @@ func TestBatchBadInputNamesItsLine(t *testing.T) {
 	if requestsServed(t, srv) != 0 {
 		t.Error("requests were sent")
 	}
-	if _, err := c.RunBatch(context.Background(), BatchOptions{Input: input, Output: filepath.Join(dir, "x.jsonl"), Concurrency: -1}); !errors.Is(err, ErrInvalidInput) {
+	if _, err := c.RunBatch(batchContext(t), BatchOptions{Input: input, Output: filepath.Join(dir, "x.jsonl"), Concurrency: -1}); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("negative concurrency: %v", err)
 	}
 	if _, err := BatchStatus(filepath.Join(dir, "never.jsonl")); !errors.Is(err, ErrNotFound) {
