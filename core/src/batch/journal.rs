@@ -96,6 +96,8 @@ pub fn read(path: &Path) -> Result<Option<Contents>> {
 /// The journal being written.
 pub struct Writer {
     file: std::fs::File,
+    /// The same open file, for syncing off the writer's thread.
+    sync: std::sync::Arc<std::fs::File>,
     path: PathBuf,
     pending: String,
 }
@@ -125,8 +127,10 @@ impl Writer {
             file.set_len(len).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
+        let sync = std::sync::Arc::new(file.try_clone().map_err(io)?);
         let mut w = Writer {
             file,
+            sync,
             path: path.to_path_buf(),
             pending: String::new(),
         };
@@ -148,13 +152,14 @@ impl Writer {
 
     /// Writes and syncs what was pushed. A sync that fails is never retried (the kernel may
     /// have dropped the pages and would report success next time): the run stops.
-    pub fn commit(&mut self) -> Result<()> {
+    pub async fn commit(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let io = |e| Error::io(&self.path.display().to_string(), e);
+        let path = self.path.display().to_string();
+        let io = |e| Error::io(&path, e);
         self.file.write_all(self.pending.as_bytes()).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+        super::sync_data(&self.sync).await.map_err(io)?;
         self.pending.clear();
         Ok(())
     }
@@ -180,7 +185,7 @@ mod tests {
                 error: None,
             });
         }
-        w.commit().unwrap();
+        crate::rt::block_on(w.commit()).unwrap();
         let whole = std::fs::read(&path).unwrap();
         // Torn: the last line cut in half.
         std::fs::write(&path, &whole[..whole.len() - 7]).unwrap();
@@ -211,7 +216,7 @@ mod tests {
             attempts: 2,
             error: Some("provider".into()),
         });
-        w.commit().unwrap();
+        crate::rt::block_on(w.commit()).unwrap();
         let c = read(&path).unwrap().unwrap();
         assert_eq!(
             c.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),

@@ -215,6 +215,15 @@ pub(crate) fn sibling(path: &Path, ext: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// `fsync` (data only) on a blocking thread. The writer awaits it, so admission and sending go
+/// on meanwhile and the next group gathers what finishes; the order of writes is unchanged.
+pub(crate) async fn sync_data(file: &std::sync::Arc<std::fs::File>) -> std::io::Result<()> {
+    let f = file.clone();
+    tokio::task::spawn_blocking(move || f.sync_data())
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
 /// Syncs the directory holding `path`, so a rename in it survives power loss.
 pub(crate) fn sync_dir(path: &Path) {
     let dir = match path.parent() {

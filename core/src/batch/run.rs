@@ -103,6 +103,10 @@ impl Progress {
 
 type Finished = (String, Result<ChatResponse>);
 
+/// The shortest time between two group commits: a request waits at most this long after it
+/// finishes before its line is synced and it counts as done.
+const GROUP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Runs (or resumes) the batch `opts` describes through `client`.
 pub async fn run(
     client: Arc<Client>,
@@ -228,7 +232,8 @@ async fn dispatch(
         .append(true)
         .open(&part_path)
         .map_err(|e| Error::io(&part_path.display().to_string(), e))?;
-    let (tx, rx) = mpsc::channel::<Finished>(opts.concurrency * 2);
+    // Room for what finishes during a group commit, so senders rarely wait on the writer.
+    let (tx, rx) = mpsc::channel::<Finished>((opts.concurrency * 4).max(1024));
     let sem = Arc::new(Semaphore::new(opts.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     let writing = write_results(
@@ -283,6 +288,9 @@ async fn dispatch(
                 let _ = tx.send((id, result)).await;
                 drop(permit);
             });
+            // A finished task stays in the set, with its whole allocation, until it is joined:
+            // reap them as we go, so memory follows the concurrency, not the input's length.
+            while tasks.try_join_next().is_some() {}
         }
         // Stopped: in-flight requests get the grace period, then are cancelled.
         if control.is_stopped() {
@@ -328,13 +336,18 @@ async fn write_results(
     progress: &Progress,
     mut results: Option<mpsc::Sender<Value>>,
 ) -> Result<Vec<Record>> {
-    let mut part = std::io::BufWriter::new(part);
     let io = |e| Error::io(&part_path.display().to_string(), e);
+    let part_sync = Arc::new(part.try_clone().map_err(io)?);
+    let mut part = std::io::BufWriter::new(part);
     let mut records = Vec::new();
     let mut group: Vec<Finished> = Vec::new();
     let mut journaled_lines: Vec<Value> = Vec::new();
+    let mut last_sync = tokio::time::Instant::now();
     while let Some(first) = rx.recv().await {
         group.push(first);
+        // Group commit: at most one pair of syncs per GROUP_INTERVAL. What finishes meanwhile
+        // joins this group (a full channel holds the senders back).
+        tokio::time::sleep_until(last_sync + GROUP_INTERVAL).await;
         while let Ok(more) = rx.try_recv() {
             group.push(more);
         }
@@ -364,16 +377,17 @@ async fn write_results(
         }
         crash::at(crash::Point::PartWrite, &mut part);
         part.flush().map_err(io)?;
-        part.get_ref().sync_data().map_err(io)?;
+        super::sync_data(&part_sync).await.map_err(io)?;
         crash::at(crash::Point::BetweenPartAndJournal, &mut part);
         for r in &batch {
             journal.push(r);
         }
         crash::at_journal(journal);
-        if let Err(e) = journal.commit() {
+        if let Err(e) = journal.commit().await {
             control.abort("journal write failed");
             return Err(e);
         }
+        last_sync = tokio::time::Instant::now();
         for r in &batch {
             if r.ok {
                 progress.succeeded.fetch_add(1, Ordering::Relaxed);
