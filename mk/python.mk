@@ -74,7 +74,7 @@ demo-python: build-python
 	$(PY) examples/python/demo.py
 	$(PY) examples/python/chat.py
 
-bench-python: setup-redis ## Python benchmarks: count_tokens vs tiktoken, registry look-ups, Client vs openai and LiteLLM, cache hit path vs LiteLLM and cachetools, CircuitBreaker vs pybreaker, RateLimiter vs aiolimiter, CostTracker.track_request vs litellm.completion_cost, PromptOptimizer savings vs prompt-compressor
+bench-python: setup-redis ## Python benchmarks: count_tokens vs tiktoken, registry look-ups, Client vs openai and LiteLLM, cache hit path vs LiteLLM and cachetools, CircuitBreaker vs pybreaker, RateLimiter vs aiolimiter, CostTracker.track_request vs litellm.completion_cost, PromptOptimizer savings vs prompt-compressor; batch runner vs the OpenAI cookbook's parallel processor
 	$(MAKE) --no-print-directory PROFILE=release build-python build-mock
 	$(PY) bench/python/bench_tokens.py
 	$(PY) bench/python/bench_client.py
@@ -84,6 +84,7 @@ bench-python: setup-redis ## Python benchmarks: count_tokens vs tiktoken, regist
 	$(PY) bench/python/bench_resilience.py
 	$(PY) bench/python/bench_observe.py
 	$(PY) bench/python/bench_prompt.py
+	$(PY) bench/python/bench_batch.py
 
 lint-python: setup-python
 	$(VENV)/bin/ruff check python tests scripts examples bench
