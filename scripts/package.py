@@ -398,8 +398,10 @@ def cmd_npm(args: argparse.Namespace) -> None:
             dst = core / f.relative_to(ROOT)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dst)
-    for name in [*OUR_LICENSES, "README.md"]:
+    for name in OUR_LICENSES:
         shutil.copyfile(ROOT / name, core / name)
+    # npm shows the Node README; the project README (all languages) is too big to ship in it.
+    shutil.copyfile(ROOT / "node" / "README.md", core / "README.md")
     if list(core.rglob("*.node")):
         sys.exit("the root package would ship an addon: package.json files must not list *.node")
     publish = {k: v for k, v in root_pkg.items() if k not in ("devDependencies", "scripts")}

@@ -127,7 +127,7 @@ pub async fn run(
     let journal_path = journal::path_for(&opts.output);
     let part_path = output::part_path(&opts.output);
     let previous = journal::read(&journal_path)?;
-    let (mut writer, records, dropped) = match previous {
+    let (writer, records, dropped) = match previous {
         Some(_) if !opts.resume => {
             return Err(Error::invalid_input(format!(
             "{} exists: a run into {} began already. Resume it (--resume) or choose another output",
@@ -185,16 +185,7 @@ pub async fn run(
 
     let mut all_records = records;
     if done.len() < index.ids.len() {
-        let fresh = dispatch(
-            &client,
-            opts,
-            &index,
-            &done,
-            &control,
-            &progress,
-            &mut writer,
-        )
-        .await?;
+        let fresh = dispatch(&client, opts, &index, &done, &control, &progress, writer).await?;
         all_records.extend(fresh);
     }
     let mut summary = super::summarize(
@@ -224,7 +215,7 @@ async fn dispatch(
     done: &HashSet<String>,
     control: &Arc<Control>,
     progress: &Arc<Progress>,
-    journal: &mut journal::Writer,
+    journal: journal::Writer,
 ) -> Result<Vec<Record>> {
     let part_path = output::part_path(&opts.output);
     let part = std::fs::OpenOptions::new()
@@ -236,16 +227,18 @@ async fn dispatch(
     let (tx, rx) = mpsc::channel::<Finished>((opts.concurrency * 4).max(1024));
     let sem = Arc::new(Semaphore::new(opts.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
-    let writing = write_results(
+    // The writer is a task of its own: its JSON and file work runs beside admission, so a
+    // slot that comes free is refilled at once. Dropping the run aborts it.
+    let writing = AbortOnDrop(tokio::spawn(write_results(
         rx,
         part,
         part_path,
         journal,
-        &index.sha256,
-        control,
-        progress,
+        index.sha256.clone(),
+        control.clone(),
+        progress.clone(),
         opts.results.clone(),
-    );
+    )));
     let sending = async {
         let file = std::fs::File::open(&opts.input)
             .map_err(|e| Error::io(&opts.input.display().to_string(), e))?;
@@ -304,10 +297,32 @@ async fn dispatch(
         drop(tx);
         Ok::<(), Error>(())
     };
-    let (sent, written) = tokio::join!(sending, writing);
+    let (sent, written) = tokio::join!(sending, writing.join());
     let records = written?;
     sent?;
     Ok(records)
+}
+
+/// The writer task, aborted when its handle is dropped (the run's future was dropped).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<Result<T>>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T> {
+        match (&mut self.0).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::new(
+                ErrorKind::Cancelled,
+                "the batch writer was stopped",
+            )),
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn send(
@@ -330,12 +345,14 @@ async fn write_results(
     mut rx: mpsc::Receiver<Finished>,
     part: std::fs::File,
     part_path: std::path::PathBuf,
-    journal: &mut journal::Writer,
-    input_sha: &str,
-    control: &Control,
-    progress: &Progress,
+    mut journal: journal::Writer,
+    input_sha: String,
+    control: Arc<Control>,
+    progress: Arc<Progress>,
     mut results: Option<mpsc::Sender<Value>>,
 ) -> Result<Vec<Record>> {
+    let input_sha = input_sha.as_str();
+    let journal = &mut journal;
     let io = |e| Error::io(&part_path.display().to_string(), e);
     let part_sync = Arc::new(part.try_clone().map_err(io)?);
     let mut part = std::io::BufWriter::new(part);
