@@ -280,17 +280,7 @@ impl RunGuard {
     /// {"code", "message"}}, "duration_ms"?}`. Returns its number.
     pub fn record_step_json(&self, step: Value) -> Result<u64> {
         let r: StepReport = step::parse("step", step)?;
-        let duration = match r.duration_ms {
-            None => None,
-            Some(ms) if (0.0..1e15).contains(&ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
-            Some(ms) => {
-                return Err(Error::invalid_input(format!(
-                    "step: duration_ms: expected milliseconds >= 0, got {ms}"
-                ))
-                .with_details(json!({"path": "duration_ms"})))
-            }
-        };
-        self.record_step(r.action, r.outcome, duration)
+        self.record_step(r.action, r.outcome, r.duration)
     }
 
     /// One chat request through `client` as an LLM call of this run: refused once the run is

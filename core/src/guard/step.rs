@@ -159,8 +159,27 @@ impl LlmCall {
 pub struct StepReport {
     pub action: Action,
     pub outcome: StepOutcome,
-    #[serde(default)]
-    pub duration_ms: Option<f64>,
+    /// JSON `duration_ms`, checked as [`LlmCall`]'s is.
+    #[serde(
+        default,
+        rename = "duration_ms",
+        serialize_with = "ser_opt_ms",
+        deserialize_with = "de_opt_ms"
+    )]
+    pub duration: Option<Duration>,
+}
+
+fn ser_opt_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_ms(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_opt_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    struct Ms(#[serde(deserialize_with = "de_ms")] Duration);
+    Ok(Option::<Ms>::deserialize(d)?.map(|Ms(d)| d))
 }
 
 /// `what` from JSON, or `invalid_input` naming the field (`step: outcome.error.code: …`).
