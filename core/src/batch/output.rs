@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::llm::ChatResponse;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub fn part_path(output: &Path) -> PathBuf {
@@ -91,12 +91,24 @@ pub fn failure(id: &str, custom_id: &str, e: &Error) -> Value {
     })
 }
 
+/// Where a request's line sits in the part file, and whether it failed. Noted as each line is
+/// written, so finishing puts the lines in input order without parsing the part file again.
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    pub offset: u64,
+    pub len: usize,
+    pub failed: bool,
+}
+
+/// The part file's lines by `custom_id`.
+pub type Spans = HashMap<String, Span>;
+
 /// The part file cut down to the complete lines of `keep` (each once), written to a new file and
-/// renamed over it; returns the ids it holds. A crash between an output line and its journal
-/// line leaves a line the journal does not know: it goes, and the request runs again.
-pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<HashSet<String>> {
+/// renamed over it; returns where each kept line now sits. A crash between an output line and
+/// its journal line leaves a line the journal does not know: it goes, and the request runs again.
+pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<Spans> {
     let io = |e| Error::io(&path.display().to_string(), e);
-    let mut held = HashSet::new();
+    let mut held = Spans::new();
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(held),
@@ -104,18 +116,29 @@ pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<HashSet<Strin
     };
     let tmp = super::sibling(path, "tmp");
     let mut out = BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+    let mut offset = 0u64;
     for piece in BufReader::new(file).split(b'\n') {
-        let piece = piece.map_err(io)?;
+        let mut piece = piece.map_err(io)?;
         let Ok(v) = serde_json::from_slice::<Value>(&piece) else {
             continue; // a torn last line, or one never finished
         };
         let Some(id) = v.get("custom_id").and_then(Value::as_str) else {
             continue;
         };
-        if keep.contains(id) && held.insert(id.to_string()) {
-            out.write_all(&piece)
-                .and_then(|()| out.write_all(b"\n"))
-                .map_err(io)?;
+        if keep.contains(id) && !held.contains_key(id) {
+            let failed = !v["error"].is_null();
+            piece.push(b'\n');
+            out.write_all(&piece).map_err(io)?;
+            let len = piece.len();
+            held.insert(
+                id.to_string(),
+                Span {
+                    offset,
+                    len,
+                    failed,
+                },
+            );
+            offset += len as u64;
         }
     }
     let f = out.into_inner().map_err(|e| io(e.into_error()))?;
@@ -127,33 +150,15 @@ pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<HashSet<Strin
 }
 
 /// Rewrites the part file in input order to `output`, the failed lines also to the errors file,
-/// each written, synced and renamed into place; then removes the part file.
-pub fn finish(part: &Path, output: &Path, order: &[String]) -> Result<usize> {
+/// each written, synced and renamed into place; then removes the part file. `spans` says where
+/// every line of `order` is.
+pub fn finish(part: &Path, output: &Path, order: &[String], spans: &Spans) -> Result<usize> {
+    use std::os::unix::fs::FileExt;
     let io = |p: &Path| {
         let p = p.display().to_string();
         move |e| Error::io(&p, e)
     };
-    let mut file = std::fs::File::open(part).map_err(io(part))?;
-    let mut at: HashMap<String, (u64, usize, bool)> = HashMap::with_capacity(order.len());
-    {
-        let mut offset = 0u64;
-        let mut reader = BufReader::new(&mut file);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(io(part))?;
-            if n == 0 {
-                break;
-            }
-            if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
-                if let Some(id) = v.get("custom_id").and_then(Value::as_str) {
-                    let failed = !v["error"].is_null();
-                    at.entry(id.to_string()).or_insert((offset, n, failed));
-                }
-            }
-            offset += n as u64;
-        }
-    }
+    let file = std::fs::File::open(part).map_err(io(part))?;
     let errors_path = errors_path(output);
     let (out_tmp, err_tmp) = (
         super::sibling(output, "tmp"),
@@ -164,17 +169,16 @@ pub fn finish(part: &Path, output: &Path, order: &[String]) -> Result<usize> {
     let mut failed = 0;
     let mut line = Vec::new();
     for id in order {
-        let Some(&(offset, len, is_failed)) = at.get(id) else {
+        let Some(span) = spans.get(id) else {
             return Err(Error::internal(format!(
                 "finishing the batch: no output line for '{id}'"
             )));
         };
-        line.resize(len, 0);
-        file.seek(std::io::SeekFrom::Start(offset))
+        line.resize(span.len, 0);
+        file.read_exact_at(&mut line, span.offset)
             .map_err(io(part))?;
-        file.read_exact(&mut line).map_err(io(part))?;
         out.write_all(&line).map_err(io(&out_tmp))?;
-        if is_failed {
+        if span.failed {
             errs.write_all(&line).map_err(io(&err_tmp))?;
             failed += 1;
         }

@@ -167,8 +167,10 @@ pub async fn run(
         .map(|(id, _)| id.clone())
         .collect();
     let retrying = finished_before && journaled.len() < index.ids.len();
-    let done = if finished_before && !retrying {
-        journaled
+    // Where every done request's line sits in the part file (none for a finished run, which
+    // has nothing left to send or write).
+    let (done, mut spans) = if finished_before && !retrying {
+        (journaled.len(), output::Spans::new())
     } else {
         if retrying {
             // A finished run whose failures run again: its output becomes the part file again.
@@ -176,30 +178,27 @@ pub async fn run(
                 .map_err(|e| Error::io(&opts.output.display().to_string(), e))?;
         }
         let part = part_path.clone();
-        tokio::task::spawn_blocking(move || output::recover_part(&part, &journaled))
+        let spans = tokio::task::spawn_blocking(move || output::recover_part(&part, &journaled))
             .await
-            .map_err(|e| Error::internal(e.to_string()))??
+            .map_err(|e| Error::internal(e.to_string()))??;
+        (spans.len(), spans)
     };
     progress.total.store(index.ids.len(), Ordering::Relaxed);
-    progress.skipped.store(done.len(), Ordering::Relaxed);
+    progress.skipped.store(done, Ordering::Relaxed);
 
     let mut all_records = records;
-    if done.len() < index.ids.len() {
-        let fresh = dispatch(&client, opts, &index, &done, &control, &progress, writer).await?;
+    if done < index.ids.len() {
+        let (fresh, written) =
+            dispatch(&client, opts, &index, spans, &control, &progress, writer).await?;
         all_records.extend(fresh);
+        spans = written;
     }
-    let mut summary = super::summarize(
-        index.ids.len(),
-        &all_records,
-        done.len(),
-        &opts.output,
-        dropped,
-    );
+    let mut summary = super::summarize(index.ids.len(), &all_records, done, &opts.output, dropped);
     summary.stopped = control.reason();
     let finished = opts.output.exists() && !part_path.exists();
     if summary.remaining == 0 && !finished {
         let (part, out, order) = (part_path, opts.output.clone(), index.ids);
-        tokio::task::spawn_blocking(move || output::finish(&part, &out, &order))
+        tokio::task::spawn_blocking(move || output::finish(&part, &out, &order, &spans))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
         summary.complete = true;
@@ -212,17 +211,18 @@ async fn dispatch(
     client: &Arc<Client>,
     opts: &BatchOptions,
     index: &input::Index,
-    done: &HashSet<String>,
+    done: output::Spans,
     control: &Arc<Control>,
     progress: &Arc<Progress>,
     journal: journal::Writer,
-) -> Result<Vec<Record>> {
+) -> Result<(Vec<Record>, output::Spans)> {
     let part_path = output::part_path(&opts.output);
     let part = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&part_path)
         .map_err(|e| Error::io(&part_path.display().to_string(), e))?;
+    let sent_before: HashSet<String> = done.keys().cloned().collect();
     // Room for what finishes during a group commit, so senders rarely wait on the writer.
     let (tx, rx) = mpsc::channel::<Finished>((opts.concurrency * 4).max(1024));
     let sem = Arc::new(Semaphore::new(opts.concurrency));
@@ -234,6 +234,7 @@ async fn dispatch(
         part,
         part_path,
         journal,
+        done,
         index.sha256.clone(),
         control.clone(),
         progress.clone(),
@@ -262,7 +263,7 @@ async fn dispatch(
                 continue;
             }
             // Lines already done are skipped on their id alone (the first pass checked them).
-            if input::custom_id(&buf).is_some_and(|id| done.contains(&id)) {
+            if input::custom_id(&buf).is_some_and(|id| sent_before.contains(&id)) {
                 continue;
             }
             let (id, req) = input::parse_line(&buf, line)?;
@@ -298,9 +299,9 @@ async fn dispatch(
         Ok::<(), Error>(())
     };
     let (sent, written) = tokio::join!(sending, writing.join());
-    let records = written?;
+    let written = written?;
     sent?;
-    Ok(records)
+    Ok(written)
 }
 
 /// The writer task, aborted when its handle is dropped (the run's future was dropped).
@@ -339,22 +340,26 @@ async fn send(
 /// Appends finished requests to the part file and the journal, synced in groups (whatever has
 /// finished while the last group was being written). Cancelled requests and ones refused by a
 /// budget are not written: they are not done, and a resume sends them. Once a group is
-/// journaled, its lines go to `results` (when given), each awaited.
+/// journaled, its lines go to `results` (when given), each awaited. Returns the records and
+/// `spans` with every line written added.
 #[allow(clippy::too_many_arguments)]
 async fn write_results(
     mut rx: mpsc::Receiver<Finished>,
     part: std::fs::File,
     part_path: std::path::PathBuf,
     mut journal: journal::Writer,
+    mut spans: output::Spans,
     input_sha: String,
     control: Arc<Control>,
     progress: Arc<Progress>,
     mut results: Option<mpsc::Sender<Value>>,
-) -> Result<Vec<Record>> {
+) -> Result<(Vec<Record>, output::Spans)> {
     let input_sha = input_sha.as_str();
     let journal = &mut journal;
     let io = |e| Error::io(&part_path.display().to_string(), e);
     let part_sync = Arc::new(part.try_clone().map_err(io)?);
+    // Appending: lines go after what the part file holds.
+    let mut offset = part.metadata().map_err(io)?.len();
     let mut part = std::io::BufWriter::new(part);
     let mut records = Vec::new();
     let mut group: Vec<Finished> = Vec::new();
@@ -384,6 +389,16 @@ async fn write_results(
             let mut text = serde_json::to_string(&line).expect("plain data");
             text.push('\n');
             part.write_all(text.as_bytes()).map_err(io)?;
+            let failed = !record.ok;
+            spans.insert(
+                id,
+                output::Span {
+                    offset,
+                    len: text.len(),
+                    failed,
+                },
+            );
+            offset += text.len() as u64;
             batch.push(record);
             if results.is_some() {
                 journaled_lines.push(line);
@@ -429,7 +444,7 @@ async fn write_results(
             }
         }
     }
-    Ok(records)
+    Ok((records, spans))
 }
 
 fn record_ok(id: &str, r: &ChatResponse) -> Record {
