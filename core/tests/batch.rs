@@ -754,3 +754,43 @@ fn a_429_slows_only_its_own_deployment() {
         .filter(|(id, _)| id.starts_with('b'))
         .all(|(_, attempts)| *attempts == 1));
 }
+
+#[test]
+fn a_second_run_into_the_same_output_is_refused_while_the_first_goes() {
+    let s = server(40);
+    let dir = Dir::new("locked");
+    let input = write_input(&dir.0, 60);
+    let client = Arc::new(Client::new(config(&s, json!({}))).unwrap());
+    let out = dir.0.join("out.jsonl");
+    let opts = BatchOptions {
+        concurrency: 2,
+        ..BatchOptions::new(&input, &out)
+    };
+    let first = {
+        let (client, opts) = (client.clone(), opts.clone());
+        std::thread::spawn(move || run(&client, &opts, Control::new()))
+    };
+    let lock = dir.0.join("out.jsonl.lock");
+    while !dir.0.join("out.jsonl.part").exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let resume = BatchOptions {
+        resume: true,
+        ..opts.clone()
+    };
+    // Resuming (or starting) into an output a run is writing would send its requests twice.
+    let e = run(&client, &resume, Control::new()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(e.message.contains("another run"), "{}", e.message);
+    let details = e.details.unwrap();
+    assert_eq!(details["reason"], "locked");
+    assert_eq!(details["pid"], std::process::id());
+    let summary = first.join().unwrap().unwrap();
+    assert!(summary.complete && summary.succeeded == 60);
+    // Released and removed with the run: a resume now finds the finished run and sends nothing.
+    assert!(!lock.exists());
+    let again = run(&client, &resume, Control::new()).unwrap();
+    assert!(again.complete && again.skipped == 60, "{again:?}");
+    assert_eq!(s.stats().requests, 60);
+    assert!(!lock.exists());
+}

@@ -6,10 +6,12 @@
 //!
 //! Files, for `-o OUTPUT`: `OUTPUT.part` (results in finishing order, while running),
 //! `OUTPUT.journal` (manifest + one line per finished request), then `OUTPUT` (input order) and
-//! its errors file (`results.errors.jsonl` for `results.jsonl`) once every request is done.
+//! its errors file (`results.errors.jsonl` for `results.jsonl`) once every request is done;
+//! `OUTPUT.lock` while a run goes, so a second run into the same output is refused.
 
 mod input;
 pub mod journal;
+mod lock;
 pub mod manifest;
 pub mod output;
 mod run;

@@ -115,6 +115,7 @@ pub async fn run(
     progress: Arc<Progress>,
 ) -> Result<Summary> {
     opts.validate()?;
+    let _lock = super::lock::acquire(&opts.output)?;
     let input_path = opts.input.clone();
     let index = tokio::task::spawn_blocking(move || input::index(&input_path))
         .await
