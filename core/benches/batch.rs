@@ -1,5 +1,6 @@
 //! The batch runner against the client's own throughput, on the same mock server: N requests
-//! (default 100,000; TRINITY_BENCH_BATCH_N) at concurrency 256, first as plain `client.chat`
+//! (default 100,000; TRINITY_BENCH_BATCH_N) at concurrency 256, answered after 0 and 20 ms
+//! (TRINITY_BENCH_BATCH_LATENCIES=0,20), first as plain `client.chat`
 //! calls (the ceiling), then through `batch::run` with its journal and part file synced in
 //! groups; three alternating rounds, medians. Prints both rates, their ratio, the first pass's
 //! share, and resident memory sampled through the last batch run.
@@ -15,6 +16,11 @@ use trinity_core::config::{Config, EnvOverrides};
 use trinity_core::llm::{ChatRequest, Client};
 use trinity_core::mock::{MockConfig, MockServer};
 use trinity_core::rt;
+
+// The allocator the CLI (`trinity batch run`), the wheel and the Node addon run with: under
+// glibc's malloc both sides spend a tenth of their time on its arena locks.
+#[global_allocator]
+static ALLOC: trinity_core::Allocator = trinity_core::Allocator;
 
 const CONCURRENCY: usize = 256;
 const ROUNDS: usize = 3;
@@ -51,7 +57,15 @@ fn main() {
     std::fs::write(&input, text).unwrap();
     // An answer at once (the runner's own cost, all on the CPU), then after 20 ms (a fast
     // provider: the network dominates, as it does in production).
-    for latency_ms in [0, 20] {
+    let latencies: Vec<u64> = std::env::var("TRINITY_BENCH_BATCH_LATENCIES")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|ms| ms.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![0, 20]);
+    for latency_ms in latencies {
         compare(n, latency_ms, &input, &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);

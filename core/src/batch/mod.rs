@@ -163,24 +163,54 @@ pub fn status(output: &Path) -> Result<Summary> {
         )));
     };
     let total = c.manifest["total"].as_u64().unwrap_or(0) as usize;
-    Ok(summarize(total, &c.records, 0, output, c.dropped_bytes))
+    let none = Written::default();
+    Ok(summarize(
+        total,
+        &c.records,
+        &none,
+        0,
+        output,
+        c.dropped_bytes,
+    ))
 }
 
-/// The summary of `records` (the last record of an id wins).
+/// What this run wrote: where every line of the part file stands now (newer than any journal
+/// record), the records of this run's failures, and the cost of all it journaled. Answered
+/// requests keep no record in memory, so a run's memory does not grow with its successes.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    pub spans: output::Spans,
+    pub failures: Vec<journal::Record>,
+    pub cost_usd: f64,
+}
+
+/// The summary of `records` (a journal, the last record of an id wins), with what `written`
+/// says of this run laid over it.
 fn summarize(
     total: usize,
     records: &[journal::Record],
+    written: &Written,
     skipped: usize,
     output: &Path,
     dropped: u64,
 ) -> Summary {
-    let mut last: HashMap<&str, &journal::Record> = HashMap::new();
-    for r in records {
-        last.insert(r.id.as_str(), r);
+    enum Last<'a> {
+        Ok,
+        Failed(&'a journal::Record),
+    }
+    let mut last: HashMap<&str, Last> = HashMap::new();
+    for r in records.iter().chain(&written.failures) {
+        last.insert(r.id.as_str(), if r.ok { Last::Ok } else { Last::Failed(r) });
+    }
+    for (id, span) in &written.spans {
+        if !span.failed {
+            last.insert(id.as_str(), Last::Ok);
+        }
     }
     let mut failed_requests: Vec<Failed> = records
         .iter()
-        .filter(|r| !r.ok && std::ptr::eq(last[r.id.as_str()], *r))
+        .chain(&written.failures)
+        .filter(|r| matches!(last[r.id.as_str()], Last::Failed(f) if std::ptr::eq(f, *r)))
         .map(|r| Failed {
             custom_id: r.id.clone(),
             request_id: r.request_id.clone(),
@@ -188,19 +218,18 @@ fn summarize(
         })
         .collect();
     failed_requests.dedup_by(|a, b| a.custom_id == b.custom_id);
-    let succeeded = last.values().filter(|r| r.ok).count();
-    let failed = last.len() - succeeded;
+    let failed = failed_requests.len();
     let complete = output.exists() && !output::part_path(output).exists();
     Summary {
         total,
-        succeeded,
+        succeeded: last.len() - failed,
         failed,
         remaining: total.saturating_sub(last.len()),
         skipped,
         cost_usd: records
             .iter()
             .filter_map(|r| r.cost_usd)
-            .fold(0.0, |a, b| a + b),
+            .fold(written.cost_usd, |a, b| a + b),
         complete,
         stopped: None,
         failed_requests,

@@ -170,7 +170,7 @@ pub async fn run(
     let retrying = finished_before && journaled.len() < index.ids.len();
     // Where every done request's line sits in the part file (none for a finished run, which
     // has nothing left to send or write).
-    let (done, mut spans) = if finished_before && !retrying {
+    let (done, spans) = if finished_before && !retrying {
         (journaled.len(), output::Spans::new())
     } else {
         if retrying {
@@ -187,19 +187,27 @@ pub async fn run(
     progress.total.store(index.ids.len(), Ordering::Relaxed);
     progress.skipped.store(done, Ordering::Relaxed);
 
-    let mut all_records = records;
-    if done < index.ids.len() {
-        let (fresh, written) =
-            dispatch(&client, opts, &index, spans, &control, &progress, writer).await?;
-        all_records.extend(fresh);
-        spans = written;
-    }
-    let mut summary = super::summarize(index.ids.len(), &all_records, done, &opts.output, dropped);
+    let written = if done < index.ids.len() {
+        dispatch(&client, opts, &index, spans, &control, &progress, writer).await?
+    } else {
+        super::Written {
+            spans,
+            ..Default::default()
+        }
+    };
+    let mut summary = super::summarize(
+        index.ids.len(),
+        &records,
+        &written,
+        done,
+        &opts.output,
+        dropped,
+    );
     summary.stopped = control.reason();
     let finished = opts.output.exists() && !part_path.exists();
     if summary.remaining == 0 && !finished {
         let (part, out, order) = (part_path, opts.output.clone(), index.ids);
-        tokio::task::spawn_blocking(move || output::finish(&part, &out, &order, &spans))
+        tokio::task::spawn_blocking(move || output::finish(&part, &out, &order, &written.spans))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
         summary.complete = true;
@@ -216,7 +224,7 @@ async fn dispatch(
     control: &Arc<Control>,
     progress: &Arc<Progress>,
     journal: journal::Writer,
-) -> Result<(Vec<Record>, output::Spans)> {
+) -> Result<super::Written> {
     let part_path = output::part_path(&opts.output);
     let part = std::fs::OpenOptions::new()
         .create(true)
@@ -264,7 +272,9 @@ async fn dispatch(
                 continue;
             }
             // Lines already done are skipped on their id alone (the first pass checked them).
-            if input::custom_id(&buf).is_some_and(|id| sent_before.contains(&id)) {
+            if !sent_before.is_empty()
+                && input::custom_id(&buf).is_some_and(|id| sent_before.contains(&id))
+            {
                 continue;
             }
             let (id, req) = input::parse_line(&buf, line)?;
@@ -341,8 +351,8 @@ async fn send(
 /// Appends finished requests to the part file and the journal, synced in groups (whatever has
 /// finished while the last group was being written). Cancelled requests and ones refused by a
 /// budget are not written: they are not done, and a resume sends them. Once a group is
-/// journaled, its lines go to `results` (when given), each awaited. Returns the records and
-/// `spans` with every line written added.
+/// journaled, its lines go to `results` (when given), each awaited. Returns `spans` with every
+/// line written added, the failures' records and the cost.
 #[allow(clippy::too_many_arguments)]
 async fn write_results(
     mut rx: mpsc::Receiver<Finished>,
@@ -354,7 +364,7 @@ async fn write_results(
     control: Arc<Control>,
     progress: Arc<Progress>,
     mut results: Option<mpsc::Sender<Value>>,
-) -> Result<(Vec<Record>, output::Spans)> {
+) -> Result<super::Written> {
     let input_sha = input_sha.as_str();
     let journal = &mut journal;
     let io = |e| Error::io(&part_path.display().to_string(), e);
@@ -362,7 +372,7 @@ async fn write_results(
     // Appending: lines go after what the part file holds.
     let mut offset = part.metadata().map_err(io)?.len();
     let mut part = std::io::BufWriter::new(part);
-    let mut records = Vec::new();
+    let (mut failures, mut cost_usd) = (Vec::new(), 0.0);
     let mut group: Vec<Finished> = Vec::new();
     let mut journaled_lines: Vec<Value> = Vec::new();
     let mut last_sync = tokio::time::Instant::now();
@@ -430,7 +440,8 @@ async fn write_results(
             let nano = (r.cost_usd.unwrap_or(0.0) * 1e9).round() as u64;
             progress.cost_nano.fetch_add(nano, Ordering::Relaxed);
         }
-        records.extend(batch);
+        cost_usd += batch.iter().filter_map(|r| r.cost_usd).sum::<f64>();
+        failures.extend(batch.into_iter().filter(|r| !r.ok));
         // Done for good now: the reader gets them. A reader that went away is dropped.
         if let Some(tx) = &results {
             let mut gone = false;
@@ -445,7 +456,11 @@ async fn write_results(
             }
         }
     }
-    Ok((records, spans))
+    Ok(super::Written {
+        spans,
+        failures,
+        cost_usd,
+    })
 }
 
 fn record_ok(id: &str, r: &ChatResponse) -> Record {
