@@ -3,7 +3,7 @@
 //! (TRINITY_BENCH_BATCH_LATENCIES=0,20), first as plain `client.chat`
 //! calls (the ceiling), then through `batch::run` with its journal and part file synced in
 //! groups; three alternating rounds, medians. Prints both rates, their ratio, the first pass's
-//! share, and resident heap memory (`RssAnon`) sampled through the last batch run.
+//! share, and resident memory sampled through the last batch run.
 //!
 //! Run: cargo bench -p trinity-core --bench batch
 
@@ -25,14 +25,11 @@ static ALLOC: trinity_core::Allocator = trinity_core::Allocator;
 const CONCURRENCY: usize = 256;
 const ROUNDS: usize = 3;
 
-/// Resident anonymous memory: the heap and stacks. File pages are left out: finishing maps the
-/// part file, whose pages are in the page cache from its writing anyway and which the kernel
-/// may drop at will; counted, they would show the file's size, not the runner's memory.
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("RssAnon:"))
+        .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
@@ -108,7 +105,7 @@ fn compare(n: usize, latency_ms: u64, input: &std::path::Path, dir: &std::path::
         });
         n as f64 / started.elapsed().as_secs_f64()
     };
-    // The batch runner into a fresh output, resident heap memory sampled every 250 ms.
+    // The batch runner into a fresh output, resident memory sampled every 250 ms.
     let batch_run = |round: usize| {
         let sampling = Arc::new(AtomicBool::new(true));
         let samples = {
@@ -174,7 +171,7 @@ fn compare(n: usize, latency_ms: u64, input: &std::path::Path, dir: &std::path::
         n as f64 / batched
     );
     println!(
-        "  resident heap (RssAnon) during the last batch run: first {:.0} MB, median {:.0} MB, last {:.0} MB, max {:.0} MB ({} samples)",
+        "  resident memory during the last batch run: first {:.0} MB, median {:.0} MB, last {:.0} MB, max {:.0} MB ({} samples)",
         rss[0],
         q(0.5),
         rss[rss.len() - 1],

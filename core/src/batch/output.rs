@@ -153,14 +153,12 @@ pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<Spans> {
 /// each written, synced and renamed into place; then removes the part file. `spans` says where
 /// every line of `order` is.
 pub fn finish(part: &Path, output: &Path, order: &[String], spans: &Spans) -> Result<usize> {
+    use std::os::unix::fs::FileExt;
     let io = |p: &Path| {
         let p = p.display().to_string();
         move |e| Error::io(&p, e)
     };
     let file = std::fs::File::open(part).map_err(io(part))?;
-    // SAFETY: the part file is this run's own: nothing writes or truncates it while the run
-    // finishes (a second run into the same output is refused by the run's lock, lock.rs).
-    let lines = unsafe { memmap2::Mmap::map(&file) }.map_err(io(part))?;
     let errors_path = errors_path(output);
     let (out_tmp, err_tmp) = (
         super::sibling(output, "tmp"),
@@ -169,21 +167,21 @@ pub fn finish(part: &Path, output: &Path, order: &[String], spans: &Spans) -> Re
     let mut out = BufWriter::new(std::fs::File::create(&out_tmp).map_err(io(&out_tmp))?);
     let mut errs = BufWriter::new(std::fs::File::create(&err_tmp).map_err(io(&err_tmp))?);
     let mut failed = 0;
+    let mut line = Vec::new();
     for id in order {
-        let line = spans.get(id).and_then(|s| {
-            Some((
-                lines.get(usize::try_from(s.offset).ok()?..)?.get(..s.len)?,
-                s.failed,
-            ))
-        });
-        let Some((line, is_failed)) = line else {
+        let Some(span) = spans.get(id) else {
             return Err(Error::internal(format!(
                 "finishing the batch: no output line for '{id}'"
             )));
         };
-        out.write_all(line).map_err(io(&out_tmp))?;
-        if is_failed {
-            errs.write_all(line).map_err(io(&err_tmp))?;
+        // A positioned read per line: the part file stays out of the process's memory (mapped,
+        // its pages would count as resident, the whole file at the end of a long run).
+        line.resize(span.len, 0);
+        file.read_exact_at(&mut line, span.offset)
+            .map_err(io(part))?;
+        out.write_all(&line).map_err(io(&out_tmp))?;
+        if span.failed {
+            errs.write_all(&line).map_err(io(&err_tmp))?;
             failed += 1;
         }
     }
