@@ -8,6 +8,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -233,3 +234,23 @@ def test_bad_input_names_its_line_and_nothing_is_sent(tmp_path: Path) -> None:
             batch.run_sync(client, INPUT, tmp_path / "x.jsonl", concurrency=0)
         with pytest.raises(tc.NotFoundError):
             batch.status(tmp_path / "never.jsonl")
+
+
+def test_a_second_run_into_the_same_output_is_refused_while_the_first_goes(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with MockServer(CASES["slow_server"]) as server:
+        client = client_for(server)
+        first: dict[str, Any] = {}
+        worker = threading.Thread(target=lambda: first.update(batch.run_sync(client, INPUT, out, concurrency=2)))
+        worker.start()
+        while not (tmp_path / "out.jsonl.part").exists():
+            time.sleep(0.005)
+        # Two runs appending to one journal would send requests twice: the second is refused.
+        with pytest.raises(tc.InvalidInputError, match="another run") as e:
+            batch.run_sync(client, INPUT, out, resume=True)
+        assert e.value.details is not None
+        assert e.value.details["reason"] == "locked" and e.value.details["pid"] == os.getpid()
+        worker.join()
+        assert first["complete"] and not (tmp_path / "out.jsonl.lock").exists()
+        assert batch.run_sync(client, INPUT, out, resume=True)["skipped"] == 20
+        assert server.stats()["requests"] == 20
