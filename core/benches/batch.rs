@@ -1,9 +1,9 @@
 //! The batch runner against the client's own throughput, on the same mock server: N requests
 //! (default 100,000; TRINITY_BENCH_BATCH_N) at concurrency 256, answered after 0 and 20 ms
-//! (TRINITY_BENCH_BATCH_LATENCIES=0,20), first as plain `client.chat`
-//! calls (the ceiling), then through `batch::run` with its journal and part file synced in
-//! groups; three alternating rounds, medians. Prints both rates, their ratio, the first pass's
-//! share, and resident memory sampled through the last batch run.
+//! (TRINITY_BENCH_BATCH_LATENCIES=0,20), first as plain `client.chat` calls (the ceiling),
+//! then through `batch::run` with its journal and part file synced in groups; three
+//! alternating rounds, medians. Prints both rates, their ratio, the first pass's share, the
+//! final rewrite in input order timed alone, and resident memory through the last batch run.
 //!
 //! Run: cargo bench -p trinity-core --bench batch
 
@@ -37,6 +37,44 @@ fn rss_mb() -> f64 {
 
 fn request(i: usize) -> serde_json::Value {
     json!({"model": "p/gpt-4o-mini", "messages": [{"role": "user", "content": format!("Summarise item {i} in one line.")}], "max_tokens": 50})
+}
+
+/// `output::finish` alone on `output`'s lines written in reverse order as a part file (every
+/// line away from its place, as a run's finishing order never is): seconds, syncs included.
+fn rewrite_s(output: &std::path::Path, dir: &std::path::Path) -> f64 {
+    use std::io::Write;
+    use trinity_core::batch::output::{self, Span, Spans};
+    let text = std::fs::read_to_string(output).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let order: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["custom_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let part = dir.join("rewrite.part");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&part).unwrap());
+    let (mut spans, mut offset) = (Spans::new(), 0u64);
+    for (line, id) in lines.iter().zip(&order).rev() {
+        writeln!(w, "{line}").unwrap();
+        let len = line.len() + 1;
+        spans.insert(
+            id.clone(),
+            Span {
+                offset,
+                len,
+                failed: false,
+            },
+        );
+        offset += len as u64;
+    }
+    w.into_inner().unwrap().sync_all().unwrap();
+    let started = Instant::now();
+    output::finish(&part, &dir.join("rewrite.jsonl"), &order, &spans).unwrap();
+    started.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -169,6 +207,13 @@ fn compare(n: usize, latency_ms: u64, input: &std::path::Path, dir: &std::path::
         "  of which the first pass (every line parsed and checked before sending): {:.2} s of {:.2} s",
         index_s,
         n as f64 / batched
+    );
+    println!(
+        "  and the rewrite in input order (timed alone, the last run's lines reversed): {:.2} s",
+        rewrite_s(
+            &dir.join(format!("out{latency_ms}-{}.jsonl", ROUNDS - 1)),
+            dir
+        )
     );
     println!(
         "  resident memory during the last batch run: first {:.0} MB, median {:.0} MB, last {:.0} MB, max {:.0} MB ({} samples)",

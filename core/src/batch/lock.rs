@@ -1,7 +1,7 @@
 //! One run at a time per output: an exclusive advisory lock (`flock`) on `OUTPUT.lock`, held
 //! while the run goes. Two runs appending to one journal and part file would send requests
-//! twice and interleave their lines. The kernel drops the lock when its process dies, so a
-//! SIGKILL leaves nothing stale: the next run takes the lock at once.
+//! twice and interleave their lines. The kernel drops the lock when its process dies: the file
+//! a SIGKILLed run leaves is harmless, and the next run takes the lock at once.
 
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct RunLock {
     // Held open: closing the file releases the lock.
-    _file: File,
+    file: File,
     path: PathBuf,
 }
 
@@ -23,13 +23,23 @@ pub fn acquire(output: &Path) -> Result<RunLock> {
     let path = super::sibling(output, "lock");
     let io = |e| Error::io(&path.display().to_string(), e);
     loop {
-        let mut file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
-            .open(&path)
-            .map_err(io)?;
+            .open(&path);
+        let mut file = match opened {
+            Ok(f) => f,
+            // Name what the caller gave, not the lock file they never named.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::io(
+                    &format!("the directory of {}", output.display()),
+                    e,
+                ))
+            }
+            Err(e) => return Err(io(e)),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -51,23 +61,30 @@ pub fn acquire(output: &Path) -> Result<RunLock> {
         }
         // The run before us may have removed the file between our open and our lock: hold the
         // lock of the file the path names now, or try again.
-        let same = match (file.metadata(), std::fs::metadata(&path)) {
-            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-            _ => false,
-        };
-        if same {
+        if names(&path, &file) {
             file.set_len(0)
                 .and_then(|()| file.rewind())
                 .and_then(|()| writeln!(file, "{}", std::process::id()))
                 .map_err(io)?;
-            return Ok(RunLock { _file: file, path });
+            return Ok(RunLock { file, path });
         }
+    }
+}
+
+/// Whether `path` names `file` (and not a file made in its place since).
+fn names(path: &Path, file: &File) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Removed while still held (the file closes after this), so no run can lock it between.
-        let _ = std::fs::remove_file(&self.path);
+        // Removed while still held (the file closes after this), so no run can lock it between;
+        // only if it is still ours (someone may have deleted it and a new run made another).
+        if names(&self.path, &self.file) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }

@@ -163,20 +163,20 @@ pub fn status(output: &Path) -> Result<Summary> {
         )));
     };
     let total = c.manifest["total"].as_u64().unwrap_or(0) as usize;
-    let none = Written::default();
     Ok(summarize(
         total,
         &c.records,
-        &none,
+        None,
         0,
         output,
         c.dropped_bytes,
     ))
 }
 
-/// What this run wrote: where every line of the part file stands now (newer than any journal
-/// record), the records of this run's failures, and the cost of all it journaled. Answered
-/// requests keep no record in memory, so a run's memory does not grow with its successes.
+/// What the run holds of its part file: where every line of it stands (agreeing with the
+/// journal, newer than any earlier record), the records of this run's failures, and the
+/// journal's whole cost, every record added in journal order (as `status` adds them, so the two
+/// agree to the last bit). Answered requests keep no record in memory.
 #[derive(Debug, Default)]
 pub(crate) struct Written {
     pub spans: output::Spans,
@@ -184,52 +184,57 @@ pub(crate) struct Written {
     pub cost_usd: f64,
 }
 
-/// The summary of `records` (a journal, the last record of an id wins), with what `written`
-/// says of this run laid over it.
+/// The cost of `records`, added in their order.
+pub(crate) fn cost_of(records: &[journal::Record]) -> f64 {
+    records
+        .iter()
+        .filter_map(|r| r.cost_usd)
+        .fold(0.0, |a, b| a + b)
+}
+
+/// The summary of a journal's `records` (the last record of an id wins). With `written` (a run
+/// that went through its part file), the part file decides what is done: a request without a
+/// line there is remaining, whatever an earlier record said, since any resume sends it again.
 fn summarize(
     total: usize,
     records: &[journal::Record],
-    written: &Written,
+    written: Option<&Written>,
     skipped: usize,
     output: &Path,
     dropped: u64,
 ) -> Summary {
-    enum Last<'a> {
-        Ok,
-        Failed(&'a journal::Record),
+    let no_failures = Vec::new();
+    let fresh = written.map_or(&no_failures, |w| &w.failures);
+    let mut last: HashMap<&str, &journal::Record> = HashMap::new();
+    for r in records.iter().chain(fresh) {
+        last.insert(r.id.as_str(), r);
     }
-    let mut last: HashMap<&str, Last> = HashMap::new();
-    for r in records.iter().chain(&written.failures) {
-        last.insert(r.id.as_str(), if r.ok { Last::Ok } else { Last::Failed(r) });
-    }
-    for (id, span) in &written.spans {
-        if !span.failed {
-            last.insert(id.as_str(), Last::Ok);
-        }
-    }
-    let mut failed_requests: Vec<Failed> = records
+    let failed_now = |r: &journal::Record| match written {
+        Some(w) => w.spans.get(&r.id).is_some_and(|s| s.failed),
+        None => !r.ok,
+    };
+    let failed_requests: Vec<Failed> = records
         .iter()
-        .chain(&written.failures)
-        .filter(|r| matches!(last[r.id.as_str()], Last::Failed(f) if std::ptr::eq(f, *r)))
+        .chain(fresh)
+        .filter(|r| failed_now(r) && std::ptr::eq(last[r.id.as_str()], *r))
         .map(|r| Failed {
             custom_id: r.id.clone(),
             request_id: r.request_id.clone(),
             error: r.error.clone().unwrap_or_default(),
         })
         .collect();
-    failed_requests.dedup_by(|a, b| a.custom_id == b.custom_id);
-    let failed = failed_requests.len();
+    let (done, failed) = match written {
+        Some(w) => (w.spans.len(), w.spans.values().filter(|s| s.failed).count()),
+        None => (last.len(), last.values().filter(|r| !r.ok).count()),
+    };
     let complete = output.exists() && !output::part_path(output).exists();
     Summary {
         total,
-        succeeded: last.len() - failed,
+        succeeded: done - failed,
         failed,
-        remaining: total.saturating_sub(last.len()),
+        remaining: total.saturating_sub(done),
         skipped,
-        cost_usd: records
-            .iter()
-            .filter_map(|r| r.cost_usd)
-            .fold(written.cost_usd, |a, b| a + b),
+        cost_usd: written.map_or_else(|| cost_of(records), |w| w.cost_usd),
         complete,
         stopped: None,
         failed_requests,

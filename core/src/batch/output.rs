@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use crate::llm::ChatResponse;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -103,10 +103,19 @@ pub struct Span {
 /// The part file's lines by `custom_id`.
 pub type Spans = HashMap<String, Span>;
 
-/// The part file cut down to the complete lines of `keep` (each once), written to a new file and
-/// renamed over it; returns where each kept line now sits. A crash between an output line and
-/// its journal line leaves a line the journal does not know: it goes, and the request runs again.
-pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<Spans> {
+/// What the journal last says of a request. A part line is kept only if it says the same, so
+/// a line written and synced for a request whose journal line never was (a crash between the
+/// two, or a retried failure) goes, and the request runs again.
+#[derive(Clone, Debug)]
+pub struct Journaled {
+    pub ok: bool,
+    /// The request log's id of the journaled attempt ("" when it had none).
+    pub request_id: String,
+}
+
+/// The part file cut down to the complete lines of `keep` that agree with the journal (each
+/// once), written to a new file and renamed over it; returns where each kept line now sits.
+pub fn recover_part(path: &Path, keep: &HashMap<String, Journaled>) -> Result<Spans> {
     let io = |e| Error::io(&path.display().to_string(), e);
     let mut held = Spans::new();
     let file = match std::fs::File::open(path) {
@@ -125,8 +134,14 @@ pub fn recover_part(path: &Path, keep: &HashSet<String>) -> Result<Spans> {
         let Some(id) = v.get("custom_id").and_then(Value::as_str) else {
             continue;
         };
-        if keep.contains(id) && !held.contains_key(id) {
-            let failed = !v["error"].is_null();
+        let Some(journaled) = keep.get(id) else {
+            continue;
+        };
+        let failed = !v["error"].is_null();
+        let request_id = v["trinity"]["request_id"].as_str().unwrap_or_default();
+        let agrees = failed != journaled.ok
+            && (journaled.request_id.is_empty() || request_id == journaled.request_id);
+        if agrees && !held.contains_key(id) {
             piece.push(b'\n');
             out.write_all(&piece).map_err(io)?;
             let len = piece.len();
@@ -179,6 +194,11 @@ pub fn finish(part: &Path, output: &Path, order: &[String], spans: &Spans) -> Re
         line.resize(span.len, 0);
         file.read_exact_at(&mut line, span.offset)
             .map_err(io(part))?;
+        if line.last() != Some(&b'\n') {
+            return Err(Error::internal(format!(
+                "finishing the batch: the line of '{id}' is not where it was written"
+            )));
+        }
         out.write_all(&line).map_err(io(&out_tmp))?;
         if span.failed {
             errs.write_all(&line).map_err(io(&err_tmp))?;

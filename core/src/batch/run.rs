@@ -7,7 +7,7 @@ use super::{input, manifest, output, BatchOptions, Summary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::{ChatRequest, ChatResponse, Client};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -115,7 +115,8 @@ pub async fn run(
     progress: Arc<Progress>,
 ) -> Result<Summary> {
     opts.validate()?;
-    let _lock = super::lock::acquire(&opts.output)?;
+    // Held until the run and every piece of blocking work it started have ended.
+    let lock = Arc::new(super::lock::acquire(&opts.output)?);
     let input_path = opts.input.clone();
     let index = tokio::task::spawn_blocking(move || input::index(&input_path))
         .await
@@ -158,72 +159,96 @@ pub async fn run(
     // Done: journaled (failures too, unless retried) and present in the part file. A finished
     // run has no part file and nothing left to do.
     let finished_before = opts.output.exists() && !part_path.exists();
-    let mut last = std::collections::HashMap::new();
-    for r in &records {
-        last.insert(r.id.clone(), r.ok);
-    }
-    let journaled: HashSet<String> = last
-        .iter()
-        .filter(|(_, &ok)| ok || !opts.retry_failed)
-        .map(|(id, _)| id.clone())
-        .collect();
+    // What the journal last says of each request: the part lines to keep. Failures are left
+    // out when they are to be retried.
+    let journaled: HashMap<String, output::Journaled> = {
+        let mut last = HashMap::new();
+        for r in &records {
+            last.insert(r.id.as_str(), r);
+        }
+        last.into_iter()
+            .filter(|(_, r)| r.ok || !opts.retry_failed)
+            .map(|(id, r)| {
+                let j = output::Journaled {
+                    ok: r.ok,
+                    request_id: r.request_id.clone(),
+                };
+                (id.to_string(), j)
+            })
+            .collect()
+    };
     let retrying = finished_before && journaled.len() < index.ids.len();
-    // Where every done request's line sits in the part file (none for a finished run, which
-    // has nothing left to send or write).
-    let (done, spans) = if finished_before && !retrying {
-        (journaled.len(), output::Spans::new())
+    // Where every done request's line sits in the part file; none for a finished run, which
+    // has nothing left to send or write and whose summary is the journal's.
+    let spans = if finished_before && !retrying {
+        None
     } else {
         if retrying {
             // A finished run whose failures run again: its output becomes the part file again.
             std::fs::rename(&opts.output, &part_path)
                 .map_err(|e| Error::io(&opts.output.display().to_string(), e))?;
         }
-        let part = part_path.clone();
-        let spans = tokio::task::spawn_blocking(move || output::recover_part(&part, &journaled))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))??;
-        (spans.len(), spans)
+        let (part, held) = (part_path.clone(), lock.clone());
+        let spans = tokio::task::spawn_blocking(move || {
+            let _held = held;
+            output::recover_part(&part, &journaled)
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+        Some(spans)
     };
+    let done = spans.as_ref().map_or(index.ids.len(), |s| s.len());
     progress.total.store(index.ids.len(), Ordering::Relaxed);
     progress.skipped.store(done, Ordering::Relaxed);
 
-    let written = if done < index.ids.len() {
-        dispatch(&client, opts, &index, spans, &control, &progress, writer).await?
-    } else {
-        super::Written {
-            spans,
-            ..Default::default()
-        }
+    // What the part file and the journal hold so far; a dispatch adds what this run writes.
+    let so_far = spans.map(|spans| super::Written {
+        spans,
+        failures: Vec::new(),
+        cost_usd: super::cost_of(&records),
+    });
+    let written = match so_far {
+        Some(so_far) if done < index.ids.len() => Some(
+            dispatch(
+                &client, opts, &index, so_far, writer, &control, &progress, &lock,
+            )
+            .await?,
+        ),
+        other => other,
     };
     let mut summary = super::summarize(
         index.ids.len(),
         &records,
-        &written,
+        written.as_ref(),
         done,
         &opts.output,
         dropped,
     );
     summary.stopped = control.reason();
-    let finished = opts.output.exists() && !part_path.exists();
-    if summary.remaining == 0 && !finished {
-        let (part, out, order) = (part_path, opts.output.clone(), index.ids);
-        tokio::task::spawn_blocking(move || output::finish(&part, &out, &order, &written.spans))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))??;
+    if let Some(written) = written.filter(|_| summary.remaining == 0) {
+        let (part, out, order, held) = (part_path, opts.output.clone(), index.ids, lock);
+        tokio::task::spawn_blocking(move || {
+            let _held = held;
+            output::finish(&part, &out, &order, &written.spans)
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
         summary.complete = true;
     }
     Ok(summary)
 }
 
 /// Sends every request not `done`, in input order, and writes what finishes.
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     client: &Arc<Client>,
     opts: &BatchOptions,
     index: &input::Index,
-    done: output::Spans,
+    so_far: super::Written,
+    journal: journal::Writer,
     control: &Arc<Control>,
     progress: &Arc<Progress>,
-    journal: journal::Writer,
+    lock: &Arc<super::lock::RunLock>,
 ) -> Result<super::Written> {
     let part_path = output::part_path(&opts.output);
     let part = std::fs::OpenOptions::new()
@@ -231,24 +256,36 @@ async fn dispatch(
         .append(true)
         .open(&part_path)
         .map_err(|e| Error::io(&part_path.display().to_string(), e))?;
-    let sent_before: HashSet<String> = done.keys().cloned().collect();
+    let sent_before: HashSet<String> = so_far.spans.keys().cloned().collect();
     // Room for what finishes during a group commit, so senders rarely wait on the writer.
     let (tx, rx) = mpsc::channel::<Finished>((opts.concurrency * 4).max(1024));
     let sem = Arc::new(Semaphore::new(opts.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     // The writer is a task of its own: its JSON and file work runs beside admission, so a
     // slot that comes free is refilled at once. Dropping the run aborts it.
-    let writing = AbortOnDrop(tokio::spawn(write_results(
-        rx,
-        part,
-        part_path,
-        journal,
-        done,
-        index.sha256.clone(),
-        control.clone(),
-        progress.clone(),
-        opts.results.clone(),
-    )));
+    let writing = {
+        let (control, held) = (control.clone(), lock.clone());
+        let written = write_results(
+            rx,
+            part,
+            part_path,
+            journal,
+            so_far,
+            index.sha256.clone(),
+            control.clone(),
+            progress.clone(),
+            opts.results.clone(),
+        );
+        AbortOnDrop(tokio::spawn(async move {
+            let _held = held;
+            let r = written.await;
+            if r.is_err() {
+                // Nothing more can be written: stop sending requests whose answers would be lost.
+                control.abort("the batch writer failed");
+            }
+            r
+        }))
+    };
     let sending = async {
         let file = std::fs::File::open(&opts.input)
             .map_err(|e| Error::io(&opts.input.display().to_string(), e))?;
@@ -351,15 +388,15 @@ async fn send(
 /// Appends finished requests to the part file and the journal, synced in groups (whatever has
 /// finished while the last group was being written). Cancelled requests and ones refused by a
 /// budget are not written: they are not done, and a resume sends them. Once a group is
-/// journaled, its lines go to `results` (when given), each awaited. Returns `spans` with every
-/// line written added, the failures' records and the cost.
+/// journaled, its lines go to `results` (when given), each awaited. Returns `so_far` with every
+/// line written, every failure and every cost (in journal order) added.
 #[allow(clippy::too_many_arguments)]
 async fn write_results(
     mut rx: mpsc::Receiver<Finished>,
     part: std::fs::File,
     part_path: std::path::PathBuf,
     mut journal: journal::Writer,
-    mut spans: output::Spans,
+    so_far: super::Written,
     input_sha: String,
     control: Arc<Control>,
     progress: Arc<Progress>,
@@ -372,7 +409,11 @@ async fn write_results(
     // Appending: lines go after what the part file holds.
     let mut offset = part.metadata().map_err(io)?.len();
     let mut part = std::io::BufWriter::new(part);
-    let (mut failures, mut cost_usd) = (Vec::new(), 0.0);
+    let super::Written {
+        mut spans,
+        mut failures,
+        mut cost_usd,
+    } = so_far;
     let mut group: Vec<Finished> = Vec::new();
     let mut journaled_lines: Vec<Value> = Vec::new();
     let mut last_sync = tokio::time::Instant::now();
@@ -440,7 +481,10 @@ async fn write_results(
             let nano = (r.cost_usd.unwrap_or(0.0) * 1e9).round() as u64;
             progress.cost_nano.fetch_add(nano, Ordering::Relaxed);
         }
-        cost_usd += batch.iter().filter_map(|r| r.cost_usd).sum::<f64>();
+        cost_usd = batch
+            .iter()
+            .filter_map(|r| r.cost_usd)
+            .fold(cost_usd, |a, b| a + b);
         failures.extend(batch.into_iter().filter(|r| !r.ok));
         // Done for good now: the reader gets them. A reader that went away is dropped.
         if let Some(tx) = &results {
