@@ -84,6 +84,11 @@
 // Neither: the caller gave up, or the error says nothing about the callee's health.
 #define TRINITY_OUTCOME_CANCELLED 2
 
+// A batch run's progress counters. Opaque; make with `trinity_batch_progress_new`, give to
+// `trinity_batch_run`, read with `trinity_batch_progress_read`, free with
+// `trinity_batch_progress_free`.
+typedef struct trinity_batch_progress trinity_batch_progress;
+
 // A circuit breaker. Opaque; make with `trinity_breaker_new`, free with `trinity_breaker_free`.
 typedef struct trinity_breaker trinity_breaker;
 
@@ -193,6 +198,10 @@ extern "C" {
 // done. The summary is written to `out_summary_json`: `{total, succeeded, failed, remaining,
 // skipped, cost_usd, complete, stopped, failed_requests, journal_bytes_dropped, output}`.
 //
+// `progress` is optional (NULL): a handle from `trinity_batch_progress_new`, whose counters the
+// run updates as it goes, for `trinity_batch_progress_read` from another thread. Give each run
+// a fresh one (the counters add up over the runs given it).
+//
 // `cancel` is optional (NULL). Unlike other calls, `trinity_cancel` on it does not fail the
 // call: it stops the run as the CLI's first signal does (nothing new is admitted, in-flight
 // requests get `grace_s`, else are cancelled at once) and the call returns `TRINITY_OK` with
@@ -211,6 +220,7 @@ uint32_t trinity_batch_run(const struct trinity_client *client,
                            const char *options_json,
                            size_t len,
                            const struct trinity_cancel_token *cancel,
+                           const struct trinity_batch_progress *progress,
                            struct trinity_string *out_summary_json,
                            struct trinity_error **out_err);
 
@@ -224,6 +234,28 @@ uint32_t trinity_batch_status(const char *output,
                               size_t len,
                               struct trinity_string *out_summary_json,
                               struct trinity_error **out_err);
+
+// Makes progress counters, all zero, for one `trinity_batch_run`.
+//
+// Thread safety: safe from any thread.
+uint32_t trinity_batch_progress_new(struct trinity_batch_progress **out_progress,
+                                    struct trinity_error **out_err);
+
+// Reads the counters into `out_progress_json`: `{total, skipped, succeeded, failed, in_flight,
+// remaining, cost_usd}` (`total` is 0 until the run has checked its input; `cost_usd` is this
+// run's). `succeeded` and `failed` count requests once their journal group is synced.
+// Errors: `TRINITY_ERR_INVALID_INPUT` for a NULL argument.
+//
+// Thread safety: safe from any thread, concurrently, while the run goes and after it.
+uint32_t trinity_batch_progress_read(const struct trinity_batch_progress *progress,
+                                     struct trinity_string *out_progress_json,
+                                     struct trinity_error **out_err);
+
+// Frees the handle. A run it was given to keeps its own reference, so freeing it while the
+// run goes is safe (the run's counters are then out of reach). NULL is a no-op.
+//
+// Thread safety: safe from any thread, once per handle.
+void trinity_batch_progress_free(struct trinity_batch_progress *progress);
 
 // Registers `callback` for the client's budget alerts; `user_data` must stay usable from a
 // runtime thread for as long as the client lives. Errors: `TRINITY_ERR_INVALID_INPUT` (NULL

@@ -27,6 +27,27 @@ type BatchOptions struct {
 	Concurrency int
 	// Grace is how long in-flight requests may take after ctx is cancelled; 0 cancels them at once.
 	Grace time.Duration
+	// OnProgress, when set, is called with the run's counters every ProgressEvery (default
+	// 500 ms) from a goroutine of its own, and once more with the last reading before RunBatch
+	// returns. Calls never overlap.
+	OnProgress    func(BatchProgress)
+	ProgressEvery time.Duration
+}
+
+// BatchProgress is one reading of a running batch's counters.
+type BatchProgress struct {
+	// Total is the number of requests in the input (0 until it has been checked).
+	Total int `json:"total"`
+	// Skipped were done by an earlier run into the same output (a resume).
+	Skipped int `json:"skipped"`
+	// Succeeded and Failed count requests once their journal group is synced.
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	InFlight  int `json:"in_flight"`
+	// Remaining is what is not finished yet, in flight included.
+	Remaining int `json:"remaining"`
+	// CostUSD is this run's cost so far.
+	CostUSD float64 `json:"cost_usd"`
 }
 
 // BatchFailedRequest is a request that failed for good.
@@ -83,6 +104,15 @@ func (c *Client) RunBatch(ctx context.Context, opts BatchOptions) (BatchSummary,
 	if err != nil {
 		return out, err
 	}
+	var progress *C.trinity_batch_progress
+	if opts.OnProgress != nil {
+		if err := call(func(e **C.trinity_error) C.uint32_t { return C.trinity_batch_progress_new(&progress, e) }); err != nil {
+			C.trinity_cancel_token_free(token)
+			return out, err
+		}
+		defer C.trinity_batch_progress_free(progress)
+	}
+	stopReporting := reportProgress(progress, opts)
 	cancelled := make(chan struct{})
 	stopWatching := context.AfterFunc(ctx, func() {
 		C.trinity_cancel(token)
@@ -91,13 +121,14 @@ func (c *Client) RunBatch(ctx context.Context, opts BatchOptions) (BatchSummary,
 	err = c.with(func(p *C.trinity_client) error {
 		return callJSON(&out, func(s *C.trinity_string, e **C.trinity_error) C.uint32_t {
 			o, ol := cstr(string(body))
-			return C.trinity_batch_run(p, o, ol, token, s, e)
+			return C.trinity_batch_run(p, o, ol, token, progress, s, e)
 		})
 	})
 	if !stopWatching() {
 		<-cancelled // the token is in use until trinity_cancel returns
 	}
 	C.trinity_cancel_token_free(token)
+	stopReporting()
 	if err != nil {
 		return out, err
 	}
@@ -105,6 +136,46 @@ func (c *Client) RunBatch(ctx context.Context, opts BatchOptions) (BatchSummary,
 		return out, withContext(ctx, conversionError(ErrCancelled, "the batch run was stopped; Resume continues it"))
 	}
 	return out, nil
+}
+
+// reportProgress calls opts.OnProgress with readings of progress until the returned function is
+// called, which makes the last call and waits for it. Without OnProgress it does nothing.
+func reportProgress(progress *C.trinity_batch_progress, opts BatchOptions) (stop func()) {
+	if opts.OnProgress == nil {
+		return func() {}
+	}
+	every := opts.ProgressEvery
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	read := func() {
+		var p BatchProgress
+		// Reading counters cannot fail for a live handle; a reading that did is skipped.
+		if callJSON(&p, func(s *C.trinity_string, e **C.trinity_error) C.uint32_t {
+			return C.trinity_batch_progress_read(progress, s, e)
+		}) == nil {
+			opts.OnProgress(p)
+		}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		ticker := time.NewTicker(every)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ticker.C:
+				read()
+			case <-done:
+				read()
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // BatchStatus reports what the journal next to output says: done, failed, remaining, cost.

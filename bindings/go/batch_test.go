@@ -205,23 +205,30 @@ func TestBatchCancelledThenResumed(t *testing.T) {
 	c := batchClient(t, cases, srv)
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	ctx, cancel := context.WithCancel(batchContext(t))
-	go func() {
-		// Cancel once the journal holds 5 finished requests.
-		for i := 0; i < 2000; i++ {
-			if st, err := BatchStatus(out); err == nil && st.Succeeded+st.Failed >= 5 {
-				break
+	// Cancel once the progress counts 5 finished requests (OnProgress calls never overlap, and
+	// the last one returns before RunBatch does).
+	var readings []BatchProgress
+	first, err := c.RunBatch(ctx, BatchOptions{Input: input, Output: out, Concurrency: 2,
+		ProgressEvery: 5 * time.Millisecond, OnProgress: func(p BatchProgress) {
+			readings = append(readings, p)
+			if p.Succeeded+p.Failed >= 5 {
+				cancel()
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		cancel()
-	}()
-	first, err := c.RunBatch(ctx, BatchOptions{Input: input, Output: out, Concurrency: 2})
+		}})
 	if !errors.Is(err, ErrCancelled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled run: %v", err)
 	}
 	done := first.Succeeded + first.Failed
 	if first.Stopped != "cancelled" || first.Complete || done < 5 || done >= len(ids) || first.Remaining != len(ids)-done {
 		t.Fatalf("%+v", first)
+	}
+	for _, p := range readings {
+		if p.Total > 0 && p.Skipped+p.Succeeded+p.Failed+p.Remaining != p.Total {
+			t.Fatalf("a reading that does not add up: %+v", p)
+		}
+	}
+	if last := readings[len(readings)-1]; len(readings) < 2 || last.Total != len(ids) || last.Succeeded+last.Failed != done || last.InFlight != 0 {
+		t.Fatalf("%d readings, the last %+v, %d done", len(readings), last, done)
 	}
 	part := readBatchLines(t, out+".part")
 	seen := map[string]bool{}
@@ -239,9 +246,14 @@ func TestBatchCancelledThenResumed(t *testing.T) {
 		t.Fatalf("already cancelled: %v", err)
 	}
 	sent := requestsServed(t, srv)
-	rest, err := c.RunBatch(batchContext(t), BatchOptions{Input: input, Output: out, Resume: true, Concurrency: cases.Concurrency})
+	var last BatchProgress
+	rest, err := c.RunBatch(batchContext(t), BatchOptions{Input: input, Output: out, Resume: true, Concurrency: cases.Concurrency,
+		OnProgress: func(p BatchProgress) { last = p }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if last.Skipped != done || last.Remaining != 0 || last.Succeeded+last.Failed != len(ids)-done {
+		t.Errorf("progress of the resume: %+v", last)
 	}
 	checkBatchSummary(t, cases, rest, done)
 	if got := int(requestsServed(t, srv) - sent); got != len(ids)-done {

@@ -1,7 +1,8 @@
 /* Batch runs through the C ABI (issue 16): the shared small batch of tests/fixtures/batch against
  * the mock server with the results every language gets: every custom_id once and joined to its
  * own answer, the summary's counts, a run stopped through its cancel token that leaves valid
- * files and a resume that finishes exactly the rest, trinity_batch_status agreeing, bad input
+ * files and a resume that finishes exactly the rest, its progress read from another thread
+ * while it goes, trinity_batch_status agreeing, bad input
  * naming its line, bad options and NULLs as their error numbers. Built with ASan + UBSan
  * (mk/c.mk); every string and error is freed, so LeakSanitizer checks the ownership rules too.
  *
@@ -75,17 +76,26 @@ static json_int_t requests(const trinity_mock_server *srv) {
 }
 
 static result run_batch(const trinity_client *c, const char *input, const char *output, bool resume, int concurrency,
-                        const trinity_cancel_token *cancel) {
+                        const trinity_cancel_token *cancel, const trinity_batch_progress *progress) {
     json_t *o = json_pack("{s:s, s:s, s:b, s:i}", "input", input, "output", output, "resume", resume, "concurrency",
                           concurrency);
     char *doc = dump(o);
     trinity_string s = {0};
     trinity_error *err = NULL;
-    uint32_t rc = trinity_batch_run(c, doc, strlen(doc), cancel, &s, &err);
+    uint32_t rc = trinity_batch_run(c, doc, strlen(doc), cancel, progress, &s, &err);
     free(doc);
     json_decref(o);
     return finish(rc, &s, err);
 }
+
+static result read_progress(const trinity_batch_progress *p) {
+    trinity_string s = {0};
+    trinity_error *err = NULL;
+    uint32_t rc = trinity_batch_progress_read(p, &s, &err);
+    return finish(rc, &s, err);
+}
+
+static json_int_t field(const result *r, const char *key) { return json_integer_value(json_object_get(r->out, key)); }
 
 static result status(const char *output) {
     trinity_string s = {0};
@@ -156,7 +166,7 @@ static void check_full_run(const char *input) {
     path_in(out, sizeof out, DIR_, "full.jsonl");
     path_in(errors, sizeof errors, DIR_, "full.errors.jsonl");
     int concurrency = (int)json_integer_value(json_object_get(CASES, "concurrency"));
-    result r = run_batch(c, input, out, false, concurrency, NULL);
+    result r = run_batch(c, input, out, false, concurrency, NULL, NULL);
     check(r.rc == TRINITY_OK, "full run: %s", r.code);
     check_summary(r.out, "full run", -1);
     json_t *lines = read_lines(out), *ids = read_lines(input);
@@ -173,7 +183,7 @@ static void check_full_run(const char *input) {
     check(json_real_value(json_object_get(st.out, "cost_usd")) == json_real_value(json_object_get(r.out, "cost_usd")),
           "status cost");
     /* A run into an output that has a journal must be resumed, not restarted. */
-    result again = run_batch(c, input, out, false, concurrency, NULL);
+    result again = run_batch(c, input, out, false, concurrency, NULL, NULL);
     check(again.rc == TRINITY_ERR_INVALID_INPUT, "no resume: %s", again.code);
     result_free(&again);
     result_free(&st);
@@ -186,19 +196,22 @@ static void check_full_run(const char *input) {
 }
 
 typedef struct {
-    const char *output;
+    const trinity_batch_progress *progress;
     trinity_cancel_token *token;
+    int bad_readings;
 } stopper;
 
-/* Cancels the run once the journal holds 5 finished requests. */
+/* Cancels the run once its progress counts 5 finished requests; every reading must add up. */
 static void *stop_after_five(void *arg) {
     stopper *s = arg;
     for (int i = 0; i < 2000; i++) {
-        result st = status(s->output);
-        json_int_t done = st.rc == TRINITY_OK ? json_integer_value(json_object_get(st.out, "succeeded")) +
-                                                    json_integer_value(json_object_get(st.out, "failed"))
-                                              : 0;
-        result_free(&st);
+        result p = read_progress(s->progress);
+        json_int_t total = field(&p, "total"), done = field(&p, "succeeded") + field(&p, "failed");
+        if (p.rc != TRINITY_OK ||
+            (total > 0 && field(&p, "skipped") + done + field(&p, "remaining") != total)) {
+            s->bad_readings++;
+        }
+        result_free(&p);
         if (done >= 5) break;
         nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
     }
@@ -214,12 +227,15 @@ static void check_cancel_and_resume(const char *input) {
     path_in(part, sizeof part, DIR_, "stopped.jsonl.part");
     trinity_cancel_token *token = NULL;
     check(trinity_cancel_token_new(&token, NULL) == TRINITY_OK, "token");
-    stopper s = {.output = out, .token = token};
+    trinity_batch_progress *progress = NULL;
+    check(trinity_batch_progress_new(&progress, NULL) == TRINITY_OK, "progress");
+    stopper s = {.progress = progress, .token = token};
     pthread_t t;
     pthread_create(&t, NULL, stop_after_five, &s);
-    result first = run_batch(c, input, out, false, 2, token);
+    result first = run_batch(c, input, out, false, 2, token, progress);
     pthread_join(t, NULL);
     trinity_cancel_token_free(token);
+    check(s.bad_readings == 0, "%d progress readings did not add up", s.bad_readings);
     check(first.rc == TRINITY_OK, "cancelled run: %s", first.code);
     const char *stopped = json_string_value(json_object_get(first.out, "stopped"));
     check(stopped && strcmp(stopped, "cancelled") == 0, "stopped: cancelled");
@@ -228,6 +244,15 @@ static void check_cancel_and_resume(const char *input) {
                       json_integer_value(json_object_get(first.out, "failed"));
     check(done >= 5 && done < 20, "done %lld", (long long)done);
     check(json_integer_value(json_object_get(first.out, "remaining")) == 20 - done, "remaining");
+    /* The last reading agrees with the summary. */
+    result p = read_progress(progress);
+    check(field(&p, "total") == 20 && field(&p, "succeeded") + field(&p, "failed") == done && field(&p, "in_flight") == 0,
+          "progress after the stop: %lld of %lld done, %lld in flight", (long long)(field(&p, "succeeded") + field(&p, "failed")),
+          (long long)field(&p, "total"), (long long)field(&p, "in_flight"));
+    double cost_gap = json_real_value(json_object_get(p.out, "cost_usd")) - json_real_value(json_object_get(first.out, "cost_usd"));
+    check(cost_gap < 1e-6 && cost_gap > -1e-6, "progress cost (counted in nano-USD)");
+    result_free(&p);
+    trinity_batch_progress_free(progress);
     /* Valid files: the part file holds each finished request once. */
     json_t *lines = read_lines(part);
     check((json_int_t)json_array_size(lines) == done, "part lines %zu", json_array_size(lines));
@@ -242,7 +267,12 @@ static void check_cancel_and_resume(const char *input) {
     check(json_integer_value(json_object_get(st.out, "remaining")) == 20 - done, "status remaining");
     result_free(&st);
     json_int_t sent = requests(srv);
-    result rest = run_batch(c, input, out, true, 4, NULL);
+    check(trinity_batch_progress_new(&progress, NULL) == TRINITY_OK, "progress");
+    result rest = run_batch(c, input, out, true, 4, NULL, progress);
+    p = read_progress(progress);
+    check(field(&p, "skipped") == done && field(&p, "remaining") == 0, "progress of the resume");
+    result_free(&p);
+    trinity_batch_progress_free(progress);
     check(rest.rc == TRINITY_OK, "resume: %s", rest.code);
     check_summary(rest.out, "resume", done);
     check(requests(srv) - sent == 20 - done, "the resume sent exactly the rest");
@@ -273,7 +303,7 @@ static void check_errors(const char *input) {
         char *doc = dump(o);
         trinity_string s = {0};
         trinity_error *err = NULL;
-        uint32_t rc = trinity_batch_run(c, doc, strlen(doc), NULL, &s, &err);
+        uint32_t rc = trinity_batch_run(c, doc, strlen(doc), NULL, NULL, &s, &err);
         if (!check(rc != TRINITY_OK && err != NULL, "bad input refused")) abort();
         check(strcmp(trinity_error_code_name(err), json_string_value(json_object_get(bad, "code"))) == 0, "bad input code");
         check(strstr(trinity_error_message(err), json_string_value(json_object_get(bad, "message_contains"))) != NULL,
@@ -299,7 +329,7 @@ static void check_errors(const char *input) {
     for (size_t k = 0; k < sizeof bad_options / sizeof *bad_options; k++) {
         trinity_string s = {0};
         trinity_error *err = NULL;
-        uint32_t rc = trinity_batch_run(c, bad_options[k], strlen(bad_options[k]), NULL, &s, &err);
+        uint32_t rc = trinity_batch_run(c, bad_options[k], strlen(bad_options[k]), NULL, NULL, &s, &err);
         result r = finish(rc, &s, err);
         check(r.rc == TRINITY_ERR_INVALID_INPUT, "bad options %zu: %s", k, r.code);
         result_free(&r);
@@ -308,12 +338,19 @@ static void check_errors(const char *input) {
     snprintf(opts, sizeof opts, "{\"input\": \"%s\", \"output\": \"%s/x.jsonl\"}", input, DIR_);
     trinity_string s = {0};
     trinity_error *err = NULL;
-    uint32_t rc = trinity_batch_run(NULL, opts, strlen(opts), NULL, &s, &err);
+    uint32_t rc = trinity_batch_run(NULL, opts, strlen(opts), NULL, NULL, &s, &err);
     result r = finish(rc, &s, err);
     check(r.rc == TRINITY_ERR_INVALID_INPUT, "NULL client: %s", r.code);
     result_free(&r);
     err = NULL;
-    check(trinity_batch_run(c, opts, strlen(opts), NULL, NULL, &err) == TRINITY_ERR_INVALID_INPUT, "NULL out");
+    check(trinity_batch_run(c, opts, strlen(opts), NULL, NULL, NULL, &err) == TRINITY_ERR_INVALID_INPUT, "NULL out");
+    trinity_error_free(err);
+    err = NULL;
+    check(trinity_batch_progress_read(NULL, &s, &err) == TRINITY_ERR_INVALID_INPUT, "NULL progress");
+    trinity_error_free(err);
+    err = NULL;
+    check(trinity_batch_progress_new(NULL, &err) == TRINITY_ERR_INVALID_INPUT, "NULL out_progress");
+    trinity_batch_progress_free(NULL);
     trinity_error_free(err);
     err = NULL;
     check(trinity_batch_status(NULL, 4, &s, &err) == TRINITY_ERR_INVALID_INPUT, "NULL output");
