@@ -7,7 +7,7 @@ use super::{input, manifest, output, BatchOptions, Summary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::llm::{ChatRequest, ChatResponse, Client};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -238,7 +238,8 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Sends every request not `done`, in input order, and writes what finishes.
+/// Sends every request without a line in `so_far`, in input order, and writes what finishes;
+/// returns `so_far` with this run's lines, failures and costs added.
 #[allow(clippy::too_many_arguments)]
 async fn dispatch(
     client: &Arc<Client>,
@@ -256,7 +257,6 @@ async fn dispatch(
         .append(true)
         .open(&part_path)
         .map_err(|e| Error::io(&part_path.display().to_string(), e))?;
-    let sent_before: HashSet<String> = so_far.spans.keys().cloned().collect();
     // Room for what finishes during a group commit, so senders rarely wait on the writer.
     let (tx, rx) = mpsc::channel::<Finished>((opts.concurrency * 4).max(1024));
     let sem = Arc::new(Semaphore::new(opts.concurrency));
@@ -270,7 +270,12 @@ async fn dispatch(
             part,
             part_path,
             journal,
-            so_far,
+            // The writer notes only this run's lines; the done ones stay here, for skipping.
+            super::Written {
+                spans: output::Spans::new(),
+                failures: Vec::new(),
+                cost_usd: so_far.cost_usd,
+            },
             index.sha256.clone(),
             control.clone(),
             progress.clone(),
@@ -309,8 +314,8 @@ async fn dispatch(
                 continue;
             }
             // Lines already done are skipped on their id alone (the first pass checked them).
-            if !sent_before.is_empty()
-                && input::custom_id(&buf).is_some_and(|id| sent_before.contains(&id))
+            if !so_far.spans.is_empty()
+                && input::custom_id(&buf).is_some_and(|id| so_far.spans.contains_key(&id))
             {
                 continue;
             }
@@ -347,8 +352,10 @@ async fn dispatch(
         Ok::<(), Error>(())
     };
     let (sent, written) = tokio::join!(sending, writing.join());
-    let written = written?;
+    let mut written = written?;
     sent?;
+    // No id is in both: the done ones were skipped.
+    written.spans.extend(so_far.spans);
     Ok(written)
 }
 
