@@ -313,20 +313,9 @@ fn torn_tails_are_dropped_and_lines_the_journal_does_not_know_run_again() {
 
 #[test]
 fn retry_failed_reruns_only_the_failures_of_a_finished_run() {
-    let flaky = MockServer::start(
-        MockConfig::from_json(
-            json!({"seed": 5, "default_response": "echo", "faults": {"rates": {"400": 0.3}}}),
-        )
-        .unwrap(),
-    )
-    .unwrap();
     let dir = Dir::new("retry");
-    let input = write_input(&dir.0, 60);
+    let (flaky, client, opts, first) = finished_with_failures(&dir, 60);
     let out = dir.0.join("out.jsonl");
-    let client = Arc::new(Client::new(config(&flaky, json!({}))).unwrap());
-    let opts = BatchOptions::new(&input, &out);
-    let first = run(&client, &opts, Control::new()).unwrap();
-    assert!(first.complete && first.failed > 0, "{first:?}");
     let sent = flaky.stats().requests;
     flaky.set_faults(json!({})).unwrap();
     let again = run(
@@ -796,8 +785,12 @@ fn a_second_run_into_the_same_output_is_refused_while_the_first_goes() {
     assert!(!lock.exists());
 }
 
-/// A finished run with failures, against a server that fails 30% of requests with a 400.
-fn finished_with_failures(dir: &Dir) -> (MockServer, Arc<Client>, BatchOptions, batch::Summary) {
+/// A finished run of `n` requests with failures, against a server that fails 30% of requests
+/// with a 400.
+fn finished_with_failures(
+    dir: &Dir,
+    n: usize,
+) -> (MockServer, Arc<Client>, BatchOptions, batch::Summary) {
     let flaky = MockServer::start(
         MockConfig::from_json(
             json!({"seed": 5, "default_response": "echo", "faults": {"rates": {"400": 0.3}}}),
@@ -805,7 +798,7 @@ fn finished_with_failures(dir: &Dir) -> (MockServer, Arc<Client>, BatchOptions, 
         .unwrap(),
     )
     .unwrap();
-    let input = write_input(&dir.0, 40);
+    let input = write_input(&dir.0, n);
     let client = Arc::new(Client::new(config(&flaky, json!({}))).unwrap());
     let opts = BatchOptions::new(&input, dir.0.join("out.jsonl"));
     let first = run(&client, &opts, Control::new()).unwrap();
@@ -816,7 +809,7 @@ fn finished_with_failures(dir: &Dir) -> (MockServer, Arc<Client>, BatchOptions, 
 #[test]
 fn a_retry_stopped_before_resending_counts_the_rest_as_remaining() {
     let dir = Dir::new("retry-stopped");
-    let (flaky, client, opts, first) = finished_with_failures(&dir);
+    let (flaky, client, opts, first) = finished_with_failures(&dir, 40);
     flaky.set_faults(json!({})).unwrap();
     let retry = BatchOptions {
         resume: true,
@@ -845,7 +838,7 @@ fn a_retry_stopped_before_resending_counts_the_rest_as_remaining() {
 #[test]
 fn a_part_line_the_journal_does_not_vouch_for_is_dropped_and_its_request_sent_again() {
     let dir = Dir::new("disagree");
-    let (flaky, client, opts, first) = finished_with_failures(&dir);
+    let (flaky, client, opts, first) = finished_with_failures(&dir, 40);
     let out = dir.0.join("out.jsonl");
     // As a --retry-failed run that wrote and synced a new answer for a failure, then died
     // before journaling it: the part file holds an answer the journal does not know.
